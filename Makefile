@@ -1,0 +1,62 @@
+# Cosmo: `make run` serves the API on the embedded default (SQLite + local disk);
+# `make test` runs the whole suite against SQLite and PostgreSQL.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+SQLITE_TEST_URL := sqlite:///$(CURDIR)/var/cosmo-test.sqlite3
+
+.PHONY: run test test-unit test-sqlite test-postgres lint bench postgres migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	mkdir -p var
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+
+run: migrate
+	@echo
+	@echo "Cosmo is starting on http://$(HOST):$(PORT) (SQLite: var/cosmo.sqlite3)"
+	@echo "  Swagger UI:   http://$(HOST):$(PORT)/api/docs"
+	@echo "  Make a user:  $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
+	@echo "                (add --password-stdin to pipe the password in; run it with DEBUG=1 or SECRET_KEY set)"
+	@echo
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+		echo "PostgreSQL is not answering on 127.0.0.1:5432"; exit 1
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-sqlite: $(STAMP)
+	mkdir -p var
+	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest tests/integration tests/api
+
+test-postgres: $(STAMP) postgres
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api
+
+test: lint test-unit test-sqlite test-postgres
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+
+bench: $(STAMP) postgres
+	mkdir -p var
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,42 @@
+"""Logging in: JWT pairs from simplejwt, with failed attempts throttled per username and IP."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.views import TokenObtainPairView
+
+
+class TooManyFailedLogins(exceptions.Throttled):
+    default_detail = "too many failed logins; try again later"
+    default_code = "too_many_failed_logins"
+
+
+def _failure_key(request: Request) -> str:
+    username = str(request.data.get("username", "")).lower()[:150] if hasattr(request.data, "get") else ""
+    return f"cosmo:login-failures:{request.META.get('REMOTE_ADDR', '')}:{username}"
+
+
+class LoginView(TokenObtainPairView):
+    """Only failures count towards the limit, so a user who logs in often is never locked out."""
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = _failure_key(request)
+        window = settings.COSMO_LOGIN_FAILURE_WINDOW_SECONDS
+        failures: list[float] = [t for t in cache.get(key, []) if t > time.time() - window]
+        if len(failures) >= settings.COSMO_LOGIN_FAILURES_ALLOWED:
+            raise TooManyFailedLogins(wait=math.ceil(failures[0] + window - time.time()))
+        try:
+            response = super().post(request, *args, **kwargs)
+        except exceptions.AuthenticationFailed:
+            cache.set(key, [*failures, time.time()], timeout=window)
+            raise
+        cache.delete(key)
+        return response

@@ -1,0 +1,88 @@
+"""The one exception handler: every error leaves as ``{"error": {code, message, fields}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from domain import errors as domain
+
+logger = logging.getLogger(__name__)
+
+_DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
+    (domain.InvalidValue, status.HTTP_400_BAD_REQUEST),
+    (domain.PropertyNotFound, status.HTTP_404_NOT_FOUND),
+    (domain.PropertyArchived, status.HTTP_409_CONFLICT),
+    (domain.NothingChanged, status.HTTP_409_CONFLICT),
+    (domain.VersionConflict, status.HTTP_412_PRECONDITION_FAILED),
+    (domain.NotPermitted, status.HTTP_403_FORBIDDEN),
+]
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_code = "precondition_failed"
+
+
+def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, domain.DomainError):
+        for error_type, http_status in _DOMAIN_STATUS:
+            if isinstance(exc, error_type):
+                return Response(
+                    error_body(exc.code, exc.message, nested_fields(exc.field, exc.message)),
+                    status=http_status,
+                )
+        return None
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body("invalid", _first_message(fields), fields)
+    else:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        response.data = error_body(str(code), str(exc.detail))
+    return response
+
+
+def nested_fields(path: str | None, message: str) -> dict[str, Any]:
+    """``address.country`` becomes ``{"address": {"country": [message]}}``, as DRF nests them."""
+    if not path:
+        return {}
+    node: Any = [message]
+    for key in reversed(path.split(".")):
+        node = {key: node}
+    return dict(node)
+
+
+def _first_message(fields: Any) -> str:
+    """A one-line summary like ``address.country: not a valid choice`` for humans and logs."""
+    path: list[str] = []
+    node = fields
+    while isinstance(node, (dict, list)) and node:
+        if isinstance(node, dict):
+            key = next(iter(node))
+            if key != "non_field_errors":
+                path.append(str(key))
+            node = node[key]
+        else:
+            node = node[0]
+    return f"{'.'.join(path)}: {node}" if path else str(node)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", f"no such endpoint: {request.path}"), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    logger.error("unhandled error", extra={"path": request.path})
+    return JsonResponse(error_body("server_error", "internal error; it has been logged"), status=500)

@@ -1,0 +1,20 @@
+"""Role rules at the HTTP edge; the domain enforces the same rules again on every command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+
+from domain.audit import Role
+
+
+class ReadOnlyForAuditors(BasePermission):
+    message = "auditors may read but not change anything"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated:
+            return False
+        return request.method in SAFE_METHODS or user.role != Role.AUDITOR.value

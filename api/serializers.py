@@ -1,0 +1,162 @@
+"""Request parsing and response shapes. Parsing only: business rules live in the domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from domain.errors import InvalidValue
+from domain.values import Address, PropertyKind, PropertyStatus, Rent
+
+
+def _as_validation_error(error: InvalidValue) -> serializers.ValidationError:
+    """A value object's own check, reported under the field it concerns."""
+    leaf = (error.field or "non_field_errors").split(".")[-1]
+    return serializers.ValidationError({leaf: [error.message]})
+
+
+class StrictSerializer(serializers.Serializer[Any]):
+    """Refuses fields it does not know, so a typo or a read-only field is never silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown or read-only field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class AddressSerializer(StrictSerializer):
+    street = serializers.CharField(max_length=200)
+    city = serializers.CharField(max_length=200)
+    postal_code = serializers.CharField(max_length=200)
+    country = serializers.CharField(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. PT")
+
+    def to_internal_value(self, data: Any) -> Address:
+        values = super().to_internal_value(data)
+        try:
+            return Address(
+                street=values["street"],
+                city=values["city"],
+                postal_code=values["postal_code"],
+                country=values["country"].upper(),
+            )
+        except InvalidValue as error:
+            raise _as_validation_error(error) from None
+
+
+class RentSerializer(StrictSerializer):
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="decimal string, e.g. 1250.00"
+    )
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. EUR")
+
+    def to_internal_value(self, data: Any) -> Rent:
+        values = super().to_internal_value(data)
+        try:
+            return Rent(amount=Decimal(values["amount"]), currency=values["currency"].upper())
+        except InvalidValue as error:
+            raise _as_validation_error(error) from None
+
+
+class PropertyCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=[kind.value for kind in PropertyKind])
+    address = AddressSerializer()
+    rent = RentSerializer(required=False, allow_null=True)
+
+
+class PropertyUpdateSerializer(StrictSerializer):
+    """Every field optional; ``"rent": null`` removes the rent."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    address = AddressSerializer(required=False)
+    rent = RentSerializer(required=False, allow_null=True)
+
+
+class ArchiveSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class TimeTravelSerializer(serializers.Serializer[Any]):
+    version = serializers.IntegerField(min_value=1, required=False)
+    as_of = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "version" in attrs and "as_of" in attrs:
+            raise serializers.ValidationError({"as_of": ["give either version or as_of, not both"]})
+        return attrs
+
+
+class PropertyListQuerySerializer(serializers.Serializer[Any]):
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    city = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    status = serializers.ChoiceField(
+        choices=[status.value for status in PropertyStatus], required=False, allow_blank=True, default=""
+    )
+
+
+class AddressOutSerializer(serializers.Serializer[Any]):
+    street = serializers.CharField()
+    city = serializers.CharField()
+    postal_code = serializers.CharField()
+    country = serializers.CharField()
+
+
+class RentOutSerializer(serializers.Serializer[Any]):
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+
+
+class PropertySerializer(serializers.Serializer[Any]):
+    """The property as clients see it; documents the shape built by :func:`property_json`."""
+
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=[kind.value for kind in PropertyKind])
+    status = serializers.ChoiceField(choices=[status.value for status in PropertyStatus])
+    address = AddressOutSerializer()
+    rent = RentOutSerializer(allow_null=True)
+    organisation = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def property_json(
+    *,
+    id: Any,  # noqa: A002 - the field's public name
+    version: int,
+    name: str,
+    kind: str,
+    status: str,
+    address: Address,
+    rent: Rent | None,
+    organisation: str,
+    created_at: datetime,
+    updated_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": str(id),
+        "version": version,
+        "name": name,
+        "kind": kind,
+        "status": status,
+        "address": {
+            "street": address.street,
+            "city": address.city,
+            "postal_code": address.postal_code,
+            "country": address.country,
+        },
+        "rent": None if rent is None else {"amount": f"{rent.amount:.2f}", "currency": rent.currency},
+        "organisation": organisation,
+        "created_at": _timestamp(created_at),
+        "updated_at": _timestamp(updated_at),
+    }

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from api.auth import LoginView
+from api.errors import not_found
+from api.views.health import HealthView, ReadyView
+from api.views.properties import PropertyArchiveView, PropertyCollectionView, PropertyDetailView
+
+urlpatterns = [
+    path("health", HealthView.as_view(), name="health"),
+    path("ready", ReadyView.as_view(), name="ready"),
+    path("api/auth/token", LoginView.as_view(), name="token"),
+    path("api/auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/properties", PropertyCollectionView.as_view(), name="properties"),
+    path("api/properties/<uuid:property_id>", PropertyDetailView.as_view(), name="property"),
+    path("api/properties/<uuid:property_id>/archive", PropertyArchiveView.as_view(), name="property-archive"),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Anything else is a JSON 404, also with DEBUG on (Django would answer with an HTML page).
+    re_path(r"^", not_found),
+]
+
+handler404 = "api.errors.not_found"
+handler500 = "api.errors.server_error"

@@ -1,0 +1,186 @@
+"""Property endpoints: register, list, read (also as of a version or time), change, archive."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from typing import Any
+from uuid import UUID
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.context import AuditedView
+from api.errors import PreconditionFailed
+from api.permissions import ReadOnlyForAuditors
+from api.serializers import (
+    ArchiveSerializer,
+    PropertyCreateSerializer,
+    PropertyListQuerySerializer,
+    PropertySerializer,
+    PropertyUpdateSerializer,
+    TimeTravelSerializer,
+    property_json,
+)
+from domain.property import Property
+from domain.service import PropertyChanges, Receipt
+from domain.values import Address, PropertyKind, Rent
+from infrastructure.composition import property_service
+from projections.models import PropertyListing
+from projections.registry import PROJECTIONS
+from projections.runner import catch_up_quietly
+from projections.selectors import get_listing, search_properties
+
+POSITION_HEADER = "X-Cosmo-Position"
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+class PropertyPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def listing_json(listing: PropertyListing) -> dict[str, Any]:
+    rent = None
+    if listing.rent_amount is not None:
+        rent = Rent(amount=listing.rent_amount, currency=listing.rent_currency)
+    return property_json(
+        id=listing.id,
+        version=listing.version,
+        name=listing.name,
+        kind=listing.kind,
+        status=listing.status,
+        address=Address(listing.street, listing.city, listing.postal_code, listing.country),
+        rent=rent,
+        organisation=listing.organisation,
+        created_at=listing.created_at,
+        updated_at=listing.updated_at,
+    )
+
+
+def aggregate_json(prop: Property) -> dict[str, Any]:
+    return property_json(
+        id=prop.id,
+        version=prop.version,
+        name=prop.name,
+        kind=prop.kind.value,
+        status=prop.status.value,
+        address=prop.address,
+        rent=prop.rent,
+        organisation=prop.organisation,
+        created_at=prop.created_on,
+        updated_at=prop.modified_on,
+    )
+
+
+def expected_version(request: Request) -> int | None:
+    """The version named by ``If-Match`` (``"3"``, ``W/"3"`` or ``3``); absent means "current"."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    match = _ETAG.match(header)
+    if not match:
+        raise PreconditionFailed(f'If-Match must be a version ETag like "3", not {header!r}')
+    return int(match.group(1))
+
+
+def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
+    """Answer a write from the read model, brought up to date first (read-your-writes)."""
+    catch_up_quietly(PROJECTIONS.values(), property_service())
+    listing = PropertyListing.objects.get(id=receipt.id)
+    response = Response(listing_json(listing), status=status_code)
+    response["ETag"] = f'"{receipt.version}"'
+    if receipt.position is not None:
+        response[POSITION_HEADER] = str(receipt.position)
+    return response
+
+
+class PropertyCollectionView(AuditedView):
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(parameters=[PropertyListQuerySerializer], responses=PropertySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        query = PropertyListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        listings = search_properties(self.audit, **query.validated_data)
+        paginator = PropertyPagination()
+        page = paginator.paginate_queryset(listings, request, view=self) or []
+        return paginator.get_paginated_response([listing_json(listing) for listing in page])
+
+    @extend_schema(request=PropertyCreateSerializer, responses={201: PropertySerializer})
+    def post(self, request: Request) -> Response:
+        body = PropertyCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = body.validated_data
+        receipt = property_service().register_property(
+            name=values["name"],
+            kind=PropertyKind(values["kind"]),
+            address=values["address"],
+            rent=values.get("rent"),
+        )
+        response = written(receipt, status.HTTP_201_CREATED)
+        response["Location"] = f"/api/properties/{receipt.id}"
+        return response
+
+
+class PropertyDetailView(AuditedView):
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", OpenApiTypes.INT, description="state at this version, from events"),
+            OpenApiParameter("as_of", OpenApiTypes.DATETIME, description="state at this time, from events"),
+        ],
+        responses=PropertySerializer,
+    )
+    def get(self, request: Request, property_id: UUID) -> Response:
+        query = TimeTravelSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        if "version" in query.validated_data:
+            body = aggregate_json(
+                property_service().get_property(property_id, query.validated_data["version"])
+            )
+        elif "as_of" in query.validated_data:
+            moment = query.validated_data["as_of"].astimezone(UTC)
+            body = aggregate_json(property_service().get_property_as_of(property_id, moment))
+        else:
+            body = listing_json(get_listing(self.audit, property_id))
+        etag = f'"{body["version"]}"'
+        if request.headers.get("If-None-Match") == etag:
+            response = Response(status=status.HTTP_304_NOT_MODIFIED)
+        else:
+            response = Response(body)
+        response["ETag"] = etag
+        return response
+
+    @extend_schema(
+        request=PropertyUpdateSerializer,
+        responses=PropertySerializer,
+        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description='"<version>"')],
+    )
+    def patch(self, request: Request, property_id: UUID) -> Response:
+        version = expected_version(request)
+        body = PropertyUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = body.validated_data
+        changes = PropertyChanges(name=values.get("name"), address=values.get("address"))
+        if "rent" in values:
+            changes = PropertyChanges(name=changes.name, address=changes.address, rent=values["rent"])
+        return written(property_service().update_property(property_id, changes, version))
+
+
+class PropertyArchiveView(AuditedView):
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(request=ArchiveSerializer, responses=PropertySerializer)
+    def post(self, request: Request, property_id: UUID) -> Response:
+        version = expected_version(request)
+        body = ArchiveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        receipt = property_service().archive_property(property_id, version, body.validated_data["reason"])
+        return written(receipt)

@@ -1,0 +1,100 @@
+"""Value objects: immutable, validated on construction, compared by value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from domain.errors import (
+    InvalidAddress,
+    InvalidCountry,
+    InvalidCurrency,
+    InvalidRent,
+    UnknownPropertyKind,
+)
+from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
+
+MAX_TEXT_LENGTH = 200
+MAX_RENT = Decimal("1000000000")
+CENTS = Decimal("0.01")
+
+
+class PropertyKind(StrEnum):
+    HOUSE = "house"
+    APARTMENT = "apartment"
+    COMMERCIAL = "commercial"
+    LAND = "land"
+
+    @classmethod
+    def parse(cls, value: str) -> PropertyKind:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(kind.value for kind in cls)
+            raise UnknownPropertyKind(
+                f"unknown kind {value!r}: expected one of {allowed}", field="kind"
+            ) from None
+
+
+class PropertyStatus(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+def _required_text(value: str, field: str) -> str:
+    text = value.strip()
+    if not text:
+        raise InvalidAddress(f"{field.split('.')[-1]} must not be empty", field=field)
+    if len(text) > MAX_TEXT_LENGTH:
+        raise InvalidAddress(
+            f"{field.split('.')[-1]} is longer than {MAX_TEXT_LENGTH} characters", field=field
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Address:
+    """A postal address; the country is an ISO 3166-1 alpha-2 code."""
+
+    street: str
+    city: str
+    postal_code: str
+    country: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "street", _required_text(self.street, "address.street"))
+        object.__setattr__(self, "city", _required_text(self.city, "address.city"))
+        object.__setattr__(self, "postal_code", _required_text(self.postal_code, "address.postal_code"))
+        if self.country not in COUNTRY_CODES:
+            raise InvalidCountry(
+                f"country {self.country!r} is not an ISO 3166-1 alpha-2 code", field="address.country"
+            )
+
+
+@dataclass(frozen=True)
+class Rent:
+    """A monthly rent: a non-negative amount with at most two decimals, in an ISO 4217 currency."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        try:
+            exponent = self.amount.as_tuple().exponent
+            finite = self.amount.is_finite()
+        except (AttributeError, InvalidOperation):
+            raise InvalidRent("amount must be a decimal number", field="rent.amount") from None
+        if not finite or not isinstance(exponent, int):
+            raise InvalidRent("amount must be a finite decimal number", field="rent.amount")
+        if self.amount < 0:
+            raise InvalidRent("amount must not be negative", field="rent.amount")
+        if self.amount >= MAX_RENT:
+            raise InvalidRent(f"amount must be below {MAX_RENT}", field="rent.amount")
+        if exponent < -2:
+            raise InvalidRent("amount has more than two decimal places", field="rent.amount")
+        if self.currency not in CURRENCY_CODES:
+            raise InvalidCurrency(
+                f"currency {self.currency!r} is not an ISO 4217 code", field="rent.currency"
+            )
+        object.__setattr__(self, "amount", self.amount.quantize(CENTS))

@@ -1,0 +1,42 @@
+"""Event-store wiring: the library's own recorders, configured from Django's database settings.
+
+Events and read models always live in the same database, so one ``DATABASE_URL`` decides both,
+and a test database created by the test runner holds the events of that test run too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRANSCODER_TOPIC = "infrastructure.transcoder:OrjsonTranscoder"
+
+
+class UnsupportedDatabase(Exception):
+    pass
+
+
+def event_store_env(database: dict[str, Any]) -> dict[str, str]:
+    """Translate a Django ``DATABASES`` entry into ``eventsourcing`` settings."""
+    engine = database["ENGINE"]
+    env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC}
+    if engine == "django.db.backends.sqlite3":
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            SQLITE_DBNAME=str(database["NAME"]),
+            SQLITE_LOCK_TIMEOUT="30",
+        )
+    elif engine == "django.db.backends.postgresql":
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=str(database["NAME"]),
+            POSTGRES_HOST=str(database.get("HOST") or "127.0.0.1"),
+            POSTGRES_PORT=str(database.get("PORT") or "5432"),
+            POSTGRES_USER=str(database.get("USER") or "postgres"),
+            POSTGRES_PASSWORD=str(database.get("PASSWORD") or ""),
+            POSTGRES_POOL_SIZE="4",
+            POSTGRES_MAX_OVERFLOW="8",
+            POSTGRES_PRE_PING="y",
+        )
+    else:
+        raise UnsupportedDatabase(f"the event store cannot use database engine {engine!r}")
+    return env

@@ -1,0 +1,1 @@
+"""Read models built from events, the runner that keeps them current, and their selectors."""

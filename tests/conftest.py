@@ -1,0 +1,63 @@
+"""Shared fixtures: a fresh event store per test on whichever database DATABASE_URL names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from domain.audit import AuditContext, Role, acting_as
+from domain.service import PropertyService
+from domain.values import Address, Rent
+from infrastructure import composition
+
+EVENT_TABLES = {"sqlite": "stored_events", "postgresql": "cosmo_events"}
+
+
+def wipe_event_store() -> None:
+    """Tests share one database; each starts from an empty stream numbered from 1 again."""
+    table = EVENT_TABLES[connection.vendor]  # a fixed name, never input
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {table} RESTART IDENTITY")
+        else:
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
+
+
+@pytest.fixture
+def service(transactional_db: None) -> Iterator[PropertyService]:
+    composition.reset()
+    app = composition.property_service()
+    wipe_event_store()
+    yield app
+    composition.reset()
+
+
+def context_for(username: str, organisation: str = "acme", role: Role = Role.MANAGER) -> AuditContext:
+    return AuditContext(
+        actor_id=f"id-{username}",
+        username=username,
+        role=role,
+        organisation=organisation,
+        request_id=f"req-{username}",
+        client_ip="203.0.113.7",
+        user_agent="pytest",
+    )
+
+
+@pytest.fixture
+def alice() -> Iterator[AuditContext]:
+    """A manager of acme, bound for the duration of the test."""
+    with acting_as(context_for("alice")) as context:
+        yield context
+
+
+def quay_street() -> Address:
+    return Address(street="1 Quay St", city="Lisbon", postal_code="1100-001", country="PT")
+
+
+def rent(amount: str = "1250.00", currency: str = "EUR") -> Rent:
+    return Rent(amount=Decimal(amount), currency=currency)

@@ -1,0 +1,168 @@
+"""The Property aggregate's rules, in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+
+from domain.audit import AuditContext, acting_as
+from domain.errors import (
+    InvalidAddress,
+    InvalidCountry,
+    InvalidCurrency,
+    InvalidName,
+    InvalidOrganisation,
+    InvalidRent,
+    MissingAuditContext,
+    NothingChanged,
+    PropertyArchived,
+    UnknownPropertyKind,
+)
+from domain.property import Property
+from domain.values import Address, PropertyKind, PropertyStatus, Rent
+from tests.conftest import context_for, quay_street, rent
+
+
+def register(name: str = "Harbour View Flats") -> Property:
+    return Property.register("acme", name, PropertyKind.APARTMENT, quay_street(), rent())
+
+
+def test_registered_property_is_active_with_what_was_given(alice: AuditContext) -> None:
+    prop = register()
+    assert (prop.name, prop.kind, prop.status, prop.organisation) == (
+        "Harbour View Flats",
+        PropertyKind.APARTMENT,
+        PropertyStatus.ACTIVE,
+        "acme",
+    )
+    assert prop.rent == Rent(Decimal("1250.00"), "EUR")
+    [registered] = prop.collect_events()
+    assert type(registered).__name__ == "PropertyRegistered"
+    assert registered.originator_version == 1
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201])
+def test_name_must_be_present_and_short(alice: AuditContext, name: str) -> None:
+    with pytest.raises(InvalidName):
+        register(name)
+
+
+def test_names_are_trimmed(alice: AuditContext) -> None:
+    assert register("  Harbour  ").name == "Harbour"
+
+
+def test_property_needs_an_organisation(alice: AuditContext) -> None:
+    with pytest.raises(InvalidOrganisation):
+        Property.register(" ", "Harbour", PropertyKind.HOUSE, quay_street(), None)
+
+
+def test_unknown_kind_is_refused_with_the_allowed_ones() -> None:
+    with pytest.raises(UnknownPropertyKind, match="house, apartment, commercial, land"):
+        PropertyKind.parse("castle")
+
+
+@pytest.mark.parametrize("country", ["ZZ", "pt", "PRT", ""])
+def test_country_must_be_an_iso_alpha2_code(country: str) -> None:
+    with pytest.raises(InvalidCountry):
+        Address("1 Quay St", "Lisbon", "1100-001", country)
+
+
+@pytest.mark.parametrize("field", ["street", "city", "postal_code"])
+def test_address_parts_must_not_be_blank(field: str) -> None:
+    values = {"street": "1 Quay St", "city": "Lisbon", "postal_code": "1100-001", "country": "PT"}
+    values[field] = "  "
+    with pytest.raises(InvalidAddress, match=field):
+        Address(**values)
+
+
+@pytest.mark.parametrize("amount", ["-0.01", "1.005", "NaN", "Infinity", "1000000000"])
+def test_rent_amount_must_be_a_sane_non_negative_money_amount(amount: str) -> None:
+    with pytest.raises(InvalidRent):
+        Rent(Decimal(amount), "EUR")
+
+
+def test_rent_currency_must_be_iso_4217() -> None:
+    with pytest.raises(InvalidCurrency):
+        Rent(Decimal("10"), "EURO")
+
+
+def test_rent_is_kept_to_the_cent() -> None:
+    assert str(Rent(Decimal("1250"), "EUR").amount) == "1250.00"
+
+
+def test_each_change_records_its_own_event(alice: AuditContext) -> None:
+    prop = register()
+    prop.rename("Harbour View")
+    prop.correct_address(dataclasses.replace(quay_street(), street="2 Quay St"))
+    prop.change_rent(None)
+    prop.archive("sold")
+    names = [type(event).__name__ for event in prop.collect_events()]
+    assert names == [
+        "PropertyRegistered",
+        "PropertyRenamed",
+        "AddressCorrected",
+        "RentChanged",
+        "PropertyArchived",
+    ]
+    assert prop.version == 5
+    assert prop.status is PropertyStatus.ARCHIVED
+
+
+def test_no_op_changes_are_refused_and_record_nothing(alice: AuditContext) -> None:
+    prop = register()
+    prop.collect_events()
+    for command, value in [
+        (prop.rename, " Harbour View Flats "),
+        (prop.correct_address, quay_street()),
+        (prop.change_rent, rent("1250")),
+    ]:
+        with pytest.raises(NothingChanged):
+            command(value)
+    assert prop.collect_events() == []
+    assert prop.version == 1
+
+
+def test_archived_property_refuses_every_change(alice: AuditContext) -> None:
+    prop = register()
+    prop.archive()
+    prop.collect_events()
+    for command, value in [
+        (prop.rename, "New"),
+        (prop.correct_address, dataclasses.replace(quay_street(), city="Porto")),
+        (prop.change_rent, None),
+        (prop.archive, "again"),
+    ]:
+        with pytest.raises(PropertyArchived):
+            command(value)
+    assert prop.collect_events() == []
+
+
+def test_every_event_type_carries_who_did_it() -> None:
+    context = context_for("alice")
+    with acting_as(context):
+        prop = register()
+        prop.rename("Harbour View")
+        prop.correct_address(dataclasses.replace(quay_street(), city="Porto"))
+        prop.change_rent(rent("99"))
+        prop.archive()
+    events = prop.collect_events()
+    event_classes = {
+        value
+        for value in vars(Property).values()
+        if isinstance(value, type)
+        and issubclass(value, Property.Event)
+        and value.__name__[0].isupper()
+        and value not in (Property.Event, Property.Created)
+    }
+    assert {type(event) for event in events} == event_classes, "a test must exercise every event type"
+    for event in events:
+        assert event.audit == context
+        assert event.audit.username == "alice"
+        assert event.audit.client_ip == "203.0.113.7"
+
+
+def test_nothing_is_recorded_without_an_audit_context() -> None:
+    with pytest.raises(MissingAuditContext):
+        register()

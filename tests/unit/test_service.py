@@ -1,0 +1,111 @@
+"""The application service on the in-memory recorder: commands, receipts, rules, time travel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.audit import AuditContext, Role, acting_as
+from domain.errors import NotPermitted, PropertyArchived, PropertyNotFound, VersionConflict
+from domain.service import PropertyChanges, PropertyService
+from domain.values import PropertyKind
+from tests.conftest import context_for, quay_street, rent
+
+
+def register(service: PropertyService) -> object:
+    return service.register_property(
+        name="Harbour View Flats", kind=PropertyKind.APARTMENT, address=quay_street(), rent=rent()
+    )
+
+
+def test_register_returns_id_version_and_position(
+    memory_service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(memory_service)
+    assert receipt.version == 1
+    assert receipt.position == 1
+    assert memory_service.get_property(receipt.id).organisation == "acme"
+
+
+def test_update_records_one_event_per_changed_field_in_one_save(
+    memory_service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(memory_service)
+    changed = memory_service.update_property(
+        receipt.id, PropertyChanges(name="Harbour View", address=quay_street(), rent=None), 1
+    )
+    assert changed.version == 3, "name and rent changed; the address was the same"
+    assert changed.position == 3
+    names = [type(e).__name__ for e in memory_service.events.get(receipt.id)]
+    assert names == ["PropertyRegistered", "PropertyRenamed", "RentChanged"]
+
+
+def test_update_that_changes_nothing_records_nothing(
+    memory_service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(memory_service)
+    unchanged = memory_service.update_property(receipt.id, PropertyChanges(name="Harbour View Flats"), 1)
+    assert unchanged.version == 1
+    assert unchanged.position is None
+    assert memory_service.recorder.max_notification_id() == 1
+
+
+def test_stale_expected_version_is_refused_and_records_nothing(
+    memory_service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(memory_service)
+    memory_service.update_property(receipt.id, PropertyChanges(name="Harbour View"), 1)
+    with pytest.raises(VersionConflict):
+        memory_service.update_property(receipt.id, PropertyChanges(name="Something else"), 1)
+    assert memory_service.get_property(receipt.id).name == "Harbour View"
+    assert memory_service.recorder.max_notification_id() == 2
+
+
+def test_archived_property_refuses_updates(memory_service: PropertyService, alice: AuditContext) -> None:
+    receipt = register(memory_service)
+    memory_service.archive_property(receipt.id, 1, "sold")
+    with pytest.raises(PropertyArchived):
+        memory_service.update_property(receipt.id, PropertyChanges(name="New"), None)
+
+
+def test_another_organisation_cannot_see_or_change_a_property(memory_service: PropertyService) -> None:
+    with acting_as(context_for("alice")):
+        receipt = register(memory_service)
+    with acting_as(context_for("mallory", organisation="globex")):
+        with pytest.raises(PropertyNotFound):
+            memory_service.get_property(receipt.id)
+        with pytest.raises(PropertyNotFound):
+            memory_service.update_property(receipt.id, PropertyChanges(name="Mine now"), None)
+    assert memory_service.recorder.max_notification_id() == 1
+
+
+def test_auditor_reads_every_organisation_and_changes_nothing(memory_service: PropertyService) -> None:
+    with acting_as(context_for("alice")):
+        receipt = register(memory_service)
+    with acting_as(context_for("ann", organisation="audit-firm", role=Role.AUDITOR)):
+        assert memory_service.get_property(receipt.id).name == "Harbour View Flats"
+        with pytest.raises(NotPermitted):
+            memory_service.archive_property(receipt.id, None)
+        with pytest.raises(NotPermitted):
+            register(memory_service)
+
+
+def test_unknown_property_is_not_found(memory_service: PropertyService, alice: AuditContext) -> None:
+    from uuid import uuid4
+
+    with pytest.raises(PropertyNotFound):
+        memory_service.get_property(uuid4())
+
+
+def test_state_at_a_version_and_as_of_a_time(memory_service: PropertyService, alice: AuditContext) -> None:
+    receipt = register(memory_service)
+    memory_service.update_property(receipt.id, PropertyChanges(name="Harbour View"), 1)
+    events = list(memory_service.events.get(receipt.id))
+    assert memory_service.get_property(receipt.id, version=1).name == "Harbour View Flats"
+    assert memory_service.get_property_as_of(receipt.id, events[0].timestamp).name == "Harbour View Flats"
+    assert memory_service.get_property_as_of(receipt.id, events[1].timestamp).name == "Harbour View"
+    with pytest.raises(PropertyNotFound):
+        memory_service.get_property_as_of(receipt.id, events[0].timestamp - timedelta(seconds=1))
+    with pytest.raises(PropertyNotFound):
+        memory_service.get_property(receipt.id, version=3)
