@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.models import User
 from domain.audit import AuditContext, Role, bind_audit_context, unbind_audit_context
 
 MAX_USER_AGENT = 500
@@ -17,6 +18,7 @@ MAX_USER_AGENT = 500
 def audit_context_for(request: Request) -> AuditContext:
     """Built from the authenticated user and the connection, never from the request body."""
     user = request.user
+    assert isinstance(user, User), "audited views run only for authenticated users"
     return AuditContext(
         actor_id=str(user.pk),
         username=user.get_username(),

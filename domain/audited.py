@@ -24,7 +24,7 @@ class AuditedAggregate(Aggregate):
         pass
 
     @classmethod
-    def _create(  # type: ignore[override]
+    def _create(
         cls,
         event_class: type[CanInitAggregate[UUID]],
         *,

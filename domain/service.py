@@ -6,11 +6,11 @@ so callers can answer with an ETag and wait for read models without reloading an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -109,7 +109,7 @@ class PropertyService(Application[UUID]):
         """The property as it was at ``moment``: the last version recorded at or before it."""
         latest = self.get_property(property_id)
         version = None
-        for domain_event in self.events.get(property_id):
+        for domain_event in cast("Iterator[Property.Event]", self.events.get(property_id)):
             if domain_event.timestamp > moment:
                 break
             version = domain_event.originator_version

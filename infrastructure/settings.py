@@ -11,6 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+MIN_SECRET_KEY_LENGTH = 32
 VAR_DIR = Path(os.environ.get("COSMO_VAR_DIR", BASE_DIR / "var"))
 
 
@@ -34,6 +35,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = _dev_secret_key()
+if len(SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+    # The key signs the JWTs: a short one can be brute-forced offline from any token.
+    raise ImproperlyConfigured(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if DEBUG:
@@ -64,7 +68,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Swagger UI's assets come from installed apps; serving them through the finders avoids a
+# collectstatic step in `make run` and in deployments alike.
+WHITENOISE_USE_FINDERS = True
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -93,7 +93,7 @@ def _record_decoder(record_type: type) -> Any:
     """Rebuild a stored value object without re-running today's validation on old facts."""
 
     def decode(data: dict[str, Any]) -> Any:
-        record = object.__new__(record_type)
+        record: Any = object.__new__(record_type)
         for name, value in data.items():
             object.__setattr__(record, name, value)
         return record

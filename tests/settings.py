@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only")
+os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only-never-use-it-elsewhere")
 
 from infrastructure.settings import *  # noqa: F403
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-AUTH_PASSWORD_VALIDATORS: list[dict[str, object]] = []
+# MD5 keeps tests fast; PBKDF2 stays available for users that a real server process must verify.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -113,11 +115,12 @@ def test_each_change_records_its_own_event(alice: AuditContext) -> None:
 def test_no_op_changes_are_refused_and_record_nothing(alice: AuditContext) -> None:
     prop = register()
     prop.collect_events()
-    for command, value in [
+    attempts: list[tuple[Callable[[Any], None], Any]] = [
         (prop.rename, " Harbour View Flats "),
         (prop.correct_address, quay_street()),
         (prop.change_rent, rent("1250")),
-    ]:
+    ]
+    for command, value in attempts:
         with pytest.raises(NothingChanged):
             command(value)
     assert prop.collect_events() == []
@@ -128,12 +131,13 @@ def test_archived_property_refuses_every_change(alice: AuditContext) -> None:
     prop = register()
     prop.archive()
     prop.collect_events()
-    for command, value in [
+    attempts: list[tuple[Callable[[Any], None], Any]] = [
         (prop.rename, "New"),
         (prop.correct_address, dataclasses.replace(quay_street(), city="Porto")),
         (prop.change_rent, None),
         (prop.archive, "again"),
-    ]:
+    ]
+    for command, value in attempts:
         with pytest.raises(PropertyArchived):
             command(value)
     assert prop.collect_events() == []
@@ -147,7 +151,7 @@ def test_every_event_type_carries_who_did_it() -> None:
         prop.correct_address(dataclasses.replace(quay_street(), city="Porto"))
         prop.change_rent(rent("99"))
         prop.archive()
-    events = prop.collect_events()
+    events: list[Any] = list(prop.collect_events())
     event_classes = {
         value
         for value in vars(Property).values()

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from domain.audit import AuditContext, Role, acting_as
 from domain.errors import NotPermitted, PropertyArchived, PropertyNotFound, VersionConflict
-from domain.service import PropertyChanges, PropertyService
+from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind
 from tests.conftest import context_for, quay_street, rent
 
 
-def register(service: PropertyService) -> object:
+def register(service: PropertyService) -> Receipt:
     return service.register_property(
         name="Harbour View Flats", kind=PropertyKind.APARTMENT, address=quay_street(), rent=rent()
     )
@@ -101,7 +102,7 @@ def test_unknown_property_is_not_found(memory_service: PropertyService, alice: A
 def test_state_at_a_version_and_as_of_a_time(memory_service: PropertyService, alice: AuditContext) -> None:
     receipt = register(memory_service)
     memory_service.update_property(receipt.id, PropertyChanges(name="Harbour View"), 1)
-    events = list(memory_service.events.get(receipt.id))
+    events: list[Any] = list(memory_service.events.get(receipt.id))
     assert memory_service.get_property(receipt.id, version=1).name == "Harbour View Flats"
     assert memory_service.get_property_as_of(receipt.id, events[0].timestamp).name == "Harbour View Flats"
     assert memory_service.get_property_as_of(receipt.id, events[1].timestamp).name == "Harbour View"
