@@ -26,8 +26,8 @@ run: migrate
 	@echo
 	@echo "Cosmo is starting on http://$(HOST):$(PORT) (SQLite: var/cosmo.sqlite3)"
 	@echo "  Swagger UI:   http://$(HOST):$(PORT)/api/docs"
-	@echo "  Make a user:  $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
-	@echo "                (add --password-stdin to pipe the password in; run it with DEBUG=1 or SECRET_KEY set)"
+	@echo "  Make a user:  DEBUG=1 $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
+	@echo "                (asks for the password; add --password-stdin to pipe it in)"
 	@echo
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC
 from typing import Any
@@ -34,6 +35,8 @@ from projections.models import PropertyListing
 from projections.registry import PROJECTIONS
 from projections.runner import catch_up_quietly
 from projections.selectors import get_listing, search_properties
+
+logger = logging.getLogger(__name__)
 
 POSITION_HEADER = "X-Cosmo-Position"
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
@@ -91,6 +94,10 @@ def expected_version(request: Request) -> int | None:
 
 def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
     """Answer a write from the read model, brought up to date first (read-your-writes)."""
+    logger.info(
+        "property changed",
+        extra={"property_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
+    )
     catch_up_quietly(PROJECTIONS.values(), property_service())
     listing = PropertyListing.objects.get(id=receipt.id)
     response = Response(listing_json(listing), status=status_code)
