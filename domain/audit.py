@@ -47,6 +47,11 @@ class AuditContext:
 _current: ContextVar[AuditContext | None] = ContextVar("cosmo_audit_context", default=None)
 
 
+def peek_audit_context() -> AuditContext | None:
+    """The bound context, if any: for logging, which must work outside requests too."""
+    return _current.get()
+
+
 def current_audit_context() -> AuditContext:
     context = _current.get()
     if context is None:
