@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 
+from django.conf import settings
 from django.db import connections
 
 from domain.service import PropertyService
+from infrastructure.audit_chain import ChainKey
 from infrastructure.persistence import event_store_env
 
 _lock = threading.Lock()
@@ -22,8 +24,13 @@ def property_service() -> PropertyService:
     if _service is None:
         with _lock:
             if _service is None:
-                _service = PropertyService(env=event_store_env(connections["default"].settings_dict))
+                env = event_store_env(connections["default"].settings_dict, settings.COSMO_AUDIT_KEY)
+                _service = PropertyService(env=env)
     return _service
+
+
+def audit_key() -> ChainKey:
+    return ChainKey(settings.COSMO_AUDIT_KEY.encode())
 
 
 def reset() -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from infrastructure.event_store import AUDIT_CHAIN_KEY
+
 TRANSCODER_TOPIC = "infrastructure.transcoder:OrjsonTranscoder"
 
 
@@ -15,19 +17,19 @@ class UnsupportedDatabase(Exception):
     pass
 
 
-def event_store_env(database: dict[str, Any]) -> dict[str, str]:
+def event_store_env(database: dict[str, Any], audit_key: str) -> dict[str, str]:
     """Translate a Django ``DATABASES`` entry into ``eventsourcing`` settings."""
     engine = database["ENGINE"]
-    env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC}
+    env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC, AUDIT_CHAIN_KEY: audit_key}
     if engine == "django.db.backends.sqlite3":
         env.update(
-            PERSISTENCE_MODULE="eventsourcing.sqlite",
+            PERSISTENCE_MODULE="infrastructure.event_store:ChainedSQLiteFactory",
             SQLITE_DBNAME=str(database["NAME"]),
             SQLITE_LOCK_TIMEOUT="30",
         )
     elif engine == "django.db.backends.postgresql":
         env.update(
-            PERSISTENCE_MODULE="eventsourcing.postgres",
+            PERSISTENCE_MODULE="infrastructure.event_store:ChainedPostgresFactory",
             POSTGRES_DBNAME=str(database["NAME"]),
             POSTGRES_HOST=str(database.get("HOST") or "127.0.0.1"),
             POSTGRES_PORT=str(database.get("PORT") or "5432"),

@@ -19,9 +19,9 @@ def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _dev_secret_key() -> str:
-    """A key made once per checkout, so tokens survive restarts of ``make run``."""
-    path = VAR_DIR / "dev-secret-key"
+def _dev_key(name: str) -> str:
+    """A key made once per checkout, so tokens and the audit chain survive restarts of ``make run``."""
+    path = VAR_DIR / name
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
@@ -29,15 +29,24 @@ def _dev_secret_key() -> str:
     return path.read_text().strip()
 
 
+def _required_key(name: str) -> str:
+    """A secret from the environment; generated per checkout only in development."""
+    value = os.environ.get(name, "")
+    if not value:
+        if not DEBUG:
+            raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
+        value = _dev_key(f"dev-{name.lower().replace('_', '-')}")
+    if len(value) < MIN_SECRET_KEY_LENGTH:
+        # Both keys sign things (JWTs, audit links): a short one can be brute-forced offline.
+        raise ImproperlyConfigured(f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters")
+    return value
+
+
 DEBUG = _flag("DEBUG")
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = _dev_secret_key()
-if len(SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
-    # The key signs the JWTs: a short one can be brute-forced offline from any token.
-    raise ImproperlyConfigured(f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+SECRET_KEY = _required_key("SECRET_KEY")
+# Keys the audit chain and its seals. Keep it off the database host: whoever holds it and the
+# database could rewrite history undetected. Changing it makes the existing chain unverifiable.
+COSMO_AUDIT_KEY = _required_key("COSMO_AUDIT_KEY")
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if DEBUG:
@@ -89,7 +98,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     _database["CONN_MAX_AGE"] = 0
-    _database["TEST"] = {"NAME": str(VAR_DIR / "test-cosmo.sqlite3")}
+    # A file beside the real one, not Django's in-memory default: the event store opens it too.
+    _sqlite_file = Path(_database["NAME"])
+    _database["TEST"] = {"NAME": str(_sqlite_file.with_name(f"test-{_sqlite_file.name}"))}
 DATABASES = {"default": _database}
 
 CACHES = {

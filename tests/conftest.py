@@ -12,28 +12,32 @@ from domain.audit import AuditContext, Role, acting_as
 from domain.service import PropertyService
 from domain.values import Address, Rent
 from infrastructure import composition
+from infrastructure.event_store import chain_table, seals_table
 
 EVENT_TABLES = {"sqlite": "stored_events", "postgresql": "cosmo_events"}
 
 
 def wipe_event_store() -> None:
     """Tests share one database; each starts from an empty stream numbered from 1 again."""
-    table = EVENT_TABLES[connection.vendor]  # a fixed name, never input
+    events = EVENT_TABLES[connection.vendor]
+    tables = [events, chain_table(events), seals_table(events)]  # fixed names, never input
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {table} RESTART IDENTITY")
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
         else:
-            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
-            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608
 
 
 @pytest.fixture
 def service(transactional_db: None) -> Iterator[PropertyService]:
     composition.reset()
-    app = composition.property_service()
-    wipe_event_store()
-    yield app
-    composition.reset()
+    try:
+        app = composition.property_service()
+        wipe_event_store()
+        yield app
+    finally:
+        composition.reset()
 
 
 def context_for(username: str, organisation: str = "acme", role: Role = Role.MANAGER) -> AuditContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only-never-use-it-elsewhere")
+os.environ.setdefault("COSMO_AUDIT_KEY", "insecure-audit-key-for-tests-only-never-use-it")
 
 from infrastructure.settings import *  # noqa: F403
 

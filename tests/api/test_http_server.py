@@ -82,6 +82,7 @@ def two_servers(service: PropertyService) -> Iterator[list[str]]:
         **os.environ,
         "DATABASE_URL": database_url(),
         "SECRET_KEY": settings.SECRET_KEY,
+        "COSMO_AUDIT_KEY": settings.COSMO_AUDIT_KEY,
         "DEBUG": "0",
         "DJANGO_SETTINGS_MODULE": "infrastructure.settings",
     }

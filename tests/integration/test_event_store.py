@@ -6,6 +6,7 @@ import threading
 
 import orjson
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from domain.audit import AuditContext, acting_as
@@ -27,7 +28,7 @@ def test_events_written_by_one_application_are_read_by_another(
 ) -> None:
     receipt = register(service)
     service.update_property(receipt.id, PropertyChanges(name="Harbour View"), 1)
-    other = PropertyService(env=event_store_env(connection.settings_dict))
+    other = PropertyService(env=event_store_env(connection.settings_dict, settings.COSMO_AUDIT_KEY))
     try:
         prop = other.get_property(receipt.id)
     finally:

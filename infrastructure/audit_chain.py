@@ -1,0 +1,247 @@
+"""The tamper-evident chain over the global event stream.
+
+Each stored event gets a link: a gap-free position and a digest that covers the previous link's
+digest and a canonical encoding of the event as stored (notification id, topic, aggregate id,
+version and the state bytes, which hold the timestamp). The digest is an HMAC keyed with a secret
+from the environment, so someone with write access to the database alone can neither edit, insert,
+delete nor reorder events and then recompute a consistent chain. Seals sign the chain head so it
+can be kept outside the database, which also catches the one thing links cannot: a cut-off tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from infrastructure.transcoder import OrjsonTranscoder
+
+GENESIS_DIGEST = "0" * 64
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One row of the chain table; ``actor`` and ``recorded_at`` are copied out for filtering."""
+
+    position: int
+    notification_id: int
+    originator_id: UUID | str
+    originator_version: int
+    topic: str
+    recorded_at: datetime
+    actor: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Seal:
+    position: int
+    digest: str
+    sealed_at: datetime
+    signature: str
+
+    def text(self) -> str:
+        """The one line an operator keeps outside the database."""
+        return f"cosmo-seal:{self.position}:{self.digest}:{self.sealed_at.isoformat()}:{self.signature}"
+
+
+class InvalidSealText(ValueError):
+    pass
+
+
+def parse_seal(text: str) -> Seal:
+    try:
+        prefix, position, digest, rest = text.strip().split(":", 3)
+        sealed_at, signature = rest.rsplit(":", 1)
+        if prefix != "cosmo-seal":
+            raise ValueError(prefix)
+        return Seal(int(position), digest, datetime.fromisoformat(sealed_at), signature)
+    except ValueError as error:
+        raise InvalidSealText(f"not a Cosmo seal: {text!r}") from error
+
+
+class ChainKey:
+    """The secret behind link digests and seal signatures (never stored in the database)."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 32:
+            raise ValueError("the audit key must be at least 32 bytes")
+        self._links = hmac.new(secret, b"cosmo-audit-links", hashlib.sha256).digest()
+        self._seals = hmac.new(secret, b"cosmo-audit-seals", hashlib.sha256).digest()
+
+    def link_digest(self, previous_digest: str, notification_id: int, stored: StoredEvent) -> str:
+        mac = hmac.new(self._links, bytes.fromhex(previous_digest), hashlib.sha256)
+        mac.update(canonical_encoding(notification_id, stored))
+        return mac.hexdigest()
+
+    def seal(self, position: int, digest: str, sealed_at: datetime) -> Seal:
+        return Seal(position, digest, sealed_at, self._seal_signature(position, digest, sealed_at))
+
+    def seal_is_genuine(self, seal: Seal) -> bool:
+        expected = self._seal_signature(seal.position, seal.digest, seal.sealed_at)
+        return hmac.compare_digest(expected, seal.signature)
+
+    def _seal_signature(self, position: int, digest: str, sealed_at: datetime) -> str:
+        message = f"{position}:{digest}:{sealed_at.isoformat()}".encode()
+        return hmac.new(self._seals, message, hashlib.sha256).hexdigest()
+
+
+def canonical_encoding(notification_id: int, stored: StoredEvent) -> bytes:
+    """Length-prefixed fields: no two different events can encode to the same bytes."""
+    originator = stored.originator_id.hex if isinstance(stored.originator_id, UUID) else stored.originator_id
+    parts = [str(notification_id).encode(), stored.topic.encode(), originator.encode()]
+    parts += [str(stored.originator_version).encode(), bytes(stored.state)]
+    return b"".join(struct.pack(">I", len(part)) + part for part in parts)
+
+
+class ChainLinker:
+    """Makes the links for a batch of events inside the transaction that inserts them."""
+
+    def __init__(self, key: ChainKey) -> None:
+        self.key = key
+        self._transcoder = OrjsonTranscoder()
+
+    def links(
+        self,
+        head: tuple[int, str] | None,
+        notification_ids: Sequence[int],
+        stored_events: Sequence[StoredEvent],
+    ) -> list[ChainLink]:
+        position, digest = head or (0, GENESIS_DIGEST)
+        links = []
+        for notification_id, stored in zip(notification_ids, stored_events, strict=True):
+            position += 1
+            digest = self.key.link_digest(digest, notification_id, stored)
+            recorded_at, actor = self._who_and_when(stored)
+            links.append(
+                ChainLink(
+                    position=position,
+                    notification_id=notification_id,
+                    originator_id=stored.originator_id,
+                    originator_version=stored.originator_version,
+                    topic=stored.topic,
+                    recorded_at=recorded_at,
+                    actor=actor,
+                    digest=digest,
+                )
+            )
+        return links
+
+    def _who_and_when(self, stored: StoredEvent) -> tuple[datetime, str]:
+        """Copied out for filtering; an event in a foreign format is still chained, just unlabelled."""
+        try:
+            state: dict[str, Any] = self._transcoder.decode(stored.state)
+        except (ValueError, TypeError):
+            return datetime.now(UTC), ""
+        timestamp = state.get("timestamp")
+        recorded_at = timestamp.astimezone(UTC) if isinstance(timestamp, datetime) else datetime.now(UTC)
+        audit = state.get("audit")
+        return recorded_at, str(getattr(audit, "username", ""))
+
+
+@dataclass(frozen=True)
+class Problem:
+    position: int
+    kind: str
+    detail: str
+
+
+@dataclass
+class Verification:
+    """What ``audit verify`` found; ``first_problem`` is None for an untouched store."""
+
+    checked: int = 0
+    head_position: int = 0
+    head_digest: str = GENESIS_DIGEST
+    seals_checked: int = 0
+    first_problem: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_problem is None
+
+
+def walk_chain(
+    key: ChainKey,
+    events: Iterable[tuple[int, StoredEvent]],
+    links: Iterable[ChainLink],
+    seals: Iterable[Seal],
+) -> Verification:
+    """Recompute the chain from the stored events and compare it link by link with the stored one.
+
+    Both inputs are in ascending order (notification id, position); the walk stops at the first
+    mismatch, which is where the record stopped being trustworthy.
+    """
+    result = Verification()
+    digest_at: dict[int, str] = {}
+    sealed = sorted(seals, key=lambda seal: seal.position)
+    wanted = {seal.position for seal in sealed}
+    event_iter, link_iter = iter(events), iter(links)
+    event, link = next(event_iter, None), next(link_iter, None)
+    digest = GENESIS_DIGEST
+    expected_position = 1
+    while event is not None or link is not None:
+        problem = _compare(key, digest, expected_position, event, link)
+        if problem is not None:
+            result.first_problem = problem
+            return result
+        assert event is not None
+        assert link is not None
+        digest = link.digest
+        if link.position in wanted:
+            digest_at[link.position] = digest
+        result.checked += 1
+        result.head_position, result.head_digest = link.position, digest
+        expected_position += 1
+        event, link = next(event_iter, None), next(link_iter, None)
+    result.first_problem = _check_seals(key, sealed, digest_at, result)
+    return result
+
+
+def _compare(
+    key: ChainKey,
+    previous_digest: str,
+    expected_position: int,
+    event: tuple[int, StoredEvent] | None,
+    link: ChainLink | None,
+) -> Problem | None:
+    if link is None:
+        assert event is not None
+        return Problem(expected_position, "unchained_event", f"event #{event[0]} has no chain link")
+    if link.position != expected_position:
+        return Problem(expected_position, "missing_link", f"chain jumps to position {link.position}")
+    if event is None or event[0] > link.notification_id:
+        return Problem(link.position, "missing_event", f"event #{link.notification_id} is gone")
+    notification_id, stored = event
+    if notification_id < link.notification_id:
+        return Problem(
+            link.position, "unchained_event", f"event #{notification_id} was not recorded by Cosmo"
+        )
+    if key.link_digest(previous_digest, notification_id, stored) != link.digest:
+        return Problem(
+            link.position, "digest_mismatch", f"event #{notification_id} differs from what was recorded"
+        )
+    return None
+
+
+def _check_seals(
+    key: ChainKey, seals: Sequence[Seal], digest_at: dict[int, str], result: Verification
+) -> Problem | None:
+    for seal in seals:
+        result.seals_checked += 1
+        if not key.seal_is_genuine(seal):
+            return Problem(
+                seal.position, "forged_seal", f"seal at position {seal.position} has a bad signature"
+            )
+        if seal.position > result.head_position:
+            return Problem(seal.position, "truncated", f"sealed position {seal.position} is beyond the head")
+        if digest_at.get(seal.position) != seal.digest:
+            return Problem(seal.position, "seal_mismatch", f"chain at {seal.position} differs from its seal")
+    return None

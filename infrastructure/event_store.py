@@ -1,0 +1,281 @@
+"""The library's SQLite and PostgreSQL application recorders, extended with the audit chain.
+
+Chain links are written by the same transaction that inserts the events, so an event can never
+exist without its link (or the other way round), and positions follow commit order with no gaps:
+the library already serialises inserts (SQLite's single writer; PostgreSQL's table lock).
+Selected with ``PERSISTENCE_MODULE=infrastructure.event_store:ChainedSQLiteFactory`` (or
+``ChainedPostgresFactory``); the key comes from the ``AUDIT_CHAIN_KEY`` setting of the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL
+
+from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
+
+AUDIT_CHAIN_KEY = "AUDIT_CHAIN_KEY"
+
+_LINK_COLUMNS = (
+    "position, notification_id, originator_id, originator_version, topic, recorded_at, actor, digest"
+)
+
+
+def chain_table(events_table: str) -> str:
+    return f"{events_table}_chain"
+
+
+def seals_table(events_table: str) -> str:
+    return f"{events_table}_seals"
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries of the global stream an auditor asked for; empty fields match everything."""
+
+    originator_id: UUID | None = None
+    topics: Sequence[str] = field(default_factory=tuple)
+    actor: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    link: ChainLink
+    event: StoredEvent
+
+
+class ChainedRecorder(ApplicationRecorder):
+    """Audit-chain reads and writes shared by both databases; subclasses run the SQL."""
+
+    linker: ChainLinker
+    events_table_name: str
+    notification_id_column: str
+    placeholder = "%s"
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+        raise NotImplementedError
+
+    def _db_id(self, originator_id: UUID | str) -> Any:
+        return originator_id
+
+    def _db_time(self, moment: datetime) -> Any:
+        return moment
+
+    def _link(self, row: Any) -> ChainLink:
+        originator_id = row[2] if isinstance(row[2], UUID) else UUID(row[2])
+        recorded_at = row[5] if isinstance(row[5], datetime) else datetime.fromisoformat(row[5])
+        return ChainLink(
+            position=row[0],
+            notification_id=row[1],
+            originator_id=originator_id,
+            originator_version=row[3],
+            topic=row[4],
+            recorded_at=recorded_at.replace(tzinfo=UTC) if recorded_at.tzinfo is None else recorded_at,
+            actor=row[6],
+            digest=row[7],
+        )
+
+    def _sql(self, sql: str) -> str:
+        """Name this recorder's tables and use the driver's placeholder."""
+        return sql.format(
+            chain=chain_table(self.events_table_name),
+            seals=seals_table(self.events_table_name),
+            events=self.events_table_name,
+            id=self.notification_id_column,
+        ).replace("%s", self.placeholder)
+
+    def _append_links(
+        self, cursor: Any, notification_ids: Sequence[int], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """Called inside the insert transaction, after the events got their notification ids."""
+        cursor.execute(self._sql("SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1"))
+        head = cursor.fetchone()
+        previous = (head[0], head[1]) if head is not None else None
+        links = self.linker.links(previous, notification_ids, stored_events)
+        insert = f"INSERT INTO {{chain}} ({_LINK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        cursor.executemany(self._sql(insert), self._link_rows(links))
+
+    def _link_rows(self, links: Sequence[ChainLink]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                link.position,
+                link.notification_id,
+                self._db_id(link.originator_id),
+                link.originator_version,
+                link.topic,
+                self._db_time(link.recorded_at),
+                link.actor,
+                link.digest,
+            )
+            for link in links
+        ]
+
+    def select_head(self) -> ChainLink | None:
+        rows = self._run(f"SELECT {_LINK_COLUMNS} FROM {{chain}} ORDER BY position DESC LIMIT 1")
+        return self._link(rows[0]) if rows else None
+
+    def select_links(self, after: int, limit: int) -> list[ChainLink]:
+        sql = f"SELECT {_LINK_COLUMNS} FROM {{chain}} WHERE position > %s ORDER BY position LIMIT %s"
+        return [self._link(row) for row in self._run(sql, (after, limit))]
+
+    def select_entries(self, after: int, limit: int, where: AuditFilter) -> list[AuditEntry]:
+        """A page of the global stream, in chain order, with each event as stored."""
+        columns = ", ".join(f"c.{name.strip()}" for name in _LINK_COLUMNS.split(","))
+        sql = f"SELECT {columns}, e.state FROM {{chain}} c JOIN {{events}} e ON e.{{id}} = c.notification_id"
+        sql += " WHERE c.position > %s"
+        params: list[Any] = [after]
+        if where.originator_id is not None:
+            sql += " AND c.originator_id = %s"
+            params.append(self._db_id(where.originator_id))
+        if where.topics:
+            sql += f" AND c.topic IN ({', '.join(['%s'] * len(where.topics))})"
+            params.extend(where.topics)
+        if where.actor:
+            sql += " AND c.actor = %s"
+            params.append(where.actor)
+        if where.since is not None:
+            sql += " AND c.recorded_at >= %s"
+            params.append(self._db_time(where.since))
+        if where.until is not None:
+            sql += " AND c.recorded_at < %s"
+            params.append(self._db_time(where.until))
+        sql += " ORDER BY c.position LIMIT %s"
+        params.append(limit)
+        entries = []
+        for row in self._run(sql, params):
+            link = self._link(row)
+            stored = StoredEvent(link.originator_id, link.originator_version, link.topic, bytes(row[8]))
+            entries.append(AuditEntry(link, stored))
+        return entries
+
+    def insert_seal(self, seal: Seal) -> None:
+        sql = "INSERT INTO {seals} (position, digest, sealed_at, signature) VALUES (%s, %s, %s, %s)"
+        self._run(sql, (seal.position, seal.digest, seal.sealed_at.isoformat(), seal.signature), write=True)
+
+    def select_seals(self) -> list[Seal]:
+        rows = self._run("SELECT position, digest, sealed_at, signature FROM {seals} ORDER BY position")
+        return [Seal(row[0], row[1], datetime.fromisoformat(row[2]), row[3]) for row in rows]
+
+
+def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str) -> list[str]:
+    """Unformatted: each recorder fills in its own table names (see ``ChainedRecorder._sql``)."""
+    return [
+        "CREATE TABLE IF NOT EXISTS {chain} ("
+        f"position {integer} PRIMARY KEY, notification_id {integer} NOT NULL UNIQUE, "
+        f"originator_id {originator_id_type} NOT NULL, originator_version {integer} NOT NULL, "
+        f"topic TEXT NOT NULL, recorded_at {time_type} NOT NULL, actor TEXT NOT NULL, digest TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS {chain}_aggregate ON {chain} (originator_id, originator_version)",
+        "CREATE INDEX IF NOT EXISTS {chain}_actor ON {chain} (actor, position)",
+        "CREATE INDEX IF NOT EXISTS {chain}_recorded_at ON {chain} (recorded_at)",
+        "CREATE TABLE IF NOT EXISTS {seals} ("
+        f"position {integer} NOT NULL, digest TEXT NOT NULL, "
+        "sealed_at TEXT NOT NULL, signature TEXT NOT NULL)",
+    ]
+
+
+class ChainedSQLiteApplicationRecorder(ChainedRecorder, SQLiteApplicationRecorder):
+    placeholder = "?"
+    notification_id_column = "rowid"
+
+    def __init__(self, datastore: Any, linker: ChainLinker) -> None:
+        self.linker = linker
+        super().__init__(datastore)
+
+    def construct_create_table_statements(self) -> list[str]:
+        chain_sql = [self._sql(s) for s in _chain_tables_sql("TEXT", "TEXT", "INTEGER")]
+        return [*super().construct_create_table_statements(), *chain_sql]
+
+    def _db_id(self, originator_id: UUID | str) -> Any:
+        return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+    def _db_time(self, moment: datetime) -> Any:
+        return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        assert notification_ids is not None
+        self._append_links(c, notification_ids, stored_events)
+        return notification_ids
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+        with self.datastore.transaction(commit=write) as c:
+            c.execute(self._sql(sql), tuple(params))
+            return list(c.fetchall())
+
+
+class ChainedPostgresApplicationRecorder(ChainedRecorder, PostgresApplicationRecorder):
+    notification_id_column = "notification_id"
+
+    def __init__(self, datastore: Any, *, events_table_name: str, linker: ChainLinker) -> None:
+        self.linker = linker
+        super().__init__(datastore, events_table_name=events_table_name)
+        chain_sql = _chain_tables_sql("uuid", "timestamptz", "bigint")
+        self.sql_create_statements.extend(SQL(self._sql(s)).format() for s in chain_sql)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert notification_ids is not None
+        self._append_links(_TupleCursor(curs), notification_ids, stored_events)
+        return notification_ids
+
+    def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._sql(sql), tuple(params))
+            return [tuple(row.values()) for row in curs.fetchall()] if curs.description else []
+
+
+class _TupleCursor:
+    """The library's PostgreSQL cursors return dict rows; the shared chain code indexes by column."""
+
+    def __init__(self, cursor: Cursor[DictRow]) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(sql, params)
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._cursor.executemany(sql, rows)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cursor.fetchone()
+        return None if row is None else tuple(row.values())
+
+
+def _linker(factory: SQLiteFactory | PostgresFactory) -> ChainLinker:
+    secret = factory.env.get(AUDIT_CHAIN_KEY)
+    if not secret:
+        raise ValueError(f"{AUDIT_CHAIN_KEY} is required: the audit chain cannot be written without a key")
+    return ChainLinker(ChainKey(secret.encode()))
+
+
+class ChainedSQLiteFactory(SQLiteFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = ChainedSQLiteApplicationRecorder(self.datastore, _linker(self))
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
+
+
+class ChainedPostgresFactory(PostgresFactory):
+    def application_recorder(self) -> ApplicationRecorder:
+        prefix = self.env.name.lower() or "stored"
+        recorder = ChainedPostgresApplicationRecorder(
+            self.datastore, events_table_name=f"{prefix}_events", linker=_linker(self)
+        )
+        if self.env_create_table():
+            recorder.create_table()
+        return recorder
