@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
-SQLITE_TEST_URL := sqlite:///$(CURDIR)/var/cosmo-test.sqlite3
+SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
 
 .PHONY: run test test-unit test-sqlite test-postgres lint bench postgres migrate clean
 
@@ -24,7 +24,7 @@ migrate: $(STAMP)
 
 run: migrate
 	@echo
-	@echo "Cosmo is starting on http://$(HOST):$(PORT) (SQLite: var/cosmo.sqlite3)"
+	@echo "Cosmo is starting on http://$(HOST):$(PORT) (database: $${DATABASE_URL:-sqlite:///var/cosmo.sqlite3})"
 	@echo "  Swagger UI:   http://$(HOST):$(PORT)/api/docs"
 	@echo "  Make a user:  DEBUG=1 $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
 	@echo "                (asks for the password; add --password-stdin to pipe it in)"
@@ -41,7 +41,7 @@ test-unit: $(STAMP)
 
 test-sqlite: $(STAMP)
 	mkdir -p var
-	DATABASE_URL=$(SQLITE_TEST_URL) $(BIN)/pytest tests/integration tests/api
+	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/integration tests/api
 
 test-postgres: $(STAMP) postgres
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView
 
 
 class TooManyFailedLogins(exceptions.Throttled):
-    default_detail = "too many failed logins; try again later"
+    default_detail = "Too many failed logins."
     default_code = "too_many_failed_logins"
 
 

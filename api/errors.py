@@ -24,11 +24,6 @@ _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
 ]
 
 
-class PreconditionFailed(exceptions.APIException):
-    status_code = status.HTTP_412_PRECONDITION_FAILED
-    default_code = "precondition_failed"
-
-
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
@@ -48,6 +43,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body("invalid", _first_message(fields), fields)
+    elif isinstance(exc.detail, dict):
+        # simplejwt answers with {"detail": ..., "code": ..., "messages": [...]}.
+        message = exc.detail.get("detail", exc.default_detail)
+        response.data = error_body(str(exc.detail.get("code", exc.default_code)), str(message))
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         response.data = error_body(str(code), str(exc.detail))
@@ -77,6 +76,15 @@ def _first_message(fields: Any) -> str:
         else:
             node = node[0]
     return f"{'.'.join(path)}: {node}" if path else str(node)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's own 400s (an unknown Host header, say), in our shape instead of an HTML page."""
+    return JsonResponse(error_body("bad_request", "bad request"), status=400)
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("permission_denied", "forbidden"), status=403)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -23,5 +23,7 @@ urlpatterns = [
     re_path(r"^", not_found),
 ]
 
+handler400 = "api.errors.bad_request"
+handler403 = "api.errors.forbidden"
 handler404 = "api.errors.not_found"
 handler500 = "api.errors.server_error"

@@ -11,12 +11,12 @@ from uuid import UUID
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.context import AuditedView
-from api.errors import PreconditionFailed
 from api.permissions import ReadOnlyForAuditors
 from api.serializers import (
     ArchiveSerializer,
@@ -88,19 +88,23 @@ def expected_version(request: Request) -> int | None:
         return None
     match = _ETAG.match(header)
     if not match:
-        raise PreconditionFailed(f'If-Match must be a version ETag like "3", not {header!r}')
+        raise ValidationError({"If-Match": [f'must be a version ETag like "3", not {header!r}']})
     return int(match.group(1))
 
 
 def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
-    """Answer a write from the read model, brought up to date first (read-your-writes)."""
+    """Answer a write with the state it produced, and bring the read models up to date first.
+
+    The body is replayed from the events at exactly the written version, so it always agrees
+    with the ETag, even if a projection is stalled or another write has already followed.
+    """
     logger.info(
         "property changed",
         extra={"property_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
     )
-    catch_up_quietly(PROJECTIONS.values(), property_service())
-    listing = PropertyListing.objects.get(id=receipt.id)
-    response = Response(listing_json(listing), status=status_code)
+    service = property_service()
+    catch_up_quietly(PROJECTIONS.values(), service)
+    response = Response(aggregate_json(service.get_property(receipt.id, receipt.version)), status=status_code)
     response["ETag"] = f'"{receipt.version}"'
     if receipt.position is not None:
         response[POSITION_HEADER] = str(receipt.position)

@@ -80,3 +80,14 @@ def test_a_successful_login_clears_earlier_failures(service: PropertyService) ->
     for _ in range(2):
         assert login(client, "alice", "wrong")[0] == 401
     assert login(client, "alice", PASSWORD)[0] == 200
+
+
+def test_a_bad_token_gets_a_readable_message(service: PropertyService) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    error = client.get("/api/properties").json()["error"]
+    assert error["code"] == "token_not_valid"
+    assert "ErrorDetail" not in error["message"]
+    refresh = client.post("/api/auth/token/refresh", {"refresh": "nope"}, format="json").json()["error"]
+    assert refresh["code"] == "token_not_valid"
+    assert "ErrorDetail" not in refresh["message"]

@@ -128,12 +128,13 @@ def test_stale_if_match_is_412_and_records_nothing(manager: APIClient, service: 
     assert manager.get(f"/api/properties/{created['id']}").json()["name"] == "One"
 
 
-def test_unreadable_if_match_is_412(manager: APIClient) -> None:
+def test_unreadable_if_match_is_400(manager: APIClient) -> None:
     created = create(manager)
     response = manager.patch(
         f"/api/properties/{created['id']}", {"name": "x"}, format="json", HTTP_IF_MATCH="yesterday"
     )
-    assert response.status_code == 412
+    assert response.status_code == 400
+    assert "If-Match" in error_of(response)["fields"]
 
 
 def test_patch_that_changes_nothing_keeps_the_version(manager: APIClient, service: PropertyService) -> None:

@@ -36,3 +36,9 @@ def test_unknown_paths_are_json_404(service: PropertyService, path: str) -> None
     response = APIClient().get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_an_unknown_host_header_is_a_json_400(service: PropertyService) -> None:
+    response = APIClient().get("/health", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
