@@ -72,6 +72,12 @@ class NotPermitted(DomainError):
     code = "not_permitted"
 
 
+class EventTooLarge(DomainError):
+    """A single event may not grow past the configured size: events are forever, bloat too."""
+
+    code = "event_too_large"
+
+
 class MissingAuditContext(DomainError):
     """Every change must say who made it; a change without an audit context is a bug."""
 

@@ -24,7 +24,11 @@ def property_service() -> PropertyService:
     if _service is None:
         with _lock:
             if _service is None:
-                env = event_store_env(connections["default"].settings_dict, settings.COSMO_AUDIT_KEY)
+                env = event_store_env(
+                    connections["default"].settings_dict,
+                    settings.COSMO_AUDIT_KEY,
+                    settings.COSMO_MAX_EVENT_BYTES,
+                )
                 _service = PropertyService(env=env)
     return _service
 

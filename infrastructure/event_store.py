@@ -4,7 +4,8 @@ Chain links are written by the same transaction that inserts the events, so an e
 exist without its link (or the other way round), and positions follow commit order with no gaps:
 the library already serialises inserts (SQLite's single writer; PostgreSQL's table lock).
 Selected with ``PERSISTENCE_MODULE=infrastructure.event_store:ChainedSQLiteFactory`` (or
-``ChainedPostgresFactory``); the key comes from the ``AUDIT_CHAIN_KEY`` setting of the application.
+``ChainedPostgresFactory``); the key comes from the ``AUDIT_CHAIN_KEY`` setting of the application,
+and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg import Cursor
@@ -23,6 +24,9 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
 from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
+from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
+
+DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 
 AUDIT_CHAIN_KEY = "AUDIT_CHAIN_KEY"
 
@@ -262,7 +266,18 @@ def _linker(factory: SQLiteFactory | PostgresFactory) -> ChainLinker:
     return ChainLinker(ChainKey(secret.encode()))
 
 
-class ChainedSQLiteFactory(SQLiteFactory):
+class _SizeLimitedMapping:
+    """Factories whose mapper refuses oversized events (``MAX_EVENT_BYTES`` in the app's env)."""
+
+    env: Any
+
+    def mapper(self, transcoder: Transcoder | None = None, mapper_class: Any = None) -> Mapper[Any]:
+        base: Mapper[Any] = super().mapper(transcoder, mapper_class)  # type: ignore[misc]
+        limit = int(self.env.get(MAX_EVENT_BYTES) or DEFAULT_MAX_EVENT_BYTES)
+        return SizeLimitedMapper(base.transcoder, limit, compressor=base.compressor, cipher=base.cipher)
+
+
+class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
     def application_recorder(self) -> ApplicationRecorder:
         recorder = ChainedSQLiteApplicationRecorder(self.datastore, _linker(self))
         if self.env_create_table():
@@ -270,7 +285,7 @@ class ChainedSQLiteFactory(SQLiteFactory):
         return recorder
 
 
-class ChainedPostgresFactory(PostgresFactory):
+class ChainedPostgresFactory(_SizeLimitedMapping, PostgresFactory):
     def application_recorder(self) -> ApplicationRecorder:
         prefix = self.env.name.lower() or "stored"
         recorder = ChainedPostgresApplicationRecorder(

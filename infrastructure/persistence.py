@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.event_store import AUDIT_CHAIN_KEY
+from infrastructure.event_store import AUDIT_CHAIN_KEY, DEFAULT_MAX_EVENT_BYTES
+from infrastructure.mapper import MAX_EVENT_BYTES
 
 TRANSCODER_TOPIC = "infrastructure.transcoder:OrjsonTranscoder"
 
@@ -17,10 +18,16 @@ class UnsupportedDatabase(Exception):
     pass
 
 
-def event_store_env(database: dict[str, Any], audit_key: str) -> dict[str, str]:
+def event_store_env(
+    database: dict[str, Any], audit_key: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> dict[str, str]:
     """Translate a Django ``DATABASES`` entry into ``eventsourcing`` settings."""
     engine = database["ENGINE"]
-    env = {"TRANSCODER_TOPIC": TRANSCODER_TOPIC, AUDIT_CHAIN_KEY: audit_key}
+    env = {
+        "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
+        AUDIT_CHAIN_KEY: audit_key,
+        MAX_EVENT_BYTES: str(max_event_bytes),
+    }
     if engine == "django.db.backends.sqlite3":
         env.update(
             PERSISTENCE_MODULE="infrastructure.event_store:ChainedSQLiteFactory",

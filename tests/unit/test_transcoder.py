@@ -80,3 +80,18 @@ def test_arbitrary_valid_values_round_trip(
         "label": label,
     }
     assert transcoder.decode(transcoder.encode(state)) == state
+
+
+@given(
+    moment=st.datetimes(timezones=st.just(UTC)),
+    day=st.dates(),
+    amount=st.decimals(allow_nan=False, allow_infinity=False),
+    label=st.text(),
+)
+def test_far_dates_big_decimals_and_any_text_round_trip(
+    moment: datetime, day: date, amount: Decimal, label: str
+) -> None:
+    state = {"at": moment, "on": day, "amount": amount, "label": label, "": label}
+    decoded = transcoder.decode(transcoder.encode(state))
+    assert decoded == state
+    assert decoded["amount"].as_tuple() == amount.as_tuple()

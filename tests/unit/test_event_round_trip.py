@@ -1,0 +1,73 @@
+"""Every event type survives the trip to stored bytes and back unchanged, whatever valid values it holds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.audit import AuditContext, Role, acting_as
+from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
+from domain.property import Property
+from domain.values import Address, PropertyKind, Rent
+from infrastructure.mapper import SizeLimitedMapper
+from infrastructure.transcoder import OrjsonTranscoder
+
+mapper = SizeLimitedMapper(OrjsonTranscoder(), max_event_bytes=1 << 20)
+
+text = st.text(min_size=1, max_size=200).map(str.strip).filter(bool)
+anything = st.text(max_size=300)
+addresses = st.builds(
+    Address, street=text, city=text, postal_code=text, country=st.sampled_from(sorted(COUNTRY_CODES))
+)
+rents = st.none() | st.builds(
+    Rent,
+    amount=st.integers(min_value=0, max_value=99_999_999_999).map(lambda cents: Decimal(cents).scaleb(-2)),
+    currency=st.sampled_from(sorted(CURRENCY_CODES)),
+)
+contexts = st.builds(
+    AuditContext,
+    actor_id=anything,
+    username=anything,
+    role=st.sampled_from(list(Role)),
+    organisation=text,
+    request_id=anything,
+    causation_id=anything,
+    client_ip=anything,
+    user_agent=anything,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    context=contexts,
+    names=st.tuples(text, text),
+    kind=st.sampled_from(list(PropertyKind)),
+    addresses=st.tuples(addresses, addresses),
+    rents=st.tuples(rents, rents),
+    reason=anything,
+)
+def test_every_event_type_round_trips_through_the_stored_form(
+    context: AuditContext,
+    names: tuple[str, str],
+    kind: PropertyKind,
+    addresses: tuple[Address, Address],
+    rents: tuple[Rent | None, Rent | None],
+    reason: str,
+) -> None:
+    with acting_as(context):
+        prop = Property.register(context.organisation, names[0], kind, addresses[0], rents[0])
+        for command, value in ((prop.rename, names[1]), (prop.correct_address, addresses[1])):
+            if value not in (prop.name, prop.address):
+                command(value)
+        if rents[1] != prop.rent:
+            prop.change_rent(rents[1])
+        prop.archive(reason)
+    events: list[Any] = list(prop.collect_events())
+    for event in events:
+        stored = mapper.to_stored_event(event)
+        assert isinstance(orjson.loads(stored.state), dict)
+        assert mapper.to_domain_event(stored) == event
