@@ -18,3 +18,13 @@ class ReadOnlyForAuditors(BasePermission):
         if user is None or not user.is_authenticated:
             return False
         return request.method in SAFE_METHODS or user.role != Role.AUDITOR.value
+
+
+class ReadsAuditTrail(BasePermission):
+    """The stream spans every organisation, so only auditors and admins may read it."""
+
+    message = "only auditors and admins may read the audit trail"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return user is not None and user.is_authenticated and user.role in (Role.AUDITOR, Role.ADMIN)

@@ -6,7 +6,9 @@ from rest_framework_simplejwt.views import TokenRefreshView
 
 from api.auth import LoginView
 from api.errors import not_found
+from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
 from api.views.health import HealthView, ReadyView
+from api.views.history import PropertyHistoryView
 from api.views.properties import PropertyArchiveView, PropertyCollectionView, PropertyDetailView
 
 urlpatterns = [
@@ -17,6 +19,10 @@ urlpatterns = [
     path("api/properties", PropertyCollectionView.as_view(), name="properties"),
     path("api/properties/<uuid:property_id>", PropertyDetailView.as_view(), name="property"),
     path("api/properties/<uuid:property_id>/archive", PropertyArchiveView.as_view(), name="property-archive"),
+    path("api/properties/<uuid:property_id>/history", PropertyHistoryView.as_view(), name="property-history"),
+    path("api/audit/events", AuditEventsView.as_view(), name="audit-events"),
+    path("api/audit/export", AuditExportView.as_view(), name="audit-export"),
+    path("api/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else is a JSON 404, also with DEBUG on (Django would answer with an HTML page).

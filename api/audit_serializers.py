@@ -1,0 +1,126 @@
+"""Audit trail queries and answers: the filters shared by the API and ``manage.py audit export``.
+
+Unknown query parameters are refused rather than ignored: an auditor who misspells a filter must
+not receive the whole stream believing it to be filtered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from api.event_json import EVENT_TOPICS
+from api.serializers import StrictSerializer
+from infrastructure.event_store import AuditFilter
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+_UNKNOWN_TYPE = f"unknown event type {{input!r}}: expected one of {', '.join(sorted(EVENT_TOPICS))}"
+
+
+class AuditFilterSerializer(StrictSerializer):
+    aggregate_id = serializers.UUIDField(required=False, help_text="only this aggregate's events")
+    type = serializers.ChoiceField(
+        choices=sorted(EVENT_TOPICS),
+        required=False,
+        help_text="event type, e.g. PropertyRenamed",
+        error_messages={"invalid_choice": _UNKNOWN_TYPE},
+    )
+    actor = serializers.CharField(required=False, max_length=150, help_text="username of who made it")
+    since = serializers.DateTimeField(required=False, help_text="recorded at or after (ISO 8601)")
+    until = serializers.DateTimeField(required=False, help_text="recorded before (ISO 8601)")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "since" in attrs and "until" in attrs and attrs["until"] <= attrs["since"]:
+            raise serializers.ValidationError({"until": ["must be later than since"]})
+        return attrs
+
+    def audit_filter(self) -> AuditFilter:
+        values = self.validated_data
+        return AuditFilter(
+            originator_id=values.get("aggregate_id"),
+            topics=(EVENT_TOPICS[values["type"]],) if "type" in values else (),
+            actor=values.get("actor", ""),
+            since=values.get("since"),
+            until=values.get("until"),
+        )
+
+
+class AuditPageSerializer(AuditFilterSerializer):
+    after = serializers.IntegerField(min_value=0, default=0, help_text="the last position already read")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=DEFAULT_PAGE)
+
+
+class ActorSerializer(serializers.Serializer[Any]):
+    id = serializers.CharField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+
+
+class AuditMetadataSerializer(serializers.Serializer[Any]):
+    actor_id = serializers.CharField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    organisation = serializers.CharField()
+    request_id = serializers.CharField()
+    causation_id = serializers.CharField()
+    client_ip = serializers.CharField()
+    user_agent = serializers.CharField()
+
+
+class AuditEventSerializer(serializers.Serializer[Any]):
+    """One recorded event: its place in the chain, what happened to which aggregate, and who did it.
+
+    (Documents the shape that ``api.event_json.event_json`` builds.)
+    """
+
+    position = serializers.IntegerField(help_text="gap-free position in the audit chain")
+    aggregate_id = serializers.UUIDField()
+    aggregate_type = serializers.CharField()
+    version = serializers.IntegerField()
+    type = serializers.CharField()
+    timestamp = serializers.DateTimeField()
+    actor = ActorSerializer()
+    # DRF takes declared fields off the class, so this does not shadow ``Serializer.data``.
+    data = serializers.DictField(help_text="the event's own fields")  # type: ignore[assignment]
+    metadata = AuditMetadataSerializer()
+
+
+class AuditPageOutSerializer(serializers.Serializer[Any]):
+    events = AuditEventSerializer(many=True)
+    next_after = serializers.IntegerField(help_text="pass as after= for the next page")
+
+
+class ChangeSerializer(serializers.Serializer[Any]):
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class HistoryEventSerializer(AuditEventSerializer):
+    """A recorded event, plus the fields of the aggregate it changed (all of them at creation)."""
+
+    changes = serializers.DictField(child=ChangeSerializer(), help_text="field: {before, after}")
+
+
+class HistorySerializer(serializers.Serializer[Any]):
+    events = HistoryEventSerializer(many=True)
+
+
+class HeadSerializer(serializers.Serializer[Any]):
+    position = serializers.IntegerField()
+    digest = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer[Any]):
+    position = serializers.IntegerField()
+    kind = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class VerificationSerializer(serializers.Serializer[Any]):
+    ok = serializers.BooleanField()
+    checked = serializers.IntegerField()
+    head = HeadSerializer()
+    seals_checked = serializers.IntegerField()
+    first_problem = ProblemSerializer(allow_null=True)

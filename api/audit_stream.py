@@ -1,0 +1,38 @@
+"""Reading the audit stream in chain order, a page or a batch at a time, so memory stays flat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+
+from api.event_json import event_json
+from infrastructure.audit_trail import chained
+from infrastructure.composition import property_service
+from infrastructure.event_store import AuditEntry, AuditFilter
+
+BATCH_SIZE = 1000
+
+
+def read_page(after: int, limit: int, where: AuditFilter) -> list[AuditEntry]:
+    return chained(property_service().recorder).select_entries(after, limit, where)
+
+
+def read_batches(where: AuditFilter) -> Iterator[list[AuditEntry]]:
+    """Every matching entry up to the head as it was when reading began, in batches.
+
+    Stopping at that head makes a long read a snapshot: it ends even while writes go on.
+    """
+    store = chained(property_service().recorder)
+    head = store.select_head()
+    last = 0 if head is None else head.position
+    after = 0
+    while batch := [e for e in store.select_entries(after, BATCH_SIZE, where) if e.link.position <= last]:
+        yield batch
+        after = batch[-1].link.position
+
+
+def ndjson_chunks(where: AuditFilter) -> Iterator[bytes]:
+    """The export: one JSON event per line, one chunk per batch."""
+    for batch in read_batches(where):
+        yield b"".join(orjson.dumps(event_json(entry)) + b"\n" for entry in batch)

@@ -1,0 +1,88 @@
+"""The audit trail for auditors: the global stream page by page, its NDJSON export, its verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.audit_serializers import (
+    AuditFilterSerializer,
+    AuditPageOutSerializer,
+    AuditPageSerializer,
+    VerificationSerializer,
+)
+from api.audit_stream import ndjson_chunks, read_page
+from api.context import AuditedView
+from api.event_json import event_json
+from api.permissions import ReadsAuditTrail
+from infrastructure import audit_trail
+from infrastructure.audit_chain import Verification
+from infrastructure.composition import audit_key, property_service
+
+NDJSON = "application/x-ndjson"
+
+
+def verification_json(result: Verification) -> dict[str, Any]:
+    problem = result.first_problem
+    return {
+        "ok": result.ok,
+        "checked": result.checked,
+        "head": {"position": result.head_position, "digest": result.head_digest},
+        "seals_checked": result.seals_checked,
+        "first_problem": None
+        if problem is None
+        else {"position": problem.position, "kind": problem.kind, "detail": problem.detail},
+    }
+
+
+class AuditEventsView(AuditedView):
+    """The global stream, a page at a time, in commit order with gap-free positions.
+
+    Pass the answer's ``next_after`` as ``after`` for the next page: no event is missed or
+    repeated, however many are recorded between two pages.
+    """
+
+    permission_classes = [ReadsAuditTrail]
+
+    @extend_schema(parameters=[AuditPageSerializer], responses=AuditPageOutSerializer)
+    def get(self, request: Request) -> Response:
+        query = AuditPageSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        after = query.validated_data["after"]
+        entries = read_page(after, query.validated_data["limit"], query.audit_filter())
+        return Response(
+            {
+                "events": [event_json(entry) for entry in entries],
+                "next_after": entries[-1].link.position if entries else after,
+            }
+        )
+
+
+class AuditExportView(AuditedView):
+    """The matching events up to the current head as NDJSON, one event per line, in order."""
+
+    permission_classes = [ReadsAuditTrail]
+
+    @extend_schema(
+        parameters=[AuditFilterSerializer],
+        responses={(200, NDJSON): OpenApiTypes.STR},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        query = AuditFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return StreamingHttpResponse(ndjson_chunks(query.audit_filter()), content_type=NDJSON)
+
+
+class AuditVerifyView(AuditedView):
+    """Recomputes the audit chain and reports the first position that no longer matches (200 either way)."""
+
+    permission_classes = [ReadsAuditTrail]
+
+    @extend_schema(responses=VerificationSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(verification_json(audit_trail.verify(property_service().recorder, audit_key())))
