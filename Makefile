@@ -29,7 +29,7 @@ run: migrate
 	@echo "  Make a user:  DEBUG=1 $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
 	@echo "                (asks for the password; add --password-stdin to pipe it in)"
 	@echo
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+	DEBUG=1 $(BIN)/python manage.py serve $(HOST):$(PORT)
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

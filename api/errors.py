@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from domain import errors as domain
+from projections.selectors import ProjectionBehind
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                     status=http_status,
                 )
         return None
+    if isinstance(exc, ProjectionBehind):
+        behind = Response(error_body("projection_behind", str(exc)), status=503)
+        behind["Retry-After"] = "1"
+        return behind
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response

@@ -97,6 +97,9 @@ class PropertyListQuerySerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(
         choices=[status.value for status in PropertyStatus], required=False, allow_blank=True, default=""
     )
+    kind = serializers.ChoiceField(
+        choices=[kind.value for kind in PropertyKind], required=False, allow_blank=True, default=""
+    )
 
 
 class AddressOutSerializer(serializers.Serializer[Any]):

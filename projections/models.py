@@ -1,33 +1,73 @@
-"""Read-model tables. Disposable: every row here can be rebuilt from the event store."""
+"""Read-model tables. Disposable: every row here can be rebuilt from the event store.
+
+Rows carry the *generation* of the build that wrote them. Readers only ever see the live
+generation (``live()``); a rebuild writes the next generation beside it and then flips
+``ProjectionState.generation`` in one transaction, so the API never serves a half-built model.
+"""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.db import models
+from django.db.models import QuerySet, Subquery
 
 
-class ProjectionPosition(models.Model):
-    """How far a projection has read the global event stream.
-
-    Written in the same transaction as the projection's rows, so a crash can neither skip an
-    event nor apply one twice.
-    """
+class ProjectionState(models.Model):
+    """Which generation of a projection is live, and which code version built it."""
 
     name = models.CharField(max_length=100, primary_key=True)
-    version = models.PositiveIntegerField(default=1)
-    position = models.BigIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
+    version = models.PositiveIntegerField()
+    generation = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
 
-class PropertyListing(models.Model):
+class ProjectionTracking(models.Model):
+    """How far one generation of a projection has read the global event stream.
+
+    Written in the same transaction as that generation's rows, so a crash can neither skip an
+    event nor apply one twice.
+    """
+
+    name = models.CharField(max_length=100)
+    generation = models.PositiveIntegerField()
+    position = models.BigIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    error_position = models.BigIntegerField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "generation"], name="one_tracking_per_generation")
+        ]
+
+
+class ReadModel(models.Model):
+    """Base of every read-model table: a generation column and a ``live()`` view of the rows."""
+
+    projection_name: ClassVar[str]
+    generation = models.PositiveIntegerField()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def live(cls) -> QuerySet[Any]:
+        live_generation = ProjectionState.objects.filter(name=cls.projection_name).values("generation")[:1]
+        return cls._default_manager.filter(generation=Subquery(live_generation))
+
+
+class PropertyListing(ReadModel):
     """One row per property, as the list and detail endpoints show it."""
 
-    id = models.UUIDField(primary_key=True)
-    organisation = models.CharField(max_length=100, db_index=True)
+    projection_name = "property_list"
+
+    property_id = models.UUIDField()
+    organisation = models.CharField(max_length=100)
     version = models.PositiveIntegerField()
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20)
-    status = models.CharField(max_length=20, db_index=True)
+    status = models.CharField(max_length=20)
     street = models.CharField(max_length=200)
     city = models.CharField(max_length=200)
     postal_code = models.CharField(max_length=200)
@@ -38,5 +78,67 @@ class PropertyListing(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["-created_at", "id"]
-        indexes = [models.Index(fields=["organisation", "-created_at"])]
+        ordering = ["-created_at", "property_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "property_id"], name="one_listing_per_property")
+        ]
+        indexes = [
+            models.Index(
+                fields=["generation", "organisation", "-created_at"], name="listing_by_organisation"
+            ),
+            models.Index(fields=["generation", "-created_at"], name="listing_by_age"),
+        ]
+
+
+class OrganisationDashboard(ReadModel):
+    """Counts per organisation, for the managers' overview."""
+
+    projection_name = "organisation_dashboard"
+
+    organisation = models.CharField(max_length=100)
+    active_properties = models.PositiveIntegerField(default=0)
+    archived_properties = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["organisation"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["generation", "organisation"], name="one_dashboard_per_organisation"
+            )
+        ]
+
+
+class DashboardProperty(ReadModel):
+    """Which organisation owns a property, so the dashboard needs no other projection."""
+
+    projection_name = "organisation_dashboard"
+
+    property_id = models.UUIDField()
+    organisation = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "property_id"], name="one_owner_per_property")
+        ]
+
+
+class AuditTimelineEntry(ReadModel):
+    """One row per event about a property, with the actor's name copied in for fast timelines."""
+
+    projection_name = "audit_timeline"
+
+    property_id = models.UUIDField()
+    version = models.PositiveIntegerField()
+    position = models.BigIntegerField()
+    event_type = models.CharField(max_length=100)
+    occurred_at = models.DateTimeField()
+    actor_username = models.CharField(max_length=150)
+    actor_role = models.CharField(max_length=20)
+    summary = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["property_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["generation", "position"], name="one_entry_per_event")]
+        indexes = [
+            models.Index(fields=["generation", "property_id", "position"], name="timeline_by_property")
+        ]

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
-from projections.models import PropertyListing
+from projections.models import PropertyListing, ReadModel
+from projections.projection import Handler, Projection, RowCache
 
 
-class PropertyListProjection:
+class PropertyListProjection(Projection):
     """Keeps one :class:`PropertyListing` row per property in step with its events."""
 
     name = "property_list"
     version = 1
+    models: ClassVar[tuple[type[ReadModel], ...]] = (PropertyListing,)
 
-    def __init__(self) -> None:
-        self.handlers: dict[str, Callable[[Any], None]] = {
+    def handlers(self) -> dict[str, Handler]:
+        return {
             "cosmo.property.registered": self._registered,
             "cosmo.property.renamed": self._renamed,
             "cosmo.property.address_corrected": self._address_corrected,
@@ -23,9 +25,16 @@ class PropertyListProjection:
             "cosmo.property.archived": self._archived,
         }
 
+    def start_batch(self, events: Sequence[Any], generation: int) -> None:
+        keys = {event.originator_id for event in events}
+        self.rows = RowCache(PropertyListing, "property_id", generation, keys)
+
+    def finish_batch(self) -> None:
+        self.rows.save()
+
     def _registered(self, event: Any) -> None:
-        PropertyListing.objects.create(
-            id=event.originator_id,
+        self.rows.add(
+            event.originator_id,
             organisation=event.organisation,
             version=event.originator_version,
             name=event.name,
@@ -33,30 +42,29 @@ class PropertyListProjection:
             status="active",
             created_at=event.timestamp,
             updated_at=event.timestamp,
-            **_address_columns(event.address),
-            **_rent_columns(event.rent),
+            **address_columns(event.address),
+            **rent_columns(event.rent),
         )
 
     def _renamed(self, event: Any) -> None:
         self._update(event, name=event.name)
 
     def _address_corrected(self, event: Any) -> None:
-        self._update(event, **_address_columns(event.address))
+        self._update(event, **address_columns(event.address))
 
     def _rent_changed(self, event: Any) -> None:
-        self._update(event, **_rent_columns(event.rent))
+        self._update(event, **rent_columns(event.rent))
 
     def _archived(self, event: Any) -> None:
         self._update(event, status="archived")
 
-    @staticmethod
-    def _update(event: Any, **columns: Any) -> None:
-        PropertyListing.objects.filter(id=event.originator_id).update(
-            version=event.originator_version, updated_at=event.timestamp, **columns
+    def _update(self, event: Any, **columns: Any) -> None:
+        self.rows.update(
+            event.originator_id, version=event.originator_version, updated_at=event.timestamp, **columns
         )
 
 
-def _address_columns(address: Any) -> dict[str, Any]:
+def address_columns(address: Any) -> dict[str, Any]:
     return {
         "street": address.street,
         "city": address.city,
@@ -65,7 +73,7 @@ def _address_columns(address: Any) -> dict[str, Any]:
     }
 
 
-def _rent_columns(rent: Any) -> dict[str, Any]:
+def rent_columns(rent: Any) -> dict[str, Any]:
     if rent is None:
         return {"rent_amount": None, "rent_currency": ""}
     return {"rent_amount": rent.amount, "rent_currency": rent.currency}

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from projections.audit_timeline import AuditTimelineProjection
+from projections.organisation_dashboard import OrganisationDashboardProjection
+from projections.projection import Projection
 from projections.property_list import PropertyListProjection
-from projections.runner import Projection
 
-PROJECTIONS: dict[str, Projection] = {
-    projection.name: projection for projection in (PropertyListProjection(),)
+# Classes, not instances: a projection holds per-batch state, so each run gets its own.
+PROJECTIONS: dict[str, type[Projection]] = {
+    projection.name: projection
+    for projection in (PropertyListProjection, OrganisationDashboardProjection, AuditTimelineProjection)
 }
+
+
+def all_projections() -> list[Projection]:
+    return [projection() for projection in PROJECTIONS.values()]

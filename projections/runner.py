@@ -1,88 +1,264 @@
-"""Catching a projection up with the global event stream, one batch per transaction."""
+"""Moving projections along the global event stream: live catch-up, rebuild, and status.
+
+Every batch is one transaction that writes the rows and the generation's position together.
+Live batches hold the projection's state row lock, so concurrent catch-ups (requests in several
+processes, the worker) never apply an event twice, and a rebuild's final swap waits for them.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db import transaction
 from eventsourcing.application import Application
 
-from projections.models import ProjectionPosition
+from projections.models import ProjectionState, ProjectionTracking
+from projections.projection import HandlerFailed, Projection
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
-
-
-class Projection(Protocol):
-    name: str
-    version: int
-    handlers: dict[str, Callable[[Any], None]]
+Progress = Callable[[int, int], None]
 
 
 class ProjectionStalled(Exception):
     """A handler failed: the projection stops at that event instead of skipping it."""
 
-    def __init__(self, name: str, position: int, cause: BaseException) -> None:
-        super().__init__(f"projection {name} stopped at position {position}: {cause!r}")
+    def __init__(self, name: str, position: int, error: str) -> None:
+        super().__init__(f"projection {name} stopped at position {position}: {error}")
         self.name = name
         self.position = position
 
 
+@dataclass(frozen=True)
+class Drift:
+    """Rows that differ between the live model and a fresh rebuild, per table."""
+
+    table: str
+    only_live: int
+    only_rebuilt: int
+    examples: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    name: str
+    generation: int
+    events: int
+    position: int
+    swapped: bool
+    drift: list[Drift]
+
+
+def ensure_state(projection: Projection) -> ProjectionState:
+    state, _ = ProjectionState.objects.get_or_create(
+        name=projection.name, defaults={"version": projection.version, "generation": 1}
+    )
+    ProjectionTracking.objects.get_or_create(name=projection.name, generation=state.generation)
+    return state
+
+
 def catch_up(projection: Projection, app: Application[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-    """Apply every event after the projection's position; return how many were read.
-
-    Rows and position commit together, and the position row is locked for the batch, so
-    concurrent callers (other requests, other processes) never apply an event twice.
-    """
-    ProjectionPosition.objects.get_or_create(name=projection.name, defaults={"version": projection.version})
-    read = 0
+    """Apply every new event to the live generation; return how many were applied."""
+    ensure_state(projection)
+    applied = 0
     while True:
-        try:
-            count = _apply_next_batch(projection, app, batch_size)
-        except ProjectionStalled as stalled:
-            ProjectionPosition.objects.filter(name=projection.name).update(last_error=str(stalled))
-            logger.error(
-                "projection stalled",
-                extra={"projection": projection.name, "position": stalled.position, "error": str(stalled)},
-            )
-            raise
-        if count == 0:
-            return read
-        read += count
-
-
-def _apply_next_batch(projection: Projection, app: Application[Any], batch_size: int) -> int:
-    with transaction.atomic():
-        tracking = ProjectionPosition.objects.select_for_update().get(name=projection.name)
-        notifications = app.recorder.select_notifications(
-            start=tracking.position, limit=batch_size, inclusive_of_start=False
-        )
-        for notification in notifications:
-            handler = projection.handlers.get(notification.topic)
-            if handler is None:
-                continue
-            try:
-                handler(app.mapper.to_domain_event(notification))
-            except Exception as error:
-                raise ProjectionStalled(projection.name, notification.id, error) from error
-        if notifications:
-            tracking.position = notifications[-1].id
-            tracking.last_error = ""
-            tracking.save(update_fields=["position", "last_error", "updated_at"])
-        return len(notifications)
+        with transaction.atomic():
+            state = ProjectionState.objects.select_for_update().get(name=projection.name)
+            count, stalled = _advance(projection, app, state.generation, batch_size)
+        if stalled is not None:
+            logger.error("projection stalled", extra={"projection": projection.name, "error": str(stalled)})
+            raise stalled
+        if count is None:
+            return applied
+        applied += count
 
 
 def catch_up_quietly(projections: Iterable[Projection], app: Application[Any]) -> None:
     """Bring read models up to date after a write; a stalled one is logged, not raised.
 
     The write has already been recorded: failing the request would misreport it. The stalled
-    projection keeps its error in its position row for operators to see.
+    projection keeps its error in its tracking row for operators to see.
     """
     for projection in projections:
         try:
             catch_up(projection, app)
         except ProjectionStalled:
             continue
+
+
+def rebuild(
+    projection: Projection,
+    app: Application[Any],
+    *,
+    check: bool = False,
+    batch_size: int = 1000,
+    progress: Progress | None = None,
+) -> RebuildReport:
+    """Replay every event into a new generation, then swap it in atomically (or only compare).
+
+    The API keeps reading the live generation throughout. If anything fails, the new generation
+    is dropped and the live one is untouched.
+    """
+    live = ensure_state(projection).generation
+    target = live + 1
+    _drop_generations(projection, keep=live)
+    ProjectionTracking.objects.create(name=projection.name, generation=target)
+    events = 0
+    try:
+        while True:
+            with transaction.atomic():
+                count, stalled = _advance(projection, app, target, batch_size)
+            if stalled is not None:
+                raise stalled
+            if count is None:
+                break
+            events += count
+            if progress is not None:
+                progress(count, _position(projection, target))
+        with transaction.atomic():
+            state = ProjectionState.objects.select_for_update().get(name=projection.name)
+            events += _finish(projection, app, target, batch_size)
+            drift: list[Drift] = []
+            if check:
+                _finish(projection, app, live, batch_size)
+                drift = compare_generations(projection, live, target)
+            else:
+                state.generation, state.version = target, projection.version
+                state.save(update_fields=["generation", "version", "updated_at"])
+    except BaseException:
+        _drop_generations(projection, keep=live)
+        raise
+    _drop_generations(projection, keep=live if check else target)
+    return RebuildReport(
+        projection.name, target, events, _position(projection, live if check else target), not check, drift
+    )
+
+
+def compare_generations(projection: Projection, live: int, rebuilt: int) -> list[Drift]:
+    """Row-by-row comparison done by the database (EXCEPT), so memory stays flat."""
+    drift = []
+    for model in projection.models:
+        columns = [
+            f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "generation"
+        ]
+        rows = model._default_manager.order_by()
+        live_rows = rows.filter(generation=live).values_list(*columns)
+        rebuilt_rows = rows.filter(generation=rebuilt).values_list(*columns)
+        only_live = live_rows.difference(rebuilt_rows)
+        only_rebuilt = rebuilt_rows.difference(live_rows)
+        if only_live.exists() or only_rebuilt.exists():
+            examples = [("live", tuple(row)) for row in only_live[:3]]
+            examples += [("rebuilt", tuple(row)) for row in only_rebuilt[:3]]
+            drift.append(Drift(model._meta.db_table, only_live.count(), only_rebuilt.count(), examples))
+    return drift
+
+
+def _finish(projection: Projection, app: Application[Any], generation: int, batch_size: int) -> int:
+    """Catch a generation up to the head inside the caller's transaction (used under the lock)."""
+    total = 0
+    while True:
+        count, stalled = _advance(projection, app, generation, batch_size)
+        if stalled is not None:
+            raise stalled
+        if count is None:
+            return total
+        total += count
+
+
+def _advance(
+    projection: Projection, app: Application[Any], generation: int, batch_size: int
+) -> tuple[int | None, ProjectionStalled | None]:
+    """Apply the next batch to ``generation``; None when already at the head."""
+    tracking = ProjectionTracking.objects.select_for_update().get(name=projection.name, generation=generation)
+    head = app.recorder.max_notification_id() or 0
+    if head <= tracking.position:
+        return None, None
+    notifications = app.recorder.select_notifications(
+        start=tracking.position,
+        limit=batch_size,
+        stop=head,
+        topics=projection.topics,
+        inclusive_of_start=False,
+    )
+    # Events are committed in position order, so everything up to ``head`` is here or irrelevant.
+    new_position = head if len(notifications) < batch_size else notifications[-1].id
+    events = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+    stalled = None
+    try:
+        with transaction.atomic():
+            projection.apply(events, generation)
+    except HandlerFailed as failed:
+        projection.apply(events[: failed.index], generation)
+        failing_position = events[failed.index][0]
+        new_position = failing_position - 1
+        stalled = ProjectionStalled(projection.name, failing_position, str(failed))
+    tracking.position = new_position
+    tracking.last_error = "" if stalled is None else str(stalled)
+    tracking.error_position = None if stalled is None else stalled.position
+    tracking.save(update_fields=["position", "last_error", "error_position", "updated_at"])
+    return len(events), stalled
+
+
+def _position(projection: Projection, generation: int) -> int:
+    return ProjectionTracking.objects.get(name=projection.name, generation=generation).position
+
+
+def _drop_generations(projection: Projection, keep: int) -> None:
+    for model in projection.models:
+        model._default_manager.exclude(generation=keep).delete()
+    ProjectionTracking.objects.filter(name=projection.name).exclude(generation=keep).delete()
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    version: int
+    live_version: int
+    generation: int
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: str
+    last_error: str
+
+
+def status(projection: Projection, app: Application[Any]) -> ProjectionStatus:
+    state = ensure_state(projection)
+    tracking = ProjectionTracking.objects.get(name=projection.name, generation=state.generation)
+    head = app.recorder.max_notification_id() or 0
+    rebuilding = ProjectionTracking.objects.filter(
+        name=projection.name, generation__gt=state.generation
+    ).exists()
+    lag_seconds = 0.0
+    if head > tracking.position:
+        [oldest] = app.recorder.select_notifications(
+            start=tracking.position, limit=1, inclusive_of_start=False
+        )
+        recorded = app.mapper.to_domain_event(oldest).timestamp  # type: ignore[attr-defined]
+        lag_seconds = max(0.0, (datetime.now(UTC) - recorded).total_seconds())
+    if tracking.last_error:
+        condition = "stalled"
+    elif rebuilding:
+        condition = "rebuilding"
+    elif state.version != projection.version:
+        condition = "outdated"
+    else:
+        condition = "live" if head <= tracking.position else "catching up"
+    return ProjectionStatus(
+        name=projection.name,
+        version=projection.version,
+        live_version=state.version,
+        generation=state.generation,
+        position=tracking.position,
+        head=head,
+        lag_events=max(0, head - tracking.position),
+        lag_seconds=round(lag_seconds, 3),
+        state=condition,
+        last_error=tracking.last_error,
+    )

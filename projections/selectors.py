@@ -1,25 +1,33 @@
-"""Queries the API reads through; tenancy is applied here, not in each view."""
+"""Queries the API reads through; tenancy and the live generation are applied here, not in views."""
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
 
 from domain.audit import AuditContext
 from domain.errors import PropertyNotFound
-from projections.models import PropertyListing
+from projections.models import OrganisationDashboard, ProjectionState, ProjectionTracking, PropertyListing
+
+
+class ProjectionBehind(Exception):
+    """A read asked for a position the read model has not reached within the wait allowed."""
+
+    def __init__(self, name: str, wanted: int, reached: int) -> None:
+        super().__init__(f"{name} is at position {reached}, not yet {wanted}; retry shortly")
 
 
 def visible_properties(context: AuditContext) -> QuerySet[PropertyListing]:
-    listings = PropertyListing.objects.all()
+    listings = PropertyListing.live()
     if not context.sees_all_organisations:
         listings = listings.filter(organisation=context.organisation)
     return listings
 
 
 def search_properties(
-    context: AuditContext, *, search: str = "", city: str = "", status: str = ""
+    context: AuditContext, *, search: str = "", city: str = "", status: str = "", kind: str = ""
 ) -> QuerySet[PropertyListing]:
     listings = visible_properties(context)
     if search:
@@ -30,11 +38,39 @@ def search_properties(
         listings = listings.filter(city__iexact=city)
     if status:
         listings = listings.filter(status=status)
+    if kind:
+        listings = listings.filter(kind=kind)
     return listings
 
 
 def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
     try:
-        return visible_properties(context).get(id=property_id)
+        return visible_properties(context).get(property_id=property_id)
     except PropertyListing.DoesNotExist:
         raise PropertyNotFound(f"property {property_id} not found") from None
+
+
+def dashboards(context: AuditContext) -> QuerySet[OrganisationDashboard]:
+    rows = OrganisationDashboard.live()
+    if not context.sees_all_organisations:
+        rows = rows.filter(organisation=context.organisation)
+    return rows
+
+
+def live_position(name: str) -> int:
+    state = ProjectionState.objects.filter(name=name).first()
+    if state is None:
+        return 0
+    tracking = ProjectionTracking.objects.filter(name=name, generation=state.generation).first()
+    return tracking.position if tracking else 0
+
+
+def wait_until_projected(name: str, position: int, timeout: float) -> None:
+    """For ``X-Cosmo-Min-Position``: wait (bounded) until the read model has seen ``position``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while (reached := live_position(name)) < position:
+        if time.monotonic() >= deadline:
+            raise ProjectionBehind(name, position, reached)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from domain.audit import AuditContext, Role, acting_as
@@ -15,6 +18,28 @@ from infrastructure import composition
 from infrastructure.event_store import chain_table, seals_table
 
 EVENT_TABLES = {"sqlite": "stored_events", "postgresql": "cosmo_events"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def database_url() -> str:
+    """The test database this run created, as a URL another process can open."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user, host, port = db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgresql://{user}@{host}:{port}/{db['NAME']}"
+
+
+def process_env() -> dict[str, str]:
+    """Environment for a Cosmo process (server, worker, writer) on this test run's database."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "COSMO_AUDIT_KEY": settings.COSMO_AUDIT_KEY,
+        "DEBUG": "0",
+        "DJANGO_SETTINGS_MODULE": "infrastructure.settings",
+    }
 
 
 def wipe_event_store() -> None:

@@ -8,6 +8,7 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -32,9 +33,9 @@ from domain.service import PropertyChanges, Receipt
 from domain.values import Address, PropertyKind, Rent
 from infrastructure.composition import property_service
 from projections.models import PropertyListing
-from projections.registry import PROJECTIONS
+from projections.registry import all_projections
 from projections.runner import catch_up_quietly
-from projections.selectors import get_listing, search_properties
+from projections.selectors import get_listing, search_properties, wait_until_projected
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def listing_json(listing: PropertyListing) -> dict[str, Any]:
     if listing.rent_amount is not None:
         rent = Rent(amount=listing.rent_amount, currency=listing.rent_currency)
     return property_json(
-        id=listing.id,
+        id=listing.property_id,
         version=listing.version,
         name=listing.name,
         kind=listing.kind,
@@ -92,6 +93,25 @@ def expected_version(request: Request) -> int | None:
     return int(match.group(1))
 
 
+MIN_POSITION_HEADER = "X-Cosmo-Min-Position"
+MIN_POSITION_PARAMETER = OpenApiParameter(
+    MIN_POSITION_HEADER,
+    int,
+    OpenApiParameter.HEADER,
+    description="wait (bounded) until the read model has seen this X-Cosmo-Position; 503 if it has not",
+)
+
+
+def wait_for_min_position(request: Request) -> None:
+    """Read-your-writes across processes: a client names the position its write returned."""
+    header = request.headers.get(MIN_POSITION_HEADER)
+    if header is None:
+        return
+    if not header.strip().isdigit():
+        raise ValidationError({MIN_POSITION_HEADER: ["must be a non-negative integer"]})
+    wait_until_projected("property_list", int(header), settings.COSMO_MIN_POSITION_WAIT_SECONDS)
+
+
 def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
     """Answer a write with the state it produced, and bring the read models up to date first.
 
@@ -103,7 +123,7 @@ def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response
         extra={"property_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
     )
     service = property_service()
-    catch_up_quietly(PROJECTIONS.values(), service)
+    catch_up_quietly(all_projections(), service)
     response = Response(aggregate_json(service.get_property(receipt.id, receipt.version)), status=status_code)
     response["ETag"] = f'"{receipt.version}"'
     if receipt.position is not None:
@@ -114,8 +134,12 @@ def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response
 class PropertyCollectionView(AuditedView):
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(parameters=[PropertyListQuerySerializer], responses=PropertySerializer(many=True))
+    @extend_schema(
+        parameters=[PropertyListQuerySerializer, MIN_POSITION_PARAMETER],
+        responses=PropertySerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
+        wait_for_min_position(request)
         query = PropertyListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         listings = search_properties(self.audit, **query.validated_data)
@@ -146,6 +170,7 @@ class PropertyDetailView(AuditedView):
         parameters=[
             OpenApiParameter("version", OpenApiTypes.INT, description="state at this version, from events"),
             OpenApiParameter("as_of", OpenApiTypes.DATETIME, description="state at this time, from events"),
+            MIN_POSITION_PARAMETER,
         ],
         responses=PropertySerializer,
     )
@@ -160,6 +185,7 @@ class PropertyDetailView(AuditedView):
             moment = query.validated_data["as_of"].astimezone(UTC)
             body = aggregate_json(property_service().get_property_as_of(property_id, moment))
         else:
+            wait_for_min_position(request)
             body = listing_json(get_listing(self.audit, property_id))
         etag = f'"{body["version"]}"'
         if request.headers.get("If-None-Match") == etag:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,17 +10,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from domain.service import PropertyService
 from tests.api.conftest import NEW_PROPERTY, PASSWORD, make_user
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT, process_env
 
 
 def call(
@@ -66,26 +61,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def database_url() -> str:
-    """The test database this run created, as a URL another process can open."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    user, host, port = db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgresql://{user}@{host}:{port}/{db['NAME']}"
-
-
 @pytest.fixture
 def two_servers(service: PropertyService) -> Iterator[list[str]]:
     """Two gunicorn processes on the same database, as a load balancer would see them."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "COSMO_AUDIT_KEY": settings.COSMO_AUDIT_KEY,
-        "DEBUG": "0",
-        "DJANGO_SETTINGS_MODULE": "infrastructure.settings",
-    }
+    env = process_env()
     ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(

@@ -1,0 +1,29 @@
+"""``manage.py serve``: the development server with the workers running in the same process.
+
+What ``make run`` uses, so a single command gives a complete Cosmo; production runs gunicorn
+and ``run_workers`` as separate processes instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from infrastructure.composition import property_service
+from infrastructure.workers import ProjectionWorker
+from projections.registry import all_projections
+
+
+class Command(BaseCommand):
+    help = "Run the development server and the background workers in one process."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker = ProjectionWorker(property_service(), all_projections())
+        threading.Thread(target=worker.run, name="cosmo-workers", daemon=True).start()
+        call_command("runserver", options["addrport"], use_reloader=False)
