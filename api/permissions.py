@@ -28,3 +28,11 @@ class ReadsAuditTrail(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         return user is not None and user.is_authenticated and user.role in (Role.AUDITOR, Role.ADMIN)
+
+
+class IsAdmin(BasePermission):
+    message = "only admins may operate the read models"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return user is not None and user.is_authenticated and user.role == Role.ADMIN.value

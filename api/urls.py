@@ -7,8 +7,10 @@ from rest_framework_simplejwt.views import TokenRefreshView
 from api.auth import LoginView
 from api.errors import not_found
 from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
+from api.views.dashboard import DashboardView
 from api.views.health import HealthView, ReadyView
 from api.views.history import PropertyHistoryView
+from api.views.projections import ProjectionsView
 from api.views.properties import PropertyArchiveView, PropertyCollectionView, PropertyDetailView
 
 urlpatterns = [
@@ -23,6 +25,8 @@ urlpatterns = [
     path("api/audit/events", AuditEventsView.as_view(), name="audit-events"),
     path("api/audit/export", AuditExportView.as_view(), name="audit-export"),
     path("api/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
+    path("api/dashboard", DashboardView.as_view(), name="dashboard"),
+    path("api/projections", ProjectionsView.as_view(), name="projections"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else is a JSON 404, also with DEBUG on (Django would answer with an HTML page).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -14,6 +15,8 @@ from rest_framework.views import APIView
 
 from api.errors import error_body
 from infrastructure.composition import property_service
+from projections.registry import all_projections
+from projections.runner import status
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ class HealthView(APIView):
 
 
 class ReadyView(APIView):
-    """The read-model database and the event store both answer a query."""
+    """Both databases answer, and no projection is stalled or too far behind to serve reads."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
@@ -40,8 +43,17 @@ class ReadyView(APIView):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
-            head = property_service().recorder.max_notification_id()
+            app = property_service()
+            head = app.recorder.max_notification_id()
+            lagging = [
+                row
+                for row in (status(projection, app) for projection in all_projections())
+                if row.state == "stalled" or row.lag_events > settings.COSMO_READY_MAX_LAG_EVENTS
+            ]
         except Exception as error:  # noqa: BLE001 - any failure means "not ready"
             logger.warning("not ready", extra={"error": repr(error)})
             return Response(error_body("not_ready", f"database unavailable: {error}"), status=503)
+        if lagging:
+            names = ", ".join(f"{row.name} ({row.state}, {row.lag_events} behind)" for row in lagging)
+            return Response(error_body("not_ready", f"read models behind: {names}"), status=503)
         return Response({"status": "ready", "event_store_head": head or 0})

@@ -1,0 +1,32 @@
+"""The managers' overview: property counts per organisation, from ``organisation_dashboard``."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.context import AuditedView
+from api.permissions import ReadOnlyForAuditors
+from projections.selectors import dashboards
+
+
+class DashboardView(AuditedView):
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        rows = dashboards(self.audit)
+        return Response(
+            {
+                "organisations": [
+                    {
+                        "organisation": row.organisation,
+                        "active_properties": row.active_properties,
+                        "archived_properties": row.archived_properties,
+                    }
+                    for row in rows
+                ]
+            }
+        )
