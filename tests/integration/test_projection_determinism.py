@@ -43,6 +43,14 @@ def reset_read_models() -> None:
     ProjectionState.objects.all().delete()
 
 
+def changes_for(action: str, value: Any) -> PropertyChanges:
+    if action == "rename":
+        return PropertyChanges(name=str(value))
+    if action == "move":
+        return PropertyChanges(address=replace(quay_street(), city=str(value)))
+    return PropertyChanges(rent=None if value is None else Rent(Decimal(value).scaleb(-2), "EUR"))
+
+
 def run(service: PropertyService, history: list[tuple[str, Any, Any]]) -> None:
     properties: list[tuple[str, Any]] = []
     for action, first, second in history:
@@ -58,19 +66,12 @@ def run(service: PropertyService, history: list[tuple[str, Any, Any]]) -> None:
         if not properties:
             continue
         organisation, property_id = properties[first % len(properties)]
-        changes = {
-            "rename": lambda: PropertyChanges(name=str(second)),
-            "move": lambda: PropertyChanges(address=replace(quay_street(), city=str(second))),
-            "rent": lambda: PropertyChanges(
-                rent=None if second is None else Rent(Decimal(second).scaleb(-2), "EUR")
-            ),
-        }
         with acting_as(context_for("writer", organisation)):
             try:
                 if action == "archive":
                     service.archive_property(property_id, None, str(second))
                 else:
-                    service.update_property(property_id, changes[str(action)](), None)
+                    service.update_property(property_id, changes_for(action, second), None)
             except DomainError:
                 pass  # refused commands (archived, blank names) are part of real histories too
 
