@@ -1,4 +1,7 @@
-"""The library's SQLite and PostgreSQL application recorders, extended with the audit chain.
+"""The library's SQLite and PostgreSQL process recorders, extended with the audit chain.
+
+Process recorders are application recorders that can also record a consumer's position
+(``Tracking``) in the same transaction as the events it produced: the image policy relies on it.
 
 Chain links are written by the same transaction that inserts the events, so an event can never
 exist without its link (or the other way round), and positions follow commit order with no gaps:
@@ -17,8 +20,8 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
+from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
@@ -189,7 +192,7 @@ def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str) -> 
     ]
 
 
-class ChainedSQLiteApplicationRecorder(ChainedRecorder, SQLiteApplicationRecorder):
+class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
     placeholder = "?"
     notification_id_column = "rowid"
 
@@ -219,12 +222,16 @@ class ChainedSQLiteApplicationRecorder(ChainedRecorder, SQLiteApplicationRecorde
             return list(c.fetchall())
 
 
-class ChainedPostgresApplicationRecorder(ChainedRecorder, PostgresApplicationRecorder):
+class ChainedPostgresRecorder(ChainedRecorder, PostgresProcessRecorder):
     notification_id_column = "notification_id"
 
-    def __init__(self, datastore: Any, *, events_table_name: str, linker: ChainLinker) -> None:
+    def __init__(
+        self, datastore: Any, *, events_table_name: str, tracking_table_name: str, linker: ChainLinker
+    ) -> None:
         self.linker = linker
-        super().__init__(datastore, events_table_name=events_table_name)
+        super().__init__(
+            datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name
+        )
         chain_sql = _chain_tables_sql("uuid", "timestamptz", "bigint")
         self.sql_create_statements.extend(SQL(self._sql(s)).format() for s in chain_sql)
 
@@ -279,7 +286,7 @@ class _SizeLimitedMapping:
 
 class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
     def application_recorder(self) -> ApplicationRecorder:
-        recorder = ChainedSQLiteApplicationRecorder(self.datastore, _linker(self))
+        recorder = ChainedSQLiteRecorder(self.datastore, _linker(self))
         if self.env_create_table():
             recorder.create_table()
         return recorder
@@ -288,8 +295,11 @@ class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
 class ChainedPostgresFactory(_SizeLimitedMapping, PostgresFactory):
     def application_recorder(self) -> ApplicationRecorder:
         prefix = self.env.name.lower() or "stored"
-        recorder = ChainedPostgresApplicationRecorder(
-            self.datastore, events_table_name=f"{prefix}_events", linker=_linker(self)
+        recorder = ChainedPostgresRecorder(
+            self.datastore,
+            events_table_name=f"{prefix}_events",
+            tracking_table_name=f"{prefix}_tracking",
+            linker=_linker(self),
         )
         if self.env_create_table():
             recorder.create_table()
