@@ -1,0 +1,105 @@
+"""Content-addressed storage for uploaded originals: the SHA-256 of the bytes is their name.
+
+Events record the digest, never the bytes, so the event store stays small and the original can be
+read back (and checked) whenever variants must be made again. The same bytes uploaded twice are
+stored once: delete a blob only when no image refers to it any more.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from infrastructure.images.files import fsync_directory, write_atomically
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+class BlobStoreError(Exception):
+    """Base of the blob store's own errors."""
+
+
+class InvalidDigest(BlobStoreError, ValueError):
+    """Not a lower-case hex SHA-256: refused before it can become a path (``../``, ``/etc``)."""
+
+
+class BlobNotFound(BlobStoreError):
+    pass
+
+
+class BlobCorrupted(BlobStoreError):
+    """The stored bytes no longer hash to their name: disk damage or tampering."""
+
+
+class BlobStore(abc.ABC):
+    """Where originals live; local disk today, an object store tomorrow."""
+
+    @abc.abstractmethod
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (idempotently) and return its SHA-256 hex digest."""
+
+    @abc.abstractmethod
+    def get(self, digest: str) -> bytes:
+        """The bytes named ``digest``, verified; ``BlobNotFound`` if there are none."""
+
+    @abc.abstractmethod
+    def exists(self, digest: str) -> bool: ...
+
+    @abc.abstractmethod
+    def size(self, digest: str) -> int: ...
+
+    @abc.abstractmethod
+    def delete(self, digest: str) -> bool:
+        """Remove the blob; False if it was not there (deleting twice is not an error)."""
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as files ``root/ab/abcdef…``: 256 fan-out directories keep each one small."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size == len(data):
+                return digest  # same name, same size: the same bytes are already there
+        write_atomically(path, data)
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        try:
+            data = self._path(digest).read_bytes()
+        except FileNotFoundError as e:
+            raise BlobNotFound(f"no blob {digest}") from e
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise BlobCorrupted(f"blob {digest} does not match its digest")
+        return data
+
+    def exists(self, digest: str) -> bool:
+        return self._path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self._path(digest).stat().st_size
+        except FileNotFoundError as e:
+            raise BlobNotFound(f"no blob {digest}") from e
+
+    def delete(self, digest: str) -> bool:
+        path = self._path(digest)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        fsync_directory(path.parent)
+        return True
+
+    def _path(self, digest: str) -> Path:
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise InvalidDigest(f"not a SHA-256 hex digest: {digest!r}")
+        return self.root / digest[:2] / digest

@@ -1,0 +1,530 @@
+"""Pillow behind two questions: is this upload an image we accept, and what do we publish of it?
+
+``inspect_upload`` runs before anything is recorded, so a refusal leaves no trace; it never trusts
+the file name or the client's content type, only the bytes. ``make_variants`` turns an accepted
+original into display-sized, oriented, sRGB, metadata-free encodings (GPS never leaves with them).
+Both are pure functions of bytes: safe to call from any thread and to repeat on a retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import struct
+import warnings
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
+
+try:  # HEIC from iPhones; the plugin is optional, and without it HEIC is refused as unsupported.
+    import pillow_heif
+except ImportError:  # pragma: no cover - exercised only where the plugin is missing
+    HEIF_SUPPORTED = False
+else:
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Enough for 48/50 MP phone modes; a decoded RGBA frame of that size is ~200 MB."""
+
+DEFAULT_WIDTHS: tuple[int, ...] = (2048, 1024, 480)
+DEFAULT_FORMATS: tuple[str, ...] = ("webp",)
+
+# Fixed qualities that keep the luma SSIM of every variant of the fixture photos >= 0.95 against
+# its reference, the resized image before encoding (tests/unit/test_image_variants.py proves it;
+# the worst fixture, coffee.png, scores 0.965 in WebP, 0.960 in AVIF, 0.962 in JPEG). WebP's
+# method 4 is its default: 5 and 6 save a few per cent for two to three times the time. AVIF at
+# speed 6 (Pillow's default) is ~20% smaller than WebP at the same SSIM but 3-4x slower to encode;
+# speed 8 is faster but no smaller than WebP, which would defeat its purpose.
+WEBP_QUALITY = 80
+WEBP_METHOD = 4
+AVIF_QUALITY = 62
+AVIF_SPEED = 6
+JPEG_QUALITY = 82
+
+# Pillow's format name -> our name and MIME type. MPO is what phones write: a JPEG followed by a
+# second (depth or preview) frame; we read the first. HEIF is told from HEIC in _kind.
+_ACCEPTED: dict[str, tuple[str, str]] = {
+    "JPEG": ("jpeg", "image/jpeg"),
+    "MPO": ("jpeg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+    "GIF": ("gif", "image/gif"),
+}
+if HEIF_SUPPORTED:
+    _ACCEPTED["HEIF"] = ("heif", "image/heif")
+_OPEN_WITH = tuple(name for name in _ACCEPTED if name != "MPO")  # MPO opens through JPEG
+
+OUTPUT_MIME_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
+_EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
+
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SIDEWAYS = frozenset({5, 6, 7, 8})
+_REDUCING_GAP = 3.0
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+# What a decoder raises on bad data. RuntimeError is the HEIF plugin's word for a broken stream.
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    struct.error,
+    zlib.error,
+    RuntimeError,
+)
+
+
+class ImageRejected(Exception):
+    """The upload is refused; ``status`` and ``code`` tell an API how to answer, ``message`` why."""
+
+    status = 400
+    code = "image_rejected"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EmptyImage(ImageRejected):
+    status = 415
+    code = "empty_file"
+
+
+class UnsupportedImage(ImageRejected):
+    """Not an image we can open, a format outside the allow-list, or a file that is two things."""
+
+    status = 415
+    code = "unsupported_image"
+
+
+class TooManyPixels(ImageRejected):
+    """More pixels than the limit: refused from the header, before a single pixel is decoded."""
+
+    status = 413
+    code = "too_many_pixels"
+
+
+class CorruptImage(ImageRejected):
+    """Recognised, but the pixel data is truncated or damaged."""
+
+    status = 400
+    code = "corrupt_image"
+
+
+class InvalidVariantRequest(ValueError):
+    """A caller asked for widths or formats this codec cannot make: a configuration error."""
+
+
+@dataclass(frozen=True, slots=True)
+class InspectedImage:
+    """What an accepted upload is; width and height are as displayed (after EXIF orientation)."""
+
+    format: str
+    mime_type: str
+    width: int
+    height: int
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One encoded display size; ``data`` carries no metadata at all."""
+
+    width: int
+    height: int
+    format: str
+    mime_type: str
+    data: bytes = field(repr=False)
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def extension(self) -> str:
+        return _EXTENSIONS[self.format]
+
+
+def accepted_formats() -> tuple[str, ...]:
+    """Our names of the upload formats this installation accepts (HEIF only with its plugin)."""
+    return tuple(dict.fromkeys(name for name, _ in _ACCEPTED.values()))
+
+
+_DISPLAY_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "heif": "HEIC/HEIF"}
+
+
+def output_formats() -> tuple[str, ...]:
+    """The variant formats this Pillow can encode: AVIF only where it was built with libavif."""
+    return tuple(f for f in OUTPUT_MIME_TYPES if f != "avif" or features.check("avif"))
+
+
+def inspect_upload(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> InspectedImage:
+    """Accept ``data`` as an image or raise an ``ImageRejected`` saying why (and with which status).
+
+    The whole first frame is decoded, since only decoding finds a truncated JPEG; JPEGs decode at
+    an eighth of their size, which reads every byte of the stream all the same.
+    """
+    image = _open(data, max_pixels)
+    with image:
+        width, height = image.size  # the header's: decoding a JPEG draft shrinks image.size
+        _decode(image, draft_to=(max(1, width // 8), max(1, height // 8)))
+        name, mime = _kind(image, data)
+        if _orientation(image) in _SIDEWAYS:
+            width, height = height, width
+    return InspectedImage(
+        format=name,
+        mime_type=mime,
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+    )
+
+
+def make_variants(
+    data: bytes,
+    widths: Sequence[int] = DEFAULT_WIDTHS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Variant]:
+    """Every (long side, format) variant of ``data``, largest first, never upscaled.
+
+    A long side larger than the original is clamped to the original's, and a size reached twice
+    is made once, so the variants of one format have distinct widths (stores name files by them).
+    """
+    _check_formats(formats)
+    return [encode(image, fmt) for image in prepare(data, widths, max_pixels=max_pixels) for fmt in formats]
+
+
+def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Image.Image]:
+    """The pixels of each variant before encoding: oriented, sRGB, 8-bit, metadata-free.
+
+    These are also the references the encodings' quality is measured against. Work is done once
+    at the largest size (colour conversion, rotation), and each smaller size is resized from the
+    previous one, which costs a fraction of resizing from the original each time.
+    """
+    if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
+        raise InvalidVariantRequest(f"widths must be positive integers, got {list(widths)!r}")
+    image = _open(data, max_pixels)
+    with image:
+        stored_size = image.size
+        sides = sorted({min(w, max(stored_size)) for w in widths}, reverse=True)
+        _decode(image, draft_to=_fit(stored_size, sides[0]))
+        orientation = _orientation(image)
+        icc_profile = image.info.get("icc_profile")
+        # Sizes come from the header, so a JPEG decoded at a DCT scale gets the same ones; resizing
+        # in the stored orientation, then rotating the (smaller) result, is the cheaper order.
+        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]))
+    largest = _to_srgb(largest, icc_profile)
+    if orientation in _TRANSPOSE:
+        largest = largest.transpose(_TRANSPOSE[orientation])
+    largest = _drop_opaque_alpha(largest)
+    shown_size = stored_size[::-1] if orientation in _SIDEWAYS else stored_size
+    prepared = [largest]
+    for side in sides[1:]:
+        size = _fit(shown_size, side)
+        if size[0] in {done.width for done in prepared}:
+            continue  # a needle-thin image: two long sides, one width
+        prepared.append(_resize(prepared[-1], size))
+    for done in prepared:
+        done.info.clear()
+    return prepared
+
+
+def encode(image: Image.Image, fmt: str) -> Variant:
+    """Encode one prepared image; nothing but pixels goes in (no EXIF, XMP, ICC or comment)."""
+    _check_formats([fmt])
+    out = io.BytesIO()
+    if fmt == "jpeg":
+        _flatten(image).save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    else:
+        pixels = (
+            image if image.mode in ("RGB", "RGBA") else image.convert("RGBA" if _has_alpha(image) else "RGB")
+        )
+        pixels.info.clear()
+        if fmt == "webp":
+            pixels.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+        else:
+            pixels.save(out, "AVIF", quality=AVIF_QUALITY, speed=AVIF_SPEED)
+    return Variant(
+        width=image.width,
+        height=image.height,
+        format=fmt,
+        mime_type=OUTPUT_MIME_TYPES[fmt],
+        data=out.getvalue(),
+    )
+
+
+def _check_formats(formats: Sequence[str]) -> None:
+    if not formats:
+        raise InvalidVariantRequest("at least one output format is needed")
+    available = output_formats()
+    for fmt in formats:
+        if fmt not in available:
+            raise InvalidVariantRequest(f"cannot encode {fmt!r} here; available: {', '.join(available)}")
+
+
+def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
+    """Open the header only, refusing what is not plainly one accepted image of a sane size."""
+    if not data:
+        raise EmptyImage("the file is empty")
+    try:
+        # catch_warnings is process-wide, so threads may interleave here; the worst outcome is
+        # that the warning stays an error for everyone, and the explicit limit below guards anyway.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_OPEN_WITH)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise TooManyPixels(f"the image declares too many pixels ({e})") from e
+    except UnidentifiedImageError as e:
+        if looks_like := _damaged_header_of(data):
+            raise CorruptImage(f"the file starts like a {looks_like} but its header is damaged") from e
+        raise UnsupportedImage(_unsupported_message(data)) from e
+    except _DECODE_ERRORS as e:
+        raise CorruptImage(f"the image header cannot be read: {e}") from e
+    if image.format not in _ACCEPTED:  # pragma: no cover - Image.open(formats=...) already ensures it
+        image.close()
+        raise UnsupportedImage(_unsupported_message(data))
+    if marker := _foreign_content(data):
+        image.close()
+        raise UnsupportedImage(f"the file is an image but also {marker}: refused as a polyglot")
+    width, height = image.size
+    if width < 1 or height < 1:
+        image.close()
+        raise CorruptImage(f"the image declares a size of {width}x{height}")
+    if width * height > max_pixels:
+        image.close()
+        raise TooManyPixels(
+            f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); "
+            f"the limit is {max_pixels / 1e6:.1f} MP"
+        )
+    return image
+
+
+def _decode(image: ImageFile.ImageFile, draft_to: tuple[int, int]) -> None:
+    """Decode the first frame in full; a JPEG at the smallest DCT scale still at least ``draft_to``."""
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # pragma: no cover - a process-wide switch we must not inherit
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set: truncated uploads would pass")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if image.format in ("JPEG", "MPO"):
+                image.draft(None, draft_to)
+            image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise TooManyPixels(f"the image has too many pixels ({e})") from e
+    except _DECODE_ERRORS as e:
+        raise CorruptImage(f"the image data is truncated or corrupt: {e}") from e
+
+
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+_HEIF_BRANDS = (*_HEIC_BRANDS, b"mif1", b"msf1")
+
+
+def _kind(image: Image.Image, data: bytes) -> tuple[str, str]:
+    name, mime = _ACCEPTED[str(image.format)]
+    if name == "heif" and data[8:12] in _HEIC_BRANDS:
+        return "heic", "image/heic"
+    return name, mime
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except _DECODE_ERRORS:
+        return 1  # unreadable EXIF: show the pixels as stored rather than refuse the photo
+    return value if isinstance(value, int) else 1
+
+
+def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """``size`` scaled so that its longer side is ``long_side`` (never below one pixel)."""
+    width, height = size
+    if width >= height:
+        return long_side, max(1, round(height * long_side / width))
+    return max(1, round(width * long_side / height)), long_side
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A new image of ``size`` (a copy when nothing changes: the source may be closed next)."""
+    if image.size == size:
+        return image.copy()
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """The first frame as L, LA, RGB, RGBA or CMYK, 16-bit samples scaled (not clipped) to 8 bits."""
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK"):
+        return image
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if _has_alpha(image) else "RGB")
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("La", "RGBa"):
+        return image.convert(mode.upper())
+    if mode in ("RGBX", "YCbCr", "LAB", "HSV"):
+        return image.convert("RGB")
+    raise UnsupportedImage(f"pixel mode {mode} is not supported")  # pragma: no cover - F, I;16 variants
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _to_srgb(image: Image.Image, icc_profile: object) -> Image.Image:
+    """Apply the embedded profile so that every variant is plain sRGB, which needs no profile."""
+    if image.mode == "CMYK" and not icc_profile:
+        return image.convert("RGB")
+    if not isinstance(icc_profile, bytes) or not icc_profile:
+        return image
+    alpha = image.getchannel("A") if image.mode in ("LA", "RGBA") else None
+    colour = image.convert(image.mode[:-1]) if alpha is not None else image
+    transform = _transform_to_srgb(icc_profile, colour.mode)
+    if transform is None:
+        converted = colour.convert("RGB") if colour.mode == "CMYK" else colour
+    else:
+        converted = ImageCms.applyTransform(colour, transform) or colour
+        if colour.mode == "L":
+            converted = converted.convert("L")
+    if alpha is not None:
+        converted = converted.convert("RGBA" if converted.mode == "RGB" else "LA")
+        converted.putalpha(alpha)
+    return converted
+
+
+@functools.lru_cache(maxsize=16)
+def _transform_to_srgb(icc_profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """A colour transform from the embedded profile, or None when it is sRGB, broken or mismatched.
+
+    A broken profile is ignored rather than refused: the photo is still worth showing, only its
+    colours may be a little off.
+    """
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        space = profile.profile.xcolor_space.strip()
+        if {"RGB": "RGB", "L": "GRAY", "CMYK": "CMYK"}.get(mode) != space:
+            return None
+        if mode == "RGB" and "srgb" in ImageCms.getProfileDescription(profile).lower():
+            return None
+        return ImageCms.buildTransform(
+            profile,
+            _SRGB,
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            # No one-pixel cache: the transform is shared between threads.
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION | ImageCms.Flags.NOCACHE,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+def _drop_opaque_alpha(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA") and image.getchannel("A").getextrema() == (255, 255):
+        return image.convert(image.mode[:-1])
+    return image
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """JPEG has no alpha: composite on white, as a page behind the photo would show."""
+    if not _has_alpha(image):
+        return image if image.mode in ("RGB", "L") else image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGB", rgba.size, "white")
+    background.paste(rgba, mask=rgba.getchannel("A"))
+    return background
+
+
+# Magic numbers of the formats we accept, to tell a damaged header from something else entirely.
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+)
+
+
+def _damaged_header_of(data: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    if HEIF_SUPPORTED and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "HEIC/HEIF"
+    return None
+
+
+# What else a file may be; the scan covers the first KiB, where PDF readers and old browsers'
+# content sniffing look. An image that is also a page or a document is refused, even though we
+# never serve originals: someone else might.
+_FOREIGN_MARKERS = (
+    (b"%pdf-", "a PDF document"),
+    (b"<html", "HTML"),
+    (b"<!doctype", "HTML"),
+    (b"<script", "a script"),
+    (b"<iframe", "HTML"),
+    (b"<svg", "SVG"),
+    (b"<?php", "PHP code"),
+)
+_SNIFF_WINDOW = 1024
+_ZIP_END = b"PK\x05\x06"
+_ZIP_END_SIZE = 22
+
+
+def _foreign_content(data: bytes) -> str | None:
+    head = data[:_SNIFF_WINDOW].lower()
+    for marker, name in _FOREIGN_MARKERS:
+        if marker in head:
+            return name
+    # A ZIP (or JAR, DOCX, …) appended to an image: its end record closes the file exactly.
+    end = data.rfind(_ZIP_END, max(0, len(data) - _ZIP_END_SIZE - 0xFFFF))
+    if end >= 0 and len(data) >= end + _ZIP_END_SIZE:
+        (comment_length,) = struct.unpack_from("<H", data, end + 20)
+        if end + _ZIP_END_SIZE + comment_length == len(data):
+            return "a ZIP archive"
+    return None
+
+
+def _unsupported_message(data: bytes) -> str:
+    accepted = ", ".join(_DISPLAY_NAMES[name] for name in accepted_formats())
+    head = data[:_SNIFF_WINDOW].lstrip().lower()
+    if head.startswith((b"<?xml", b"<svg")) or b"<svg" in head:
+        what = "an SVG drawing"
+    elif head.startswith(b"%pdf-") or b"%pdf-" in head:
+        what = "a PDF document"
+    elif head.startswith((b"<", b"\xef\xbb\xbf<")):
+        what = "a text/markup document"
+    elif head.startswith((b"ii*\x00", b"mm\x00*")):
+        what = "a TIFF image"
+    elif head.startswith(b"bm"):
+        what = "a BMP image"
+    elif data[4:12] in (b"ftypavif", b"ftypavis"):
+        what = "an AVIF image"
+    elif data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        what = "a HEIC/HEIF image, which this server has no plugin to read"
+    elif data[4:8] == b"ftyp":
+        what = "an ISO media file (a video?)"
+    else:
+        what = "not an image this server can read"
+    return f"unsupported file: {what}; accepted formats are {accepted}"

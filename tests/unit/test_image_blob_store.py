@@ -1,0 +1,123 @@
+"""The content-addressed store of originals: named by SHA-256, idempotent, atomic, no way out of root."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from infrastructure.images.blob_store import BlobCorrupted, BlobNotFound, InvalidDigest, LocalBlobStore
+from infrastructure.images.files import TEMP_PREFIX
+from tests.fixtures import hard_images as hard
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "blobs")
+
+
+def leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_a_blob_is_stored_under_its_sha256_and_read_back(blobs: LocalBlobStore) -> None:
+    data = hard.photo("rocket.jpg")
+    digest = blobs.put(data)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert blobs.get(digest) == data
+    assert blobs.exists(digest)
+    assert blobs.size(digest) == len(data)
+    assert (blobs.root / digest[:2] / digest).read_bytes() == data
+
+
+def test_originals_are_private_to_the_server(blobs: LocalBlobStore) -> None:
+    digest = blobs.put(b"GPS lives in here")
+    assert stat.S_IMODE((blobs.root / digest[:2] / digest).stat().st_mode) == 0o600
+
+
+def test_putting_the_same_bytes_twice_stores_them_once(blobs: LocalBlobStore) -> None:
+    data = hard.photo("chelsea.png")
+    first = blobs.put(data)
+    inode = (blobs.root / first[:2] / first).stat().st_ino
+    assert blobs.put(data) == first
+    assert (blobs.root / first[:2] / first).stat().st_ino == inode  # not rewritten
+    assert [p for p in blobs.root.rglob("*") if p.is_file()] == [blobs.root / first[:2] / first]
+
+
+def test_concurrent_puts_of_the_same_bytes_leave_one_whole_blob(blobs: LocalBlobStore) -> None:
+    data = hard.photo("coffee.png")
+    digests: list[str] = []
+    threads = [threading.Thread(target=lambda: digests.append(blobs.put(data))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(digests)) == 1
+    assert blobs.get(digests[0]) == data
+    assert leftovers(blobs.root) == []
+
+
+def test_a_write_that_fails_leaves_neither_a_blob_nor_a_temporary_file(
+    blobs: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_failure(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", disk_failure)
+    with pytest.raises(OSError, match="Input/output error"):
+        blobs.put(b"half a photo")
+    monkeypatch.undo()
+    assert not blobs.exists(hashlib.sha256(b"half a photo").hexdigest())
+    assert leftovers(blobs.root) == []
+
+
+def test_missing_blobs_are_reported_as_such(blobs: LocalBlobStore) -> None:
+    digest = hashlib.sha256(b"never stored").hexdigest()
+    assert not blobs.exists(digest)
+    with pytest.raises(BlobNotFound):
+        blobs.get(digest)
+    with pytest.raises(BlobNotFound):
+        blobs.size(digest)
+
+
+def test_delete_removes_a_blob_and_is_harmless_twice(blobs: LocalBlobStore) -> None:
+    digest = blobs.put(b"to be removed")
+    assert blobs.delete(digest) is True
+    assert not blobs.exists(digest)
+    assert blobs.delete(digest) is False
+
+
+def test_a_blob_changed_on_disk_is_detected_on_read(blobs: LocalBlobStore) -> None:
+    digest = blobs.put(b"original bytes")
+    (blobs.root / digest[:2] / digest).write_bytes(b"tampered bytes")
+    with pytest.raises(BlobCorrupted):
+        blobs.get(digest)
+
+
+@pytest.mark.parametrize(
+    "digest",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..",
+        "",
+        "A" * 64,
+        "a" * 63,
+        "a" * 65,
+        "a" * 63 + "/",
+        "a" * 64 + "\n",
+        "g" * 64,
+        "../" + "a" * 61,
+    ],
+)
+def test_anything_but_a_hex_sha256_is_refused_before_it_becomes_a_path(
+    blobs: LocalBlobStore, digest: str
+) -> None:
+    for operation in (blobs.get, blobs.exists, blobs.size, blobs.delete):
+        with pytest.raises(InvalidDigest):
+            operation(digest)
+    assert not blobs.root.exists()
