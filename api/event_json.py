@@ -14,15 +14,11 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
-from domain.property import Property
+from domain.catalog import AGGREGATES, event_classes
 from infrastructure.event_store import AuditEntry
 from infrastructure.transcoder import OrjsonTranscoder
-
-# Every aggregate whose events are in the stream; a new aggregate is one more entry here.
-AGGREGATES: tuple[type[Aggregate], ...] = (Property,)
 
 # Envelope fields, shown at the top level of an event or in its metadata rather than in ``data``.
 # (The library keeps ``originator_id`` and ``originator_version`` out of the stored state already.)
@@ -36,21 +32,11 @@ class NotJsonSafe(TypeError):
 
 
 class UnknownAggregate(LookupError):
-    """A stored event of an aggregate missing from :data:`AGGREGATES`: add it there."""
-
-
-def _event_classes(aggregate: type[Aggregate]) -> list[type[Aggregate.Event]]:
-    """The aggregate's own events, without the ``Event`` and ``Created`` bases it declares."""
-    bases = {aggregate.Event, aggregate.Created}
-    return [
-        cls
-        for cls in vars(aggregate).values()
-        if isinstance(cls, type) and issubclass(cls, Aggregate.Event) and cls not in bases
-    ]
+    """A stored event of an aggregate missing from ``domain.catalog.AGGREGATES``: add it there."""
 
 
 EVENT_TOPICS: dict[str, str] = {
-    cls.__name__: get_topic(cls) for aggregate in AGGREGATES for cls in _event_classes(aggregate)
+    cls.__name__: get_topic(cls) for aggregate in AGGREGATES for cls in event_classes(aggregate)
 }
 """Event class name (``PropertyRenamed``) to its stored topic, for filtering by type."""
 

@@ -72,6 +72,20 @@ class NotPermitted(DomainError):
     code = "not_permitted"
 
 
+class ImageNotFound(DomainError):
+    """Also raised for images of another organisation's properties."""
+
+    code = "not_found"
+
+
+class ImageNotFailed(DomainError):
+    code = "image_not_failed"
+
+
+class InvalidImageOrder(InvalidValue):
+    code = "invalid_image_order"
+
+
 class EventTooLarge(DomainError):
     """A single event may not grow past the configured size: events are forever, bloat too."""
 

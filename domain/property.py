@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from eventsourcing.domain import event
 
 from domain.audit import AuditContext
 from domain.audited import AuditedAggregate
 from domain.errors import (
+    ImageNotFound,
+    InvalidImageOrder,
     InvalidName,
     InvalidOrganisation,
     NothingChanged,
     PropertyArchived,
     PropertyNotFound,
 )
-from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent
+from domain.values import Address, PropertyKind, PropertyStatus, Rent, clean_text
+
+MAX_REASON_LENGTH = 1000
 
 
 def valid_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned:
-        raise InvalidName("name must not be empty", field="name")
-    if len(cleaned) > MAX_TEXT_LENGTH:
-        raise InvalidName(f"name is longer than {MAX_TEXT_LENGTH} characters", field="name")
-    return cleaned
+    return clean_text(name, "name", error=InvalidName)
 
 
 class Property(AuditedAggregate):
@@ -55,6 +56,8 @@ class Property(AuditedAggregate):
         self.address = address
         self.rent = rent
         self.status = PropertyStatus.ACTIVE
+        self.image_ids: list[UUID] = []
+        self.cover_image_id: UUID | None = None
 
     @classmethod
     def register(
@@ -99,7 +102,54 @@ class Property(AuditedAggregate):
 
     def archive(self, reason: str = "") -> None:
         self.check_not_archived()
-        self._record_archived(reason.strip())
+        self._record_archived(clean_text(reason, "reason", max_length=MAX_REASON_LENGTH, required=False))
+
+    def attach_image(self, image_id: UUID) -> None:
+        self.check_not_archived()
+        self._record_image_attached(image_id)
+
+    def detach_image(self, image_id: UUID) -> None:
+        """Removing a photo is allowed even once archived: it may have to go for legal reasons."""
+        if image_id in self.image_ids:
+            self._record_image_detached(image_id)
+
+    def set_cover(self, image_id: UUID) -> None:
+        self.check_not_archived()
+        if image_id not in self.image_ids:
+            raise ImageNotFound(f"image {image_id} is not a photo of property {self.id}", field="image_id")
+        if image_id == self.cover_image_id:
+            raise NothingChanged("that image is already the cover", field="image_id")
+        self._record_cover_set(image_id)
+
+    def reorder_images(self, image_ids: list[UUID]) -> None:
+        self.check_not_archived()
+        if sorted(image_ids) != sorted(self.image_ids) or len(set(image_ids)) != len(image_ids):
+            raise InvalidImageOrder(
+                "image_ids must list every photo of the property exactly once", field="image_ids"
+            )
+        if image_ids == self.image_ids:
+            raise NothingChanged("the photos are already in that order", field="image_ids")
+        self._record_images_reordered(image_ids)
+
+    @event("ImageAttached", topic="cosmo.property.image_attached")
+    def _record_image_attached(self, image_id: UUID) -> None:
+        self.image_ids = [*self.image_ids, image_id]
+        if self.cover_image_id is None:
+            self.cover_image_id = image_id
+
+    @event("ImageDetached", topic="cosmo.property.image_detached")
+    def _record_image_detached(self, image_id: UUID) -> None:
+        self.image_ids = [other for other in self.image_ids if other != image_id]
+        if self.cover_image_id == image_id:
+            self.cover_image_id = self.image_ids[0] if self.image_ids else None
+
+    @event("CoverImageSet", topic="cosmo.property.cover_image_set")
+    def _record_cover_set(self, image_id: UUID) -> None:
+        self.cover_image_id = image_id
+
+    @event("ImagesReordered", topic="cosmo.property.images_reordered")
+    def _record_images_reordered(self, image_ids: list[UUID]) -> None:
+        self.image_ids = list(image_ids)
 
     @event("PropertyRenamed", topic="cosmo.property.renamed")
     def _record_renamed(self, name: str) -> None:

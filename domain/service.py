@@ -14,10 +14,12 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from domain.audit import current_audit_context
-from domain.errors import NothingChanged, NotPermitted, PropertyNotFound, VersionConflict
+from domain.audited import AuditedAggregate
+from domain.errors import ImageNotFound, NothingChanged, NotPermitted, PropertyNotFound, VersionConflict
+from domain.image import ImageFile, ImageVariant, PropertyImage
 from domain.property import Property
 from domain.values import Address, PropertyKind, Rent
 
@@ -94,12 +96,69 @@ class PropertyService(Application[UUID]):
         prop.archive(reason)
         return self._save(prop)
 
+    def add_image(self, property_id: UUID, file: ImageFile, caption: str = "") -> Receipt:
+        """Record a checked upload; the image policy picks it up from the ``ImageAdded`` event."""
+        prop = self._load_for_change(property_id, None)
+        image = PropertyImage.add(prop.id, prop.organisation, file, caption)
+        prop.attach_image(image.id)
+        return self._save(image, prop)
+
+    def change_image_caption(self, image_id: UUID, caption: str) -> Receipt:
+        image = self._load_image_for_change(image_id)
+        image.change_caption(caption)
+        return self._save(image)
+
+    def remove_image(self, image_id: UUID) -> Receipt:
+        image = self._load_image_for_change(image_id)
+        prop = self._load_for_change(image.property_id, None)
+        image.remove()
+        prop.detach_image(image.id)
+        return self._save(image, prop)
+
+    def retry_image(self, image_id: UUID) -> Receipt:
+        image = self._load_image_for_change(image_id)
+        image.request_retry()
+        return self._save(image)
+
+    def set_cover_image(self, property_id: UUID, image_id: UUID) -> Receipt:
+        prop = self._load_for_change(property_id, None)
+        prop.set_cover(image_id)
+        return self._save(prop)
+
+    def reorder_images(self, property_id: UUID, image_ids: list[UUID]) -> Receipt:
+        prop = self._load_for_change(property_id, None)
+        prop.reorder_images(image_ids)
+        return self._save(prop)
+
+    def record_image_processed(
+        self, image_id: UUID, variants: list[ImageVariant], attempts: int, tracking: Tracking
+    ) -> Receipt:
+        """Called by the image policy; ``tracking`` is its position, saved with the event."""
+        image = self._get_image(image_id)
+        image.record_processed(variants, attempts)
+        return self._save(image, tracking=tracking)
+
+    def record_image_failed(self, image_id: UUID, reason: str, attempts: int, tracking: Tracking) -> Receipt:
+        image = self._get_image(image_id)
+        image.record_failed(reason, attempts)
+        return self._save(image, tracking=tracking)
+
+    def get_image(self, image_id: UUID) -> PropertyImage:
+        image = self._get_image(image_id)
+        image.check_not_removed()
+        context = current_audit_context()
+        if not context.sees_all_organisations and context.organisation != image.organisation:
+            raise ImageNotFound(f"image {image_id} not found")
+        return image
+
     def get_property(self, property_id: UUID, version: int | None = None) -> Property:
         """The property as it is now, or as it was at ``version``, replayed from its events."""
         try:
             prop: Property = self.repository.get(property_id, version=version)
         except AggregateNotFoundError:
             raise PropertyNotFound(f"property {property_id} not found") from None
+        if not isinstance(prop, Property):
+            raise PropertyNotFound(f"property {property_id} not found")
         prop.check_visible_to(current_audit_context())
         if version is not None and prop.version != version:
             raise PropertyNotFound(f"property {property_id} has no version {version}")
@@ -117,6 +176,19 @@ class PropertyService(Application[UUID]):
             raise PropertyNotFound(f"property {property_id} did not exist at {moment.isoformat()}")
         return latest if version == latest.version else self.get_property(property_id, version)
 
+    def _get_image(self, image_id: UUID) -> PropertyImage:
+        try:
+            image: PropertyImage = self.repository.get(image_id)
+        except AggregateNotFoundError:
+            raise ImageNotFound(f"image {image_id} not found") from None
+        if not isinstance(image, PropertyImage):
+            raise ImageNotFound(f"image {image_id} not found")
+        return image
+
+    def _load_image_for_change(self, image_id: UUID) -> PropertyImage:
+        self._check_may_write()
+        return self.get_image(image_id)
+
     def _check_may_write(self) -> None:
         if not current_audit_context().may_write:
             raise NotPermitted("this role may read but not change anything")
@@ -130,12 +202,20 @@ class PropertyService(Application[UUID]):
             )
         return prop
 
-    def _save(self, prop: Property) -> Receipt:
+    def _save(
+        self, primary: AuditedAggregate, *others: AuditedAggregate, tracking: Tracking | None = None
+    ) -> Receipt:
+        """Save atomically; the receipt describes ``primary``, the aggregate the caller acted on.
+
+        With ``tracking`` (a consumer's position), the position is recorded in the same
+        transaction as the events, so the consumer's effect happens exactly once.
+        """
+        events = [*primary.collect_events(), *(e for other in others for e in other.collect_events())]
         try:
-            recordings = self.save(prop)
+            recordings = self.events.put(events, tracking=tracking) if tracking else self.save(*events)
         except IntegrityError:
             raise VersionConflict(
-                f"property {prop.id} was changed by someone else; reload and try again"
+                f"{type(primary).__name__} {primary.id} was changed by someone else; reload and try again"
             ) from None
         position = recordings[-1].notification.id if recordings else None
-        return Receipt(id=prop.id, version=prop.version, position=position)
+        return Receipt(id=primary.id, version=primary.version, position=position)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -11,6 +12,7 @@ from domain.errors import (
     InvalidCountry,
     InvalidCurrency,
     InvalidRent,
+    InvalidValue,
     UnknownPropertyKind,
 )
 from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
@@ -42,14 +44,23 @@ class PropertyStatus(StrEnum):
     ARCHIVED = "archived"
 
 
-def _required_text(value: str, field: str) -> str:
+def clean_text(
+    value: str,
+    field: str,
+    *,
+    error: type[InvalidValue] = InvalidValue,
+    max_length: int = MAX_TEXT_LENGTH,
+    required: bool = True,
+) -> str:
+    """Trimmed, bounded text without control characters (PostgreSQL refuses NUL, logs choke on the rest)."""
     text = value.strip()
-    if not text:
-        raise InvalidAddress(f"{field.split('.')[-1]} must not be empty", field=field)
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidAddress(
-            f"{field.split('.')[-1]} is longer than {MAX_TEXT_LENGTH} characters", field=field
-        )
+    label = field.split(".")[-1]
+    if required and not text:
+        raise error(f"{label} must not be empty", field=field)
+    if len(text) > max_length:
+        raise error(f"{label} is longer than {max_length} characters", field=field)
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise error(f"{label} must not contain control characters", field=field)
     return text
 
 
@@ -63,9 +74,10 @@ class Address:
     country: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "street", _required_text(self.street, "address.street"))
-        object.__setattr__(self, "city", _required_text(self.city, "address.city"))
-        object.__setattr__(self, "postal_code", _required_text(self.postal_code, "address.postal_code"))
+        for part in ("street", "city", "postal_code"):
+            object.__setattr__(
+                self, part, clean_text(getattr(self, part), f"address.{part}", error=InvalidAddress)
+            )
         if self.country not in COUNTRY_CODES:
             raise InvalidCountry(
                 f"country {self.country!r} is not an ISO 3166-1 alpha-2 code", field="address.country"

@@ -18,6 +18,7 @@ import orjson
 from eventsourcing.persistence import Transcoder, TranscodingNotRegisteredError
 
 from domain.audit import AuditContext, Role
+from domain.image import ImageFile, ImageStatus, ImageVariant
 from domain.values import Address, PropertyKind, PropertyStatus, Rent
 
 TYPE_KEY = "_type_"
@@ -35,12 +36,15 @@ _RECORDS: dict[type, str] = {
     Address: "address",
     Rent: "rent",
     AuditContext: "audit_context",
+    ImageFile: "image_file",
+    ImageVariant: "image_variant",
 }
 
 _ENUMS: dict[type[Enum], str] = {
     Role: "role",
     PropertyKind: "property_kind",
     PropertyStatus: "property_status",
+    ImageStatus: "image_status",
 }
 
 

@@ -52,6 +52,8 @@ def test_each_event_says_what_it_changed(manager: APIClient, lived: str) -> None
                 "address": {"before": None, "after": HARBOUR},
                 "rent": {"before": None, "after": QUAY_RENT},
                 "status": {"before": None, "after": "active"},
+                "image_ids": {"before": None, "after": []},
+                "cover_image_id": {"before": None, "after": None},
             },
         ),
         (
@@ -73,7 +75,16 @@ def test_each_event_says_what_it_changed(manager: APIClient, lived: str) -> None
 def test_a_registration_without_rent_still_lists_every_field(manager: APIClient) -> None:
     first = history(manager, create(manager, rent=None)["id"])[0]
     assert first["changes"]["rent"] == {"before": None, "after": None}
-    assert set(first["changes"]) == {"organisation", "name", "kind", "address", "rent", "status"}
+    assert set(first["changes"]) == {
+        "organisation",
+        "name",
+        "kind",
+        "address",
+        "rent",
+        "status",
+        "image_ids",
+        "cover_image_id",
+    }
 
 
 def test_history_events_are_the_audit_streams_events_with_their_positions(

@@ -8,6 +8,7 @@ notifications, tracking and concurrency.
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,16 @@ class ChainedRecorderFixture:
     def setUp(self) -> None:
         self._tmp = tempfile.TemporaryDirectory()
         self._datastores: list[Any] = []
+        self._threads_before = set(threading.enumerate())
         self._drop_postgres_tables()
 
     def tearDown(self) -> None:
+        # The library's concurrency tests signal their reader threads to stop but do not join
+        # them; closing connections under a still-running SQLite reader would crash the process.
+        for thread in (
+            set(threading.enumerate()) - self._threads_before - {t for t in threading.enumerate() if t.daemon}
+        ):
+            thread.join(timeout=30)
         for datastore in self._datastores:
             datastore.close()
         self._drop_postgres_tables()
@@ -69,7 +77,8 @@ class ChainedRecorderFixture:
                 linker=LINKER,
             )
         else:
-            datastore = SQLiteDatastore(str(Path(self._tmp.name) / "conformance.sqlite3"))
+            # As the library tests its own recorder: enough connections for every test thread.
+            datastore = SQLiteDatastore(str(Path(self._tmp.name) / "conformance.sqlite3"), pool_size=100)
             recorder = ChainedSQLiteRecorder(datastore, LINKER)
         self._datastores.append(datastore)
         recorder.create_table()
