@@ -13,10 +13,19 @@ from django.db import connections
 
 from domain.service import PropertyService
 from infrastructure.audit_chain import ChainKey
+from infrastructure.image_policy import ALL_IMAGES, ImagePolicy, Partition, VariantSpec
+from infrastructure.images.blob_store import BlobStore, LocalBlobStore
+from infrastructure.images.cloudinary_store import CloudinaryImageStore
+from infrastructure.images.image_store import ImageStore
+from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
+from infrastructure.workers import Worker
+from projections.registry import all_projections
+from projections.runner import DEFAULT_BATCH_SIZE
 
 _lock = threading.Lock()
 _service: PropertyService | None = None
+_image_store: ImageStore | None = None
 
 
 def property_service() -> PropertyService:
@@ -33,14 +42,67 @@ def property_service() -> PropertyService:
     return _service
 
 
+def blob_store() -> BlobStore:
+    """Where uploaded originals live, named by their SHA-256 (cheap: no state to share)."""
+    return LocalBlobStore(settings.BLOB_ROOT)
+
+
+def image_store() -> ImageStore:
+    """Cloudinary when ``CLOUDINARY_URL`` is set, the local disk (served at /media/) otherwise."""
+    global _image_store
+    if _image_store is None:
+        with _lock:
+            if _image_store is None:
+                _image_store = (
+                    CloudinaryImageStore(
+                        settings.CLOUDINARY_URL, timeout=settings.COSMO_CLOUDINARY_TIMEOUT_SECONDS
+                    )
+                    if settings.CLOUDINARY_URL
+                    else LocalImageStore(settings.MEDIA_ROOT / "images", f"{settings.MEDIA_URL}images")
+                )
+    return _image_store
+
+
+def image_policy(partition: Partition = ALL_IMAGES) -> ImagePolicy:
+    return ImagePolicy(
+        property_service(),
+        blob_store(),
+        image_store(),
+        VariantSpec(
+            settings.COSMO_IMAGE_WIDTHS, settings.COSMO_IMAGE_FORMATS, settings.COSMO_MAX_IMAGE_PIXELS
+        ),
+        attempts=settings.COSMO_IMAGE_ATTEMPTS,
+        retry_seconds=settings.COSMO_IMAGE_RETRY_SECONDS,
+        partition=partition,
+    )
+
+
+def worker(
+    partition: Partition = ALL_IMAGES,
+    poll_interval: float = 1.0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    stop: threading.Event | None = None,
+) -> Worker:
+    """The image policy (this partition of it) and every projection, as one background worker."""
+    return Worker(
+        property_service(),
+        all_projections(),
+        image_policy(partition),
+        poll_interval,
+        stop,
+        batch_size=batch_size,
+    )
+
+
 def audit_key() -> ChainKey:
     return ChainKey(settings.COSMO_AUDIT_KEY.encode())
 
 
 def reset() -> None:
     """Close the event store connections so the next call rewires from the current settings."""
-    global _service
+    global _service, _image_store
     with _lock:
         if _service is not None:
             _service.close()
         _service = None
+        _image_store = None

@@ -139,6 +139,22 @@ SPECTACULAR_SETTINGS = {
 
 COSMO_LOGIN_FAILURES_ALLOWED = int(os.environ.get("COSMO_LOGIN_FAILURES_ALLOWED", "5"))
 COSMO_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("COSMO_LOGIN_FAILURE_WINDOW_SECONDS", "300"))
+# Photos: limits at the door, variants made by the image policy, and where they are stored.
+COSMO_MAX_UPLOAD_BYTES = int(os.environ.get("COSMO_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
+COSMO_MAX_IMAGE_PIXELS = int(os.environ.get("COSMO_MAX_IMAGE_PIXELS", str(50_000_000)))
+COSMO_IMAGE_WIDTHS = tuple(int(w) for w in os.environ.get("COSMO_IMAGE_WIDTHS", "2048,1024,480").split(","))
+# WebP for every client, JPEG for those that ask; AVIF is smaller but several times slower to make.
+COSMO_IMAGE_FORMATS = tuple(os.environ.get("COSMO_IMAGE_FORMATS", "webp,jpeg").split(","))
+COSMO_IMAGE_ATTEMPTS = int(os.environ.get("COSMO_IMAGE_ATTEMPTS", "3"))
+COSMO_IMAGE_RETRY_SECONDS = float(os.environ.get("COSMO_IMAGE_RETRY_SECONDS", "1"))
+CLOUDINARY_URL = os.environ.get("CLOUDINARY_URL", "")
+COSMO_CLOUDINARY_TIMEOUT_SECONDS = float(os.environ.get("COSMO_CLOUDINARY_TIMEOUT_SECONDS", "30"))
+BLOB_ROOT = VAR_DIR / "blobs"
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"
+# Uploads beyond this spill to a temporary file instead of memory; the size limit is ours above.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
 COSMO_MIN_POSITION_WAIT_SECONDS = float(os.environ.get("COSMO_MIN_POSITION_WAIT_SECONDS", "5"))
 COSMO_READY_MAX_LAG_EVENTS = int(os.environ.get("COSMO_READY_MAX_LAG_EVENTS", "1000"))
 COSMO_MAX_EVENT_BYTES = int(os.environ.get("COSMO_MAX_EVENT_BYTES", str(64 * 1024)))

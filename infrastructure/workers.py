@@ -1,4 +1,4 @@
-"""The background work of a Cosmo process: keep every projection caught up with the events.
+"""The background work of a Cosmo process: the image policy and every projection's catch-up.
 
 Catch-up first (a backlog is processed at start), then live: on PostgreSQL the worker sleeps
 until the event store's NOTIFY or ``poll_interval`` (whichever comes first, so a lost
@@ -19,6 +19,7 @@ import psycopg
 from django.db import close_old_connections, connection
 from eventsourcing.application import Application
 
+from infrastructure.image_policy import ImagePolicy
 from projections.models import ProjectionState
 from projections.projection import Projection
 from projections.runner import DEFAULT_BATCH_SIZE, ProjectionStalled, catch_up, ensure_state, rebuild
@@ -29,17 +30,19 @@ Waiter = Callable[[float], None]
 STOP_CHECK_SECONDS = 0.5
 
 
-class ProjectionWorker:
+class Worker:
     def __init__(
         self,
         app: Application[Any],
         projections: list[Projection],
+        policy: ImagePolicy | None = None,
         poll_interval: float = 1.0,
         stop: threading.Event | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         self.app = app
         self.projections = projections
+        self.policy = policy
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.stop = stop or threading.Event()
@@ -55,9 +58,11 @@ class ProjectionWorker:
             connection.close()
 
     def run_once(self) -> int:
-        """One pass over every projection; a stalled one is logged and the others go on."""
+        """Some images, then every projection; a stalled projection is logged, the others go on."""
         close_old_connections()
         applied = 0
+        if self.policy is not None:
+            applied += self.policy.run_once()
         for projection in self.projections:
             try:
                 applied += catch_up(projection, self.app, self.batch_size)

@@ -18,6 +18,7 @@ from infrastructure import composition
 from infrastructure.event_store import chain_table, seals_table
 
 EVENT_TABLES = {"sqlite": "stored_events", "postgresql": "cosmo_events"}
+TRACKING_TABLES = {"sqlite": "tracking", "postgresql": "cosmo_tracking"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,6 +48,9 @@ def wipe_event_store() -> None:
     events = EVENT_TABLES[connection.vendor]
     tables = [events, chain_table(events), seals_table(events)]  # fixed names, never input
     with connection.cursor() as cursor:
+        # The library keeps a schema marker row in its tracking table: leave that one.
+        tracking = TRACKING_TABLES[connection.vendor]
+        cursor.execute(f"DELETE FROM {tracking} WHERE application_name <> '__migration__'")  # noqa: S608
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
         else:

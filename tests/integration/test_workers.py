@@ -17,7 +17,7 @@ from django.db import connection
 from domain.audit import AuditContext
 from domain.service import PropertyService
 from domain.values import PropertyKind
-from infrastructure.workers import ProjectionWorker
+from infrastructure.workers import Worker
 from projections.models import AuditTimelineEntry, ProjectionState, ProjectionTracking, PropertyListing
 from projections.property_list import PropertyListProjection
 from projections.registry import all_projections
@@ -57,9 +57,9 @@ def live_position(name: str = "property_list") -> int:
 
 
 @pytest.fixture
-def worker(service: PropertyService) -> Iterator[ProjectionWorker]:
+def worker(service: PropertyService) -> Iterator[Worker]:
     """A live worker thread with a long poll: on PostgreSQL only NOTIFY can wake it quickly."""
-    running = ProjectionWorker(
+    running = Worker(
         service, all_projections(), poll_interval=30 if connection.vendor == "postgresql" else 0.05
     )
     thread = threading.Thread(target=running.run)
@@ -71,7 +71,7 @@ def worker(service: PropertyService) -> Iterator[ProjectionWorker]:
 
 
 def test_the_worker_picks_up_new_events_without_being_asked(
-    worker: ProjectionWorker, service: PropertyService, alice: AuditContext
+    worker: Worker, service: PropertyService, alice: AuditContext
 ) -> None:
     receipt = service.register_property(
         name="Live", kind=PropertyKind.HOUSE, address=quay_street(), rent=rent()
@@ -80,7 +80,7 @@ def test_the_worker_picks_up_new_events_without_being_asked(
 
 
 def test_concurrent_writer_processes_each_event_applied_exactly_once(
-    worker: ProjectionWorker, service: PropertyService
+    worker: Worker, service: PropertyService
 ) -> None:
     writers = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(n), "40"], cwd=ROOT, env=process_env())
@@ -133,8 +133,8 @@ def test_a_new_projection_version_is_rebuilt_when_the_worker_starts(
     service.register_property(
         name="Before the upgrade", kind=PropertyKind.HOUSE, address=quay_street(), rent=rent()
     )
-    ProjectionWorker(service, [PropertyListProjection()]).run_once()
-    upgraded = ProjectionWorker(service, [PropertyListV2()])
+    Worker(service, [PropertyListProjection()]).run_once()
+    upgraded = Worker(service, [PropertyListV2()])
     upgraded.rebuild_outdated()
     state = ProjectionState.objects.get(name="property_list")
     assert (state.version, state.generation) == (2, 2)

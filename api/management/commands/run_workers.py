@@ -6,28 +6,34 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from infrastructure.composition import property_service
-from infrastructure.workers import ProjectionWorker
-from projections.registry import all_projections
+from infrastructure.composition import worker
+from infrastructure.image_policy import Partition
 from projections.runner import DEFAULT_BATCH_SIZE
 
 
 class Command(BaseCommand):
-    help = "Keep every projection caught up with the events until stopped (SIGTERM or Ctrl-C)."
+    help = (
+        "Run the image policy and keep every projection caught up until stopped (SIGTERM or Ctrl-C). "
+        "Start N of them with --partition 0/N … N-1/N to share the images with no overlap."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--partition", default="0/1", help="K/N: handle slot K of N of the images")
         parser.add_argument("--poll", type=float, default=1.0, help="seconds between polls (default 1)")
         parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            partition = Partition.parse(options["partition"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        worker = ProjectionWorker(
-            property_service(), all_projections(), options["poll"], stop, batch_size=options["batch_size"]
-        )
-        self.stdout.write(f"workers running: {', '.join(p.name for p in worker.projections)}")
-        worker.run()
+        running = worker(partition, options["poll"], options["batch_size"], stop)
+        names = ", ".join(p.name for p in running.projections)
+        self.stdout.write(f"workers running: image policy {partition.tracking_name}; projections {names}")
+        running.run()
         self.stdout.write("workers stopped")

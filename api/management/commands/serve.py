@@ -12,9 +12,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from infrastructure.composition import property_service
-from infrastructure.workers import ProjectionWorker
-from projections.registry import all_projections
+from infrastructure.composition import worker
 
 
 class Command(BaseCommand):
@@ -24,6 +22,5 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        worker = ProjectionWorker(property_service(), all_projections())
-        threading.Thread(target=worker.run, name="cosmo-workers", daemon=True).start()
+        threading.Thread(target=worker(poll_interval=0.5).run, name="cosmo-workers", daemon=True).start()
         call_command("runserver", options["addrport"], use_reloader=False)
