@@ -6,9 +6,10 @@ from eventsourcing.domain import Aggregate
 
 from domain.image import PropertyImage
 from domain.property import Property
+from domain.retention import RetentionRun
 
 # A new aggregate is one more entry here: audit filters and tests pick it up from this tuple.
-AGGREGATES: tuple[type[Aggregate], ...] = (Property, PropertyImage)
+AGGREGATES: tuple[type[Aggregate], ...] = (Property, PropertyImage, RetentionRun)
 
 
 def event_classes(aggregate: type[Aggregate]) -> list[type[Aggregate.Event]]:

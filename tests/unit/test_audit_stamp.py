@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.audit import acting_as
 from domain.catalog import AGGREGATES, event_classes
 from domain.image import ImageVariant, PropertyImage
 from domain.property import Property
+from domain.retention import RetentionRun
 from domain.values import PropertyKind
 from tests.conftest import context_for, quay_street, rent
 from tests.unit.test_property_image import a_file
@@ -32,7 +34,8 @@ def every_kind_of_event() -> list[Any]:
     prop.correct_address(dataclasses.replace(quay_street(), city="Porto"))
     prop.change_rent(rent("99"))
     prop.archive()
-    return [*prop.collect_events(), *first.collect_events(), *second.collect_events()]
+    run = RetentionRun(days=30, cutoff=datetime.now(UTC), dry_run=True, sha256s=["ab" * 32], bytes_freed=10)
+    return [*prop.collect_events(), *first.collect_events(), *second.collect_events(), *run.collect_events()]
 
 
 def test_every_event_type_carries_who_did_it() -> None:

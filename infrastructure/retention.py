@@ -1,0 +1,57 @@
+"""Which stored originals the retention policy allows to remove, read from the events.
+
+An original may go once every image that uses it (identical uploads share one blob) was
+processed, or removed, before the cutoff. A pending or failed image keeps its original: a retry
+needs it. The answer comes from the event store, the source of truth, not from a read model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from infrastructure.images.blob_store import BlobStore
+
+IMAGE_TOPICS = [
+    "cosmo.image.added",
+    "cosmo.image.processed",
+    "cosmo.image.processing_failed",
+    "cosmo.image.retry_requested",
+    "cosmo.image.removed",
+]
+SETTLED = {"cosmo.image.processed", "cosmo.image.removed"}
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Prunable:
+    sha256: str
+    bytes: int
+
+
+def prunable_originals(app: Application[Any], blobs: BlobStore, cutoff: datetime) -> list[Prunable]:
+    sha_of: dict[UUID, str] = {}
+    settled_at: dict[UUID, datetime | None] = {}
+    for event in _image_events(app):
+        image_id = event.originator_id
+        if type(event).TOPIC == "cosmo.image.added":
+            sha_of[image_id] = event.file.sha256
+        settled_at[image_id] = event.timestamp if type(event).TOPIC in SETTLED else None
+    keep = {sha_of[i] for i, at in settled_at.items() if at is None or at >= cutoff}
+    candidates = sorted(set(sha_of.values()) - keep)
+    return [Prunable(sha, blobs.size(sha)) for sha in candidates if blobs.exists(sha)]
+
+
+def _image_events(app: Application[Any]) -> Iterator[Any]:
+    after = 0
+    while batch := app.recorder.select_notifications(
+        start=after, limit=BATCH_SIZE, topics=IMAGE_TOPICS, inclusive_of_start=False
+    ):
+        for notification in batch:
+            yield app.mapper.to_domain_event(notification)
+        after = batch[-1].id

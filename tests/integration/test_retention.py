@@ -1,0 +1,80 @@
+"""prune_audit: originals of settled photos go, everything a retry needs stays, events never go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
+
+from domain.audit import AuditContext
+from domain.service import PropertyService
+from domain.values import PropertyKind
+from infrastructure import audit_trail, composition
+from infrastructure.composition import audit_key, blob_store
+from tests.conftest import quay_street
+from tests.fixtures import hard_images as hard
+from tests.integration.test_image_policy import policy, upload
+
+
+@pytest.fixture
+def blobs_in(tmp_path: Path, settings: Settings) -> Path:
+    settings.BLOB_ROOT = tmp_path / "blobs"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    composition.reset()
+    return tmp_path
+
+
+def test_prune_removes_originals_of_processed_photos_and_keeps_what_retries_need(
+    blobs_in: Path, service: PropertyService, alice: AuditContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = composition.property_service()
+    blobs = blob_store()
+    prop = app.register_property(name="Photos", kind=PropertyKind.HOUSE, address=quay_street())
+    done = upload(app, blobs, hard.photo("rocket.jpg"), prop)
+    policy(app, blobs, composition.image_store()).run_once()
+    waiting = upload(app, blobs, hard.photo("coffee.png"), prop)
+    shared_with_pending = upload(app, blobs, hard.photo("coffee.png"), prop)
+    head = app.recorder.max_notification_id() or 0
+
+    call_command("prune_audit", "--days", "0", "--dry-run")
+    dry = capsys.readouterr().out
+    done_sha = app.get_image(done).file.sha256
+    assert f"would remove {done_sha}" in dry
+    assert blobs.exists(done_sha), "a dry run removes nothing"
+
+    call_command("prune_audit", "--days", "0")
+    assert not blobs.exists(done_sha)
+    assert blobs.exists(app.get_image(waiting).file.sha256), "a pending photo keeps its original"
+    assert app.get_image(shared_with_pending).file.sha256 == app.get_image(waiting).file.sha256
+    runs: list[Any] = [
+        app.mapper.to_domain_event(n)
+        for n in app.recorder.select_notifications(head, 10, inclusive_of_start=False)
+    ]
+    assert [(type(r).__name__, r.dry_run, r.sha256s) for r in runs] == [
+        ("OriginalsPruned", True, [done_sha]),
+        ("OriginalsPruned", False, [done_sha]),
+    ]
+    assert audit_trail.verify(app.recorder, audit_key()).ok, "no event was touched"
+    assert len(list(app.events.get(done))) == 2, "the photo's own events are all still there"
+
+
+def test_recent_photos_keep_their_originals(
+    blobs_in: Path, service: PropertyService, alice: AuditContext
+) -> None:
+    app = composition.property_service()
+    blobs = blob_store()
+    image = upload(app, blobs)
+    policy(app, blobs, composition.image_store()).run_once()
+    call_command("prune_audit", "--days", "30")
+    assert blobs.exists(app.get_image(image).file.sha256)
+
+
+def test_help_says_events_are_never_touched(service: PropertyService) -> None:
+    from api.management.commands.prune_audit import Command
+
+    assert "never deletes or edits an event" in Command.help
+    with pytest.raises(CommandError, match="negative"):
+        call_command("prune_audit", "--days", "-1")
