@@ -20,7 +20,7 @@ from domain.image import ImageFile, ImageStatus
 from domain.service import PropertyService
 from domain.values import PropertyKind
 from infrastructure.image_policy import ALL_IMAGES, ImagePolicy, Partition, VariantSpec
-from infrastructure.images.blob_store import LocalBlobStore
+from infrastructure.images.blob_store import BlobStore, LocalBlobStore
 from infrastructure.images.cloudinary_store import CloudinaryImageStore
 from infrastructure.images.codec import inspect_upload
 from infrastructure.images.image_store import ImageStore
@@ -43,13 +43,13 @@ def disk(tmp_path: Path) -> LocalImageStore:
 
 
 def policy(
-    service: PropertyService, blobs: LocalBlobStore, store: ImageStore, partition: Partition = ALL_IMAGES
+    service: PropertyService, blobs: BlobStore, store: ImageStore, partition: Partition = ALL_IMAGES
 ) -> ImagePolicy:
     return ImagePolicy(service, blobs, store, SPEC, attempts=3, retry_seconds=0, partition=partition)
 
 
 def upload(
-    service: PropertyService, blobs: LocalBlobStore, data: bytes | None = None, prop: Any = None
+    service: PropertyService, blobs: BlobStore, data: bytes | None = None, prop: Any = None
 ) -> UUID:
     """What the API does for an upload: inspect, keep the original, record ImageAdded."""
     data = data or hard.photo("rocket.jpg")
