@@ -48,9 +48,7 @@ def policy(
     return ImagePolicy(service, blobs, store, SPEC, attempts=3, retry_seconds=0, partition=partition)
 
 
-def upload(
-    service: PropertyService, blobs: BlobStore, data: bytes | None = None, prop: Any = None
-) -> UUID:
+def upload(service: PropertyService, blobs: BlobStore, data: bytes | None = None, prop: Any = None) -> UUID:
     """What the API does for an upload: inspect, keep the original, record ImageAdded."""
     data = data or hard.photo("rocket.jpg")
     inspected = inspect_upload(data)
