@@ -22,7 +22,12 @@ from projections.projection import HandlerFailed, Projection
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
+SWAP_ATTEMPTS = 20
 Progress = Callable[[int, int], None]
+
+
+class StoreKeptChanging(Exception):
+    """A rebuild could not find a quiet moment to swap (or compare) within its attempts."""
 
 
 class ProjectionStalled(Exception):
@@ -67,12 +72,8 @@ def catch_up(projection: Projection, app: Application[Any], batch_size: int = DE
     ensure_state(projection)
     applied = 0
     while True:
-        with transaction.atomic():
-            state = ProjectionState.objects.select_for_update().get(name=projection.name)
-            count, stalled = _advance(projection, app, state.generation, batch_size)
-        if stalled is not None:
-            logger.error("projection stalled", extra={"projection": projection.name, "error": str(stalled)})
-            raise stalled
+        generation = ProjectionState.objects.get(name=projection.name).generation
+        count = _advance(projection, app, generation, batch_size, lock_state=True)
         if count is None:
             return applied
         applied += count
@@ -101,8 +102,9 @@ def rebuild(
 ) -> RebuildReport:
     """Replay every event into a new generation, then swap it in atomically (or only compare).
 
-    The API keeps reading the live generation throughout. If anything fails, the new generation
-    is dropped and the live one is untouched.
+    The API keeps reading the live generation throughout. The swap waits until the new generation
+    has seen at least as much as the live one, so no reader ever goes back in time. If anything
+    fails, the new generation is dropped and the live one is untouched.
     """
     live = ensure_state(projection).generation
     target = live + 1
@@ -110,33 +112,30 @@ def rebuild(
     ProjectionTracking.objects.create(name=projection.name, generation=target)
     events = 0
     try:
-        while True:
-            with transaction.atomic():
-                count, stalled = _advance(projection, app, target, batch_size)
-            if stalled is not None:
-                raise stalled
-            if count is None:
-                break
-            events += count
-            if progress is not None:
-                progress(count, _position(projection, target))
-        with transaction.atomic():
-            state = ProjectionState.objects.select_for_update().get(name=projection.name)
-            events += _finish(projection, app, target, batch_size)
-            drift: list[Drift] = []
+        for _ in range(SWAP_ATTEMPTS):
+            while (count := _advance(projection, app, target, batch_size)) is not None:
+                events += count
+                if progress is not None:
+                    progress(count, _position(projection, target))
             if check:
-                _finish(projection, app, live, batch_size)
-                drift = compare_generations(projection, live, target)
-            else:
-                state.generation, state.version = target, projection.version
-                state.save(update_fields=["generation", "version", "updated_at"])
+                catch_up(projection, app, batch_size)
+            with transaction.atomic():
+                state = ProjectionState.objects.select_for_update().get(name=projection.name)
+                rebuilt, current = _position(projection, target), _position(projection, live)
+                if rebuilt < current or (check and rebuilt != current):
+                    continue  # writes arrived meanwhile: catch up again, then retry the swap
+                drift = compare_generations(projection, live, target) if check else []
+                if not check:
+                    state.generation, state.version = target, projection.version
+                    state.save(update_fields=["generation", "version", "updated_at"])
+                break
+        else:
+            raise StoreKeptChanging(f"{projection.name}: events kept arriving; run the rebuild again")
     except BaseException:
         _drop_generations(projection, keep=live)
         raise
     _drop_generations(projection, keep=live if check else target)
-    return RebuildReport(
-        projection.name, target, events, _position(projection, live if check else target), not check, drift
-    )
+    return RebuildReport(projection.name, target, events, rebuilt, not check, drift)
 
 
 def compare_generations(projection: Projection, live: int, rebuilt: int) -> list[Drift]:
@@ -158,42 +157,68 @@ def compare_generations(projection: Projection, live: int, rebuilt: int) -> list
     return drift
 
 
-def _finish(projection: Projection, app: Application[Any], generation: int, batch_size: int) -> int:
-    """Catch a generation up to the head inside the caller's transaction (used under the lock)."""
-    total = 0
-    while True:
-        count, stalled = _advance(projection, app, generation, batch_size)
-        if stalled is not None:
-            raise stalled
-        if count is None:
-            return total
-        total += count
-
-
 def _advance(
-    projection: Projection, app: Application[Any], generation: int, batch_size: int
-) -> tuple[int | None, ProjectionStalled | None]:
-    """Apply the next batch to ``generation``; None when already at the head."""
-    tracking = ProjectionTracking.objects.select_for_update().get(name=projection.name, generation=generation)
+    projection: Projection,
+    app: Application[Any],
+    generation: int,
+    batch_size: int,
+    *,
+    lock_state: bool = False,
+) -> int | None:
+    """Apply the next batch to ``generation``; None when it is already at the head.
+
+    Events are read before the transaction opens: on SQLite the transaction holds the database's
+    write lock, and an event-store read queued behind a writer waiting for that lock would never
+    come back. Inside, the position is checked again, so a batch someone else applied meanwhile
+    is simply read again from the new position. With ``lock_state`` (live catch-up) the state
+    row is locked too, which serialises live batches with a rebuild's swap.
+    """
+    while True:
+        position = _position(projection, generation)
+        events, new_position = _read_batch(projection, app, position, batch_size)
+        if new_position == position:
+            return None
+        with transaction.atomic():
+            if lock_state:
+                state = ProjectionState.objects.select_for_update().get(name=projection.name)
+                if state.generation != generation:
+                    return 0  # a rebuild was swapped in: the caller starts again on the new one
+            tracking = ProjectionTracking.objects.select_for_update().get(
+                name=projection.name, generation=generation
+            )
+            if tracking.position != position:
+                continue
+            stalled = _apply(projection, tracking, events, new_position)
+        if stalled is not None:
+            logger.error("projection stalled", extra={"projection": projection.name, "error": str(stalled)})
+            raise stalled
+        return len(events)
+
+
+def _read_batch(
+    projection: Projection, app: Application[Any], position: int, batch_size: int
+) -> tuple[list[tuple[int, Any]], int]:
     head = app.recorder.max_notification_id() or 0
-    if head <= tracking.position:
-        return None, None
+    if head <= position:
+        return [], position
     notifications = app.recorder.select_notifications(
-        start=tracking.position,
-        limit=batch_size,
-        stop=head,
-        topics=projection.topics,
-        inclusive_of_start=False,
+        start=position, limit=batch_size, stop=head, topics=projection.topics, inclusive_of_start=False
     )
     # Events are committed in position order, so everything up to ``head`` is here or irrelevant.
     new_position = head if len(notifications) < batch_size else notifications[-1].id
-    events = [(n.id, app.mapper.to_domain_event(n)) for n in notifications]
+    return [(n.id, app.mapper.to_domain_event(n)) for n in notifications], new_position
+
+
+def _apply(
+    projection: Projection, tracking: ProjectionTracking, events: list[tuple[int, Any]], new_position: int
+) -> ProjectionStalled | None:
+    """Write the rows and the position in the caller's transaction; stop at a failing handler."""
     stalled = None
     try:
         with transaction.atomic():
-            projection.apply(events, generation)
+            projection.apply(events, tracking.generation)
     except HandlerFailed as failed:
-        projection.apply(events[: failed.index], generation)
+        projection.apply(events[: failed.index], tracking.generation)
         failing_position = events[failed.index][0]
         new_position = failing_position - 1
         stalled = ProjectionStalled(projection.name, failing_position, str(failed))
@@ -201,7 +226,7 @@ def _advance(
     tracking.last_error = "" if stalled is None else str(stalled)
     tracking.error_position = None if stalled is None else stalled.position
     tracking.save(update_fields=["position", "last_error", "error_position", "updated_at"])
-    return len(events), stalled
+    return stalled
 
 
 def _position(projection: Projection, generation: int) -> int:

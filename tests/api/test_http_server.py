@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -122,3 +123,29 @@ def test_a_write_on_one_process_is_read_on_the_other_at_once(two_servers: list[s
         assert (seen["name"], seen["version"]) == (f"Q{n}", 2)
     status, _, listed = call(reader, "GET", "/api/properties?page_size=100", **auth)
     assert listed["count"] == 10
+
+
+@pytest.mark.http_server
+def test_concurrent_writes_on_a_threaded_server_all_succeed(
+    live_server: Any, service: PropertyService
+) -> None:
+    """Regression: on SQLite, a catch-up once held the write lock while waiting for an event-store
+    connection that a writer waiting for that lock held: requests hung for 5 s, then failed."""
+    make_user("alice")
+    base = live_server.url
+    auth = {"Authorization": f"Bearer {token(base, 'alice')}"}
+    statuses: list[int] = []
+
+    def write(n: int) -> None:
+        for k in range(4):
+            body = {**NEW_PROPERTY, "name": f"T{n}-{k}"}
+            statuses.append(call(base, "POST", "/api/properties", body, **auth)[0])
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [201] * 24
+    _, _, listed = call(base, "GET", "/api/properties?page_size=100", **auth)
+    assert listed["count"] == 24

@@ -11,7 +11,7 @@ from domain.audit import AuditContext
 from domain.service import PropertyService
 from domain.values import PropertyKind
 from projections.models import PropertyListing
-from projections.registry import all_projections
+from projections.registry import PROJECTIONS, all_projections
 from projections.runner import catch_up
 from tests.conftest import quay_street, rent
 
@@ -30,7 +30,7 @@ def test_status_lists_every_projection_with_its_position(
 ) -> None:
     call_command("projections", "status", "--json")
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {row["name"] for row in rows} == {"property_list", "organisation_dashboard", "audit_timeline"}
+    assert {row["name"] for row in rows} == set(PROJECTIONS)
     assert all((row["position"], row["head"], row["state"]) == (12, 12, "live") for row in rows)
     call_command("projections", "status")
     table = capsys.readouterr().out
