@@ -1,0 +1,75 @@
+"""Plain CRUD endpoints: the HTTP baseline for ``POST``/``GET /api/properties``.
+
+They share everything with the real views except the event store: the same authentication and
+audit binding (:class:`AuditedView`), the same request serializer and the same response shape,
+so the ratio isolates what appending events and catching the read model up cost per request.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.context import AuditedView
+from api.permissions import ReadOnlyForAuditors
+from api.serializers import PropertyCreateSerializer, property_json
+from bench.models import PlainProperty
+from domain.errors import PropertyNotFound
+from domain.values import Address, Rent
+
+
+def plain_json(row: PlainProperty) -> dict[str, object]:
+    rent = None
+    if row.rent_amount is not None:
+        rent = Rent(amount=row.rent_amount, currency=row.rent_currency)
+    return property_json(
+        id=row.id,
+        version=1,
+        name=row.name,
+        kind=row.kind,
+        status=row.status,
+        address=Address(row.street, row.city, row.postal_code, row.country),
+        rent=rent,
+        organisation=row.organisation,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class PlainCollectionView(AuditedView):
+    permission_classes = [ReadOnlyForAuditors]
+
+    def post(self, request: Request) -> Response:
+        body = PropertyCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = body.validated_data
+        address: Address = values["address"]
+        rent: Rent | None = values.get("rent")
+        row = PlainProperty.objects.create(
+            organisation=self.audit.organisation,
+            name=values["name"],
+            kind=values["kind"],
+            street=address.street,
+            city=address.city,
+            postal_code=address.postal_code,
+            country=address.country,
+            rent_amount=rent.amount if rent else None,
+            rent_currency=rent.currency if rent else "",
+        )
+        response = Response(plain_json(row), status=status.HTTP_201_CREATED)
+        response["Location"] = f"/bench/plain/{row.id}"
+        return response
+
+
+class PlainDetailView(AuditedView):
+    permission_classes = [ReadOnlyForAuditors]
+
+    def get(self, request: Request, property_id: UUID) -> Response:
+        try:
+            row = PlainProperty.objects.get(id=property_id, organisation=self.audit.organisation)
+        except PlainProperty.DoesNotExist:
+            raise PropertyNotFound(f"property {property_id} not found") from None
+        return Response(plain_json(row))
