@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Subquery
 from eventsourcing.application import Application
 
 from projections.models import ProjectionState, ProjectionTracking
@@ -68,15 +69,18 @@ def ensure_state(projection: Projection) -> ProjectionState:
 
 
 def catch_up(projection: Projection, app: Application[Any], batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-    """Apply every new event to the live generation; return how many were applied."""
-    ensure_state(projection)
+    """Apply every new event to the live generation; return how many were applied.
+
+    This runs after every write, so the common case (a batch or two behind) costs one query to
+    find the live position and one transaction to apply the batch.
+    """
     applied = 0
     while True:
-        generation = ProjectionState.objects.get(name=projection.name).generation
-        count = _advance(projection, app, generation, batch_size, lock_state=True)
-        if count is None:
-            return applied
+        generation, position = _live(projection)
+        count, at_head = _advance(projection, app, generation, batch_size, lock_state=True, position=position)
         applied += count
+        if at_head:
+            return applied
 
 
 def catch_up_quietly(projections: Iterable[Projection], app: Application[Any]) -> None:
@@ -113,9 +117,11 @@ def rebuild(
     events = 0
     try:
         for _ in range(SWAP_ATTEMPTS):
-            while (count := _advance(projection, app, target, batch_size)) is not None:
+            at_head = False
+            while not at_head:
+                count, at_head = _advance(projection, app, target, batch_size)
                 events += count
-                if progress is not None:
+                if progress is not None and count:
                     progress(count, _position(projection, target))
             if check:
                 catch_up(projection, app, batch_size)
@@ -164,8 +170,9 @@ def _advance(
     batch_size: int,
     *,
     lock_state: bool = False,
-) -> int | None:
-    """Apply the next batch to ``generation``; None when it is already at the head.
+    position: int | None = None,
+) -> tuple[int, bool]:
+    """Apply the next batch to ``generation``: (events applied, whether the head was reached).
 
     Events are read before the transaction opens: on SQLite the transaction holds the database's
     write lock, and an event-store read queued behind a writer waiting for that lock would never
@@ -174,39 +181,42 @@ def _advance(
     row is locked too, which serialises live batches with a rebuild's swap.
     """
     while True:
-        position = _position(projection, generation)
-        events, new_position = _read_batch(projection, app, position, batch_size)
+        if position is None:
+            position = _position(projection, generation)
+        events, new_position, head = _read_batch(projection, app, position, batch_size)
         if new_position == position:
-            return None
+            return 0, True
         with transaction.atomic():
             if lock_state:
                 state = ProjectionState.objects.select_for_update().get(name=projection.name)
                 if state.generation != generation:
-                    return 0  # a rebuild was swapped in: the caller starts again on the new one
+                    return 0, False  # a rebuild was swapped in: the caller starts again on the new one
             tracking = ProjectionTracking.objects.select_for_update().get(
                 name=projection.name, generation=generation
             )
             if tracking.position != position:
+                position = None
                 continue
             stalled = _apply(projection, tracking, events, new_position)
         if stalled is not None:
             logger.error("projection stalled", extra={"projection": projection.name, "error": str(stalled)})
             raise stalled
-        return len(events)
+        return len(events), new_position == head
 
 
 def _read_batch(
     projection: Projection, app: Application[Any], position: int, batch_size: int
-) -> tuple[list[tuple[int, Any]], int]:
+) -> tuple[list[tuple[int, Any]], int, int]:
+    """The next events for ``projection``, the position they take it to, and the head read."""
     head = app.recorder.max_notification_id() or 0
     if head <= position:
-        return [], position
+        return [], position, head
     notifications = app.recorder.select_notifications(
         start=position, limit=batch_size, stop=head, topics=projection.topics, inclusive_of_start=False
     )
     # Events are committed in position order, so everything up to ``head`` is here or irrelevant.
     new_position = head if len(notifications) < batch_size else notifications[-1].id
-    return [(n.id, app.mapper.to_domain_event(n)) for n in notifications], new_position
+    return [(n.id, app.mapper.to_domain_event(n)) for n in notifications], new_position, head
 
 
 def _apply(
@@ -227,6 +237,20 @@ def _apply(
     tracking.error_position = None if stalled is None else stalled.position
     tracking.save(update_fields=["position", "last_error", "error_position", "updated_at"])
     return stalled
+
+
+def _live(projection: Projection) -> tuple[int, int]:
+    """The live generation and its position, in one query (creating the rows the first time)."""
+    live_generation = ProjectionState.objects.filter(name=projection.name).values("generation")[:1]
+    row = (
+        ProjectionTracking.objects.filter(name=projection.name, generation=Subquery(live_generation))
+        .values_list("generation", "position")
+        .first()
+    )
+    if row is None:
+        ensure_state(projection)
+        return _live(projection)
+    return row
 
 
 def _position(projection: Projection, generation: int) -> int:
