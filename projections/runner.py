@@ -8,12 +8,13 @@ processes, the worker) never apply an event twice, and a rebuild's final swap wa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Subquery
 from eventsourcing.application import Application
 
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 500
 SWAP_ATTEMPTS = 20
+CATCH_UP_WAIT_SECONDS = 5.0
 Progress = Callable[[int, int], None]
 
 
@@ -76,24 +78,60 @@ def catch_up(projection: Projection, app: Application[Any], batch_size: int = DE
     """
     applied = 0
     while True:
-        generation, position = _live(projection)
+        generation, position, _ = _live(projection)
         count, at_head = _advance(projection, app, generation, batch_size, lock_state=True, position=position)
         applied += count
         if at_head:
             return applied
 
 
-def catch_up_quietly(projections: Iterable[Projection], app: Application[Any]) -> None:
-    """Bring read models up to date after a write; a stalled one is logged, not raised.
+def catch_up_quietly(
+    projections: Iterable[Projection], app: Application[Any], position: int | None = None
+) -> None:
+    """Bring read models up to ``position`` (a write's) or the head; a stalled one is logged, not raised.
 
     The write has already been recorded: failing the request would misreport it. The stalled
     projection keeps its error in its tracking row for operators to see.
     """
     for projection in projections:
         try:
-            catch_up(projection, app)
+            if position is None:
+                catch_up(projection, app)
+            else:
+                catch_up_past(projection, app, position)
         except ProjectionStalled:
             continue
+
+
+def catch_up_past(
+    projection: Projection, app: Application[Any], position: int, timeout: float = CATCH_UP_WAIT_SECONDS
+) -> None:
+    """Make sure the live generation has applied ``position``, without a convoy of writers.
+
+    Concurrent writers do not queue one by one for the projection's lock: whoever holds it
+    applies everybody's events in one batch, and the others wait for the position to pass theirs.
+    (On SQLite, whose transactions take the database lock anyway, this is plain catch-up.)
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        generation, reached, last_error = _live(projection)
+        if reached >= position or last_error:
+            return
+        count, at_head = _advance(
+            projection,
+            app,
+            generation,
+            DEFAULT_BATCH_SIZE,
+            lock_state=True,
+            position=reached,
+            skip_locked=True,
+        )
+        if count or at_head:
+            continue
+        if time.monotonic() >= deadline:
+            logger.warning("read model still behind a write", extra={"projection": projection.name})
+            return
+        time.sleep(0.002)
 
 
 def rebuild(
@@ -171,6 +209,7 @@ def _advance(
     *,
     lock_state: bool = False,
     position: int | None = None,
+    skip_locked: bool = False,
 ) -> tuple[int, bool]:
     """Apply the next batch to ``generation``: (events applied, whether the head was reached).
 
@@ -188,7 +227,14 @@ def _advance(
             return 0, True
         with transaction.atomic():
             if lock_state:
-                state = ProjectionState.objects.select_for_update().get(name=projection.name)
+                skip = skip_locked and connection.features.has_select_for_update_skip_locked
+                state = (
+                    ProjectionState.objects.select_for_update(skip_locked=skip)
+                    .filter(name=projection.name)
+                    .first()
+                )
+                if state is None:
+                    return 0, False  # someone else is applying this batch right now
                 if state.generation != generation:
                     return 0, False  # a rebuild was swapped in: the caller starts again on the new one
             tracking = ProjectionTracking.objects.select_for_update().get(
@@ -239,12 +285,12 @@ def _apply(
     return stalled
 
 
-def _live(projection: Projection) -> tuple[int, int]:
-    """The live generation and its position, in one query (creating the rows the first time)."""
+def _live(projection: Projection) -> tuple[int, int, str]:
+    """The live generation, its position and last error, in one query (creating rows the first time)."""
     live_generation = ProjectionState.objects.filter(name=projection.name).values("generation")[:1]
     row = (
         ProjectionTracking.objects.filter(name=projection.name, generation=Subquery(live_generation))
-        .values_list("generation", "position")
+        .values_list("generation", "position", "last_error")
         .first()
     )
     if row is None:
