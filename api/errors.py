@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from domain import errors as domain
+from infrastructure.images.codec import ImageRejected
 from projections.selectors import ProjectionBehind
 
 logger = logging.getLogger(__name__)
@@ -18,8 +19,10 @@ logger = logging.getLogger(__name__)
 _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.InvalidValue, status.HTTP_400_BAD_REQUEST),
     (domain.PropertyNotFound, status.HTTP_404_NOT_FOUND),
+    (domain.ImageNotFound, status.HTTP_404_NOT_FOUND),
     (domain.PropertyArchived, status.HTTP_409_CONFLICT),
     (domain.NothingChanged, status.HTTP_409_CONFLICT),
+    (domain.ImageNotFailed, status.HTTP_409_CONFLICT),
     (domain.VersionConflict, status.HTTP_412_PRECONDITION_FAILED),
     (domain.NotPermitted, status.HTTP_403_FORBIDDEN),
     (domain.EventTooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
@@ -32,13 +35,14 @@ def error_body(code: str, message: str, fields: dict[str, Any] | None = None) ->
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, domain.DomainError):
-        for error_type, http_status in _DOMAIN_STATUS:
-            if isinstance(exc, error_type):
-                return Response(
-                    error_body(exc.code, exc.message, nested_fields(exc.field, exc.message)),
-                    status=http_status,
-                )
-        return None
+        http_status = domain_status(exc)
+        if http_status is None:
+            return None
+        return Response(
+            error_body(exc.code, exc.message, nested_fields(exc.field, exc.message)), status=http_status
+        )
+    if isinstance(exc, ImageRejected):
+        return Response(error_body(exc.code, exc.message, {"file": [exc.message]}), status=exc.status)
     if isinstance(exc, ProjectionBehind):
         behind = Response(error_body("projection_behind", str(exc)), status=503)
         behind["Retry-After"] = "1"
@@ -57,6 +61,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         response.data = error_body(str(code), str(exc.detail))
     return response
+
+
+def domain_status(exc: domain.DomainError) -> int | None:
+    if isinstance(exc, domain.PropertyNotFound | domain.ImageNotFound) and exc.field:
+        # The resource in the URL exists; what is missing is the one a body field names.
+        return status.HTTP_400_BAD_REQUEST
+    return next((http_status for error, http_status in _DOMAIN_STATUS if isinstance(exc, error)), None)
 
 
 def nested_fields(path: str | None, message: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenRefreshView
@@ -10,6 +11,14 @@ from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
 from api.views.dashboard import DashboardView
 from api.views.health import HealthView, ReadyView
 from api.views.history import PropertyHistoryView
+from api.views.images import (
+    CoverImageView,
+    ImageOrderView,
+    ImageRetryView,
+    ImageView,
+    PropertyImagesView,
+)
+from api.views.media import media_file
 from api.views.projections import ProjectionsView
 from api.views.properties import PropertyArchiveView, PropertyCollectionView, PropertyDetailView
 
@@ -22,6 +31,11 @@ urlpatterns = [
     path("api/properties/<uuid:property_id>", PropertyDetailView.as_view(), name="property"),
     path("api/properties/<uuid:property_id>/archive", PropertyArchiveView.as_view(), name="property-archive"),
     path("api/properties/<uuid:property_id>/history", PropertyHistoryView.as_view(), name="property-history"),
+    path("api/properties/<uuid:property_id>/images", PropertyImagesView.as_view(), name="property-images"),
+    path("api/properties/<uuid:property_id>/images/order", ImageOrderView.as_view(), name="image-order"),
+    path("api/properties/<uuid:property_id>/cover", CoverImageView.as_view(), name="property-cover"),
+    path("api/images/<uuid:image_id>", ImageView.as_view(), name="image"),
+    path("api/images/<uuid:image_id>/retry", ImageRetryView.as_view(), name="image-retry"),
     path("api/audit/events", AuditEventsView.as_view(), name="audit-events"),
     path("api/audit/export", AuditExportView.as_view(), name="audit-export"),
     path("api/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
@@ -29,6 +43,7 @@ urlpatterns = [
     path("api/projections", ProjectionsView.as_view(), name="projections"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media_file, name="media"),
     # Anything else is a JSON 404, also with DEBUG on (Django would answer with an HTML page).
     re_path(r"^", not_found),
 ]

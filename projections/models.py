@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from django.db import models
 from django.db.models import QuerySet, Subquery
 
+from domain.image import MAX_CAPTION_LENGTH
+
 
 class ProjectionState(models.Model):
     """Which generation of a projection is live, and which code version built it."""
@@ -98,6 +100,8 @@ class OrganisationDashboard(ReadModel):
     organisation = models.CharField(max_length=100)
     active_properties = models.PositiveIntegerField(default=0)
     archived_properties = models.PositiveIntegerField(default=0)
+    images_pending = models.PositiveIntegerField(default=0)
+    images_failed = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["organisation"]
@@ -119,6 +123,66 @@ class DashboardProperty(ReadModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["generation", "property_id"], name="one_owner_per_property")
+        ]
+
+
+class DashboardImage(ReadModel):
+    """Each photo's organisation and status: only ``ImageAdded`` names the organisation."""
+
+    projection_name = "organisation_dashboard"
+
+    image_id = models.UUIDField()
+    organisation = models.CharField(max_length=100)
+    status = models.CharField(max_length=20)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "image_id"], name="one_status_per_image")
+        ]
+
+
+class GalleryImage(ReadModel):
+    """One row per photo that has not been removed, as the image endpoints show it."""
+
+    projection_name = "property_detail"
+
+    image_id = models.UUIDField()
+    property_id = models.UUIDField()
+    organisation = models.CharField(max_length=100)
+    status = models.CharField(max_length=20)
+    caption = models.CharField(max_length=MAX_CAPTION_LENGTH, blank=True, default="")
+    filename = models.TextField()
+    format = models.CharField(max_length=20)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    original_bytes = models.PositiveBigIntegerField()
+    variants = models.JSONField(default=list)
+    stored_bytes = models.PositiveBigIntegerField(default=0)
+    failure = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)
+    is_cover = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["property_id", "position", "created_at"]
+        constraints = [models.UniqueConstraint(fields=["generation", "image_id"], name="one_row_per_image")]
+        indexes = [models.Index(fields=["generation", "property_id", "position"], name="gallery_by_property")]
+
+
+class PropertyGallery(ReadModel):
+    """A property's photo order and cover, kept so each gallery event can renumber its rows."""
+
+    projection_name = "property_detail"
+
+    property_id = models.UUIDField()
+    image_ids = models.JSONField(default=list)
+    cover_image_id = models.UUIDField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "property_id"], name="one_gallery_per_property")
         ]
 
 

@@ -5,38 +5,54 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from projections.models import DashboardProperty, OrganisationDashboard, ReadModel
-from projections.projection import Handler, Projection, RowCache
+from projections.models import DashboardImage, DashboardProperty, OrganisationDashboard, ReadModel
+from projections.projection import Handler, Projection, RowCache, is_image_event
+
+# The image statuses the dashboard counts, and the column that counts each.
+IMAGE_COUNTERS = {"pending": "images_pending", "failed": "images_failed"}
 
 
 class OrganisationDashboardProjection(Projection):
-    """Archiving names only the property, so the projection keeps its own property owners."""
+    """Archiving and image outcomes name only their aggregate, so the projection keeps owners."""
 
     name = "organisation_dashboard"
-    version = 1
-    models: ClassVar[tuple[type[ReadModel], ...]] = (OrganisationDashboard, DashboardProperty)
+    version = 2
+    models: ClassVar[tuple[type[ReadModel], ...]] = (OrganisationDashboard, DashboardProperty, DashboardImage)
 
     def handlers(self) -> dict[str, Handler]:
         return {
             "cosmo.property.registered": self._registered,
             "cosmo.property.archived": self._archived,
+            "cosmo.image.added": self._image_added,
+            "cosmo.image.processed": lambda event: self._image_became(event, "ready"),
+            "cosmo.image.processing_failed": lambda event: self._image_became(event, "failed"),
+            "cosmo.image.retry_requested": lambda event: self._image_became(event, "pending"),
+            "cosmo.image.removed": self._image_removed,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:
         self.owners = RowCache(
-            DashboardProperty, "property_id", generation, {e.originator_id for e in events}
+            DashboardProperty,
+            "property_id",
+            generation,
+            {e.originator_id for e in events if not is_image_event(e)},
+        )
+        self.images = RowCache(
+            DashboardImage, "image_id", generation, {e.originator_id for e in events if is_image_event(e)}
         )
         organisations = {getattr(e, "organisation", None) for e in events}
         organisations |= {owner.organisation for owner in self.owners.rows.values()}
+        organisations |= {image.organisation for image in self.images.rows.values()}
         self.counts = RowCache(OrganisationDashboard, "organisation", generation, organisations - {None})
 
     def finish_batch(self) -> None:
         self.owners.save()
+        self.images.save()
         self.counts.save()
 
     def _registered(self, event: Any) -> None:
         self.owners.add(event.originator_id, organisation=event.organisation)
-        row = self.counts.find(event.organisation) or self.counts.add(event.organisation)
+        row = self._counts(event.organisation)
         self.counts.update(event.organisation, active_properties=row.active_properties + 1)
 
     def _archived(self, event: Any) -> None:
@@ -47,3 +63,27 @@ class OrganisationDashboardProjection(Projection):
             active_properties=row.active_properties - 1,
             archived_properties=row.archived_properties + 1,
         )
+
+    def _image_added(self, event: Any) -> None:
+        self.images.add(event.originator_id, organisation=event.organisation, status="pending")
+        self._count_image(event.organisation, "pending", +1)
+
+    def _image_became(self, event: Any, status: str) -> None:
+        image = self.images.get(event.originator_id)
+        self._count_image(image.organisation, image.status, -1)
+        self._count_image(image.organisation, status, +1)
+        self.images.update(event.originator_id, status=status)
+
+    def _image_removed(self, event: Any) -> None:
+        image = self.images.get(event.originator_id)
+        self._count_image(image.organisation, image.status, -1)
+        self.images.delete(event.originator_id)
+
+    def _count_image(self, organisation: str, status: str, delta: int) -> None:
+        column = IMAGE_COUNTERS.get(status)
+        if column is not None:
+            row = self._counts(organisation)
+            self.counts.update(organisation, **{column: getattr(row, column) + delta})
+
+    def _counts(self, organisation: str) -> OrganisationDashboard:
+        return self.counts.find(organisation) or self.counts.add(organisation)

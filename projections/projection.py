@@ -23,6 +23,11 @@ class HandlerFailed(Exception):
         self.index = index
 
 
+def is_image_event(event: Any) -> bool:
+    """An image's events name the image as their originator; a property's name the property."""
+    return str(type(event).TOPIC).startswith("cosmo.image.")
+
+
 class Projection:
     """Subclasses name themselves, list their tables, and map event topics to handlers."""
 
@@ -58,7 +63,10 @@ class Projection:
 
 
 class RowCache(Generic[Row]):
-    """The rows a batch touches, by key: loaded in one query, written in two (create, update)."""
+    """The rows a batch touches, by key: loaded in one query, written in three (delete, create, update).
+
+    A row may be added, changed and deleted within one batch; only its final state is written.
+    """
 
     def __init__(self, model: type[Row], key_field: str, generation: int, keys: Iterable[Any]) -> None:
         self.model = model
@@ -70,6 +78,7 @@ class RowCache(Generic[Row]):
         }
         self.new: dict[Any, Row] = {}
         self.changed: set[Any] = set()
+        self.deleted: set[Any] = set()
 
     def get(self, key: Any) -> Row:
         return self.rows[key]
@@ -90,8 +99,18 @@ class RowCache(Generic[Row]):
             self.changed.add(key)
         return row
 
+    def delete(self, key: Any) -> None:
+        """Forget the row; one that this batch added is simply never written."""
+        del self.rows[key]
+        self.changed.discard(key)
+        if self.new.pop(key, None) is None:
+            self.deleted.add(key)
+
     def save(self) -> None:
         manager = self.model._default_manager
+        if self.deleted:
+            lookup = {f"{self.key_field}__in": self.deleted, "generation": self.generation}
+            manager.filter(**lookup).delete()
         if self.new:
             manager.bulk_create(self.new.values())
         if self.changed:

@@ -8,8 +8,14 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 
 from domain.audit import AuditContext
-from domain.errors import PropertyNotFound
-from projections.models import OrganisationDashboard, ProjectionState, ProjectionTracking, PropertyListing
+from domain.errors import ImageNotFound, PropertyNotFound
+from projections.models import (
+    GalleryImage,
+    OrganisationDashboard,
+    ProjectionState,
+    ProjectionTracking,
+    PropertyListing,
+)
 
 
 class ProjectionBehind(Exception):
@@ -48,6 +54,26 @@ def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
         return visible_properties(context).get(property_id=property_id)
     except PropertyListing.DoesNotExist:
         raise PropertyNotFound(f"property {property_id} not found") from None
+
+
+def visible_images(context: AuditContext) -> QuerySet[GalleryImage]:
+    images = GalleryImage.live()
+    if not context.sees_all_organisations:
+        images = images.filter(organisation=context.organisation)
+    return images
+
+
+def gallery(context: AuditContext, property_id: UUID) -> QuerySet[GalleryImage]:
+    """The property's photos in display order; a property the caller cannot see is not found."""
+    get_listing(context, property_id)
+    return visible_images(context).filter(property_id=property_id).order_by("position", "created_at")
+
+
+def get_image(context: AuditContext, image_id: UUID) -> GalleryImage:
+    try:
+        return visible_images(context).get(image_id=image_id)
+    except GalleryImage.DoesNotExist:
+        raise ImageNotFound(f"image {image_id} not found") from None
 
 
 def dashboards(context: AuditContext) -> QuerySet[OrganisationDashboard]:

@@ -1,4 +1,4 @@
-"""The managers' overview: property counts per organisation, from ``organisation_dashboard``."""
+"""The managers' overview: property and photo counts per organisation, from ``organisation_dashboard``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class DashboardView(AuditedView):
                         "organisation": row.organisation,
                         "active_properties": row.active_properties,
                         "archived_properties": row.archived_properties,
+                        "images_pending": row.images_pending,
+                        "images_failed": row.images_failed,
                     }
                     for row in rows
                 ]

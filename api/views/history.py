@@ -1,7 +1,8 @@
-"""A property's history: its events in order, each with what it changed, field by field."""
+"""A property's history: its events and its photos' events in order, each with what it changed."""
 
 from __future__ import annotations
 
+import heapq
 from itertools import chain
 from uuid import UUID
 
@@ -15,16 +16,38 @@ from api.context import AuditedView
 from api.history_json import history_json
 from api.permissions import ReadOnlyForAuditors
 from infrastructure.composition import property_service
-from infrastructure.event_store import AuditFilter
+from infrastructure.event_store import AuditEntry, AuditFilter
+
+IMAGE_ATTACHED = "cosmo.property.image_attached"
+
+
+def events_of(originator_id: UUID) -> list[AuditEntry]:
+    return list(chain.from_iterable(read_batches(AuditFilter(originator_id=originator_id))))
+
+
+def property_story(property_id: UUID) -> list[AuditEntry]:
+    """The property's own events merged, in position order, with those of every photo it ever had.
+
+    A removed photo's events stay in the story: what was uploaded, and who removed it, is history.
+    """
+    entries = events_of(property_id)
+    mapper = property_service().mapper
+    image_ids = [
+        mapper.to_domain_event(entry.event).image_id  # type: ignore[attr-defined]
+        for entry in entries
+        if entry.event.topic == IMAGE_ATTACHED
+    ]
+    return list(
+        heapq.merge(entries, *(events_of(image_id) for image_id in image_ids), key=lambda e: e.link.position)
+    )
 
 
 class PropertyHistoryView(AuditedView):
-    """The property's events in order, each with ``changes``: ``{field: {before, after}}``."""
+    """The property's and its photos' events in order, each with ``changes``: ``{field: {before, after}}``."""
 
     permission_classes = [ReadOnlyForAuditors]
 
     @extend_schema(responses=HistorySerializer)
     def get(self, request: Request, property_id: UUID) -> Response:
         property_service().get_property(property_id)  # another organisation's property: 404
-        entries = chain.from_iterable(read_batches(AuditFilter(originator_id=property_id)))
-        return Response({"events": history_json(entries)})
+        return Response({"events": history_json(property_story(property_id))})

@@ -8,7 +8,6 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 
 from api.context import AuditedView
 from api.permissions import ReadOnlyForAuditors
+from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
 from api.serializers import (
     ArchiveSerializer,
     PropertyCreateSerializer,
@@ -33,13 +33,10 @@ from domain.service import PropertyChanges, Receipt
 from domain.values import Address, PropertyKind, Rent
 from infrastructure.composition import property_service
 from projections.models import PropertyListing
-from projections.registry import all_projections
-from projections.runner import catch_up_quietly
-from projections.selectors import get_listing, search_properties, wait_until_projected
+from projections.selectors import get_listing, search_properties
 
 logger = logging.getLogger(__name__)
 
-POSITION_HEADER = "X-Cosmo-Position"
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
@@ -93,41 +90,19 @@ def expected_version(request: Request) -> int | None:
     return int(match.group(1))
 
 
-MIN_POSITION_HEADER = "X-Cosmo-Min-Position"
-MIN_POSITION_PARAMETER = OpenApiParameter(
-    MIN_POSITION_HEADER,
-    int,
-    OpenApiParameter.HEADER,
-    description="wait (bounded) until the read model has seen this X-Cosmo-Position; 503 if it has not",
-)
-
-
-def wait_for_min_position(request: Request) -> None:
-    """Read-your-writes across processes: a client names the position its write returned."""
-    header = request.headers.get(MIN_POSITION_HEADER)
-    if header is None:
-        return
-    if not header.strip().isdigit():
-        raise ValidationError({MIN_POSITION_HEADER: ["must be a non-negative integer"]})
-    wait_until_projected("property_list", int(header), settings.COSMO_MIN_POSITION_WAIT_SECONDS)
-
-
 def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
-    """Answer a write with the state it produced, and bring the read models up to date first.
+    """Answer a write with the property at exactly the written version, replayed from its events.
 
-    The body is replayed from the events at exactly the written version, so it always agrees
-    with the ETag, even if a projection is stalled or another write has already followed.
+    So the body always agrees with the ETag, even if a projection is stalled or another write
+    has already followed.
     """
     logger.info(
         "property changed",
         extra={"property_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
     )
-    service = property_service()
-    catch_up_quietly(all_projections(), service)
-    response = Response(aggregate_json(service.get_property(receipt.id, receipt.version)), status=status_code)
+    prop = property_service().get_property(receipt.id, receipt.version)
+    response = answer_write(receipt, lambda: aggregate_json(prop), status_code)
     response["ETag"] = f'"{receipt.version}"'
-    if receipt.position is not None:
-        response[POSITION_HEADER] = str(receipt.position)
     return response
 
 
@@ -139,7 +114,7 @@ class PropertyCollectionView(AuditedView):
         responses=PropertySerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        wait_for_min_position(request)
+        wait_for_min_position(request, "property_list")
         query = PropertyListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         listings = search_properties(self.audit, **query.validated_data)
@@ -185,7 +160,7 @@ class PropertyDetailView(AuditedView):
             moment = query.validated_data["as_of"].astimezone(UTC)
             body = aggregate_json(property_service().get_property_as_of(property_id, moment))
         else:
-            wait_for_min_position(request)
+            wait_for_min_position(request, "property_list")
             body = listing_json(get_listing(self.audit, property_id))
         etag = f'"{body["version"]}"'
         if request.headers.get("If-None-Match") == etag:

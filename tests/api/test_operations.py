@@ -43,7 +43,15 @@ def test_dashboard_counts_per_organisation_with_tenancy(client_for: Callable[...
     create(bob)
     alice.post(f"/api/properties/{sold['id']}/archive", {}, format="json")
     mine = alice.get("/api/dashboard").json()["organisations"]
-    assert mine == [{"organisation": "acme", "active_properties": 1, "archived_properties": 1}]
+    assert mine == [
+        {
+            "organisation": "acme",
+            "active_properties": 1,
+            "archived_properties": 1,
+            "images_pending": 0,
+            "images_failed": 0,
+        }
+    ]
     everyone = client_for("ann", "audit-firm", "auditor").get("/api/dashboard").json()["organisations"]
     assert [row["organisation"] for row in everyone] == ["acme", "globex"]
 

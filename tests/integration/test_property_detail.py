@@ -31,7 +31,8 @@ def add(service: PropertyService, property_id: UUID, caption: str = "") -> UUID:
 
 
 def row(image_id: UUID) -> GalleryImage:
-    return GalleryImage.live().get(image_id=image_id)
+    found: GalleryImage = GalleryImage.live().get(image_id=image_id)
+    return found
 
 
 def order(property_id: UUID) -> list[tuple[UUID, bool]]:

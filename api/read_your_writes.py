@@ -1,0 +1,60 @@
+"""Read-your-writes: a write brings the read models up to date and says where it was recorded.
+
+A later read in another process (where the worker, not the request, moves the read models) may
+send that position back as ``X-Cosmo-Min-Position`` and waits, bounded, until it is projected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from domain.service import Receipt
+from infrastructure.composition import property_service
+from projections.registry import all_projections
+from projections.runner import catch_up_quietly
+from projections.selectors import wait_until_projected
+
+POSITION_HEADER = "X-Cosmo-Position"
+MIN_POSITION_HEADER = "X-Cosmo-Min-Position"
+MIN_POSITION_PARAMETER = OpenApiParameter(
+    MIN_POSITION_HEADER,
+    int,
+    OpenApiParameter.HEADER,
+    description="wait (bounded) until the read model has seen this X-Cosmo-Position; 503 if it has not",
+)
+
+
+def wait_for_min_position(request: Request, *projections: str) -> None:
+    """Wait until each named read model has seen the position the client names, if it names one."""
+    header = request.headers.get(MIN_POSITION_HEADER)
+    if header is None:
+        return
+    if not header.strip().isdigit():
+        raise ValidationError({MIN_POSITION_HEADER: ["must be a non-negative integer"]})
+    deadline = time.monotonic() + settings.COSMO_MIN_POSITION_WAIT_SECONDS
+    for name in projections:
+        wait_until_projected(name, int(header), max(0.0, deadline - time.monotonic()))
+
+
+def answer_write(
+    receipt: Receipt, render: Callable[[], Any] | None = None, status_code: int = status.HTTP_200_OK
+) -> Response:
+    """Catch the read models up, so this answer and the writer's next read show the write.
+
+    ``render`` makes the body once the read models have caught up; a stalled one is left behind
+    (and reported by its status), since the write itself has already been recorded.
+    """
+    catch_up_quietly(all_projections(), property_service(), receipt.position)
+    response = Response(None if render is None else render(), status=status_code)
+    if receipt.position is not None:
+        response[POSITION_HEADER] = str(receipt.position)
+    return response

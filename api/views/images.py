@@ -1,0 +1,143 @@
+"""Photo endpoints: upload, the gallery, one image, its caption, removal, retry, cover and order.
+
+Reads come from the ``property_detail`` read model. Writes answer with what they wrote: an image
+from its aggregate, a gallery once the read models have caught up with the write.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.context import AuditedView
+from api.image_serializers import (
+    CaptionSerializer,
+    CoverSerializer,
+    GallerySerializer,
+    ImageOrderSerializer,
+    ImageSerializer,
+    ImageUploadSerializer,
+    aggregate_json,
+    gallery_json,
+    row_json,
+)
+from api.permissions import ReadOnlyForAuditors
+from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
+from api.uploads import inspected_file, read_upload
+from domain.audit import AuditContext
+from domain.service import Receipt
+from infrastructure.composition import blob_store, property_service
+from projections.selectors import gallery, get_image
+
+logger = logging.getLogger(__name__)
+
+
+def image_written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
+    """The image as its events now stand, with the cover flag from its property."""
+    logger.info(
+        "image changed",
+        extra={"image_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
+    )
+    service = property_service()
+    image = service.get_image(receipt.id)
+    cover = service.get_property(image.property_id).cover_image_id == image.id
+    return answer_write(receipt, lambda: aggregate_json(image, cover), status_code)
+
+
+def gallery_written(receipt: Receipt, context: AuditContext) -> Response:
+    """A change to a property's gallery answers with the gallery, read once it has caught up."""
+    return answer_write(receipt, lambda: gallery_json(gallery(context, receipt.id)))
+
+
+class PropertyImagesView(AuditedView):
+    """A property's photos in display order; an upload adds one."""
+
+    permission_classes = [ReadOnlyForAuditors]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(parameters=[MIN_POSITION_PARAMETER], responses=GallerySerializer)
+    def get(self, request: Request, property_id: UUID) -> Response:
+        wait_for_min_position(request, "property_list", "property_detail")
+        return Response(gallery_json(gallery(self.audit, property_id)))
+
+    @extend_schema(
+        request={"multipart/form-data": ImageUploadSerializer},
+        responses={202: ImageSerializer},
+        description="Accepted as `pending`; the image policy makes the variants (`ready`) or gives up "
+        "(`failed`). Refused before anything is stored: 413 too large, 415 not an accepted image, "
+        "400 truncated or corrupt, 409 archived property.",
+    )
+    def post(self, request: Request, property_id: UUID) -> Response:
+        service = property_service()
+        service.get_property(property_id).check_not_archived()  # before receiving any bytes
+        upload = read_upload(request)
+        file = inspected_file(upload)
+        blob_store().put(upload.data)
+        receipt = service.add_image(property_id, file, upload.caption)
+        response = image_written(receipt, status.HTTP_202_ACCEPTED)
+        response["Location"] = f"/api/images/{receipt.id}"
+        return response
+
+
+class ImageView(AuditedView):
+    """One photo: read it, change its caption, or remove it."""
+
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(parameters=[MIN_POSITION_PARAMETER], responses=ImageSerializer)
+    def get(self, request: Request, image_id: UUID) -> Response:
+        wait_for_min_position(request, "property_detail")
+        return Response(row_json(get_image(self.audit, image_id)))
+
+    @extend_schema(request=CaptionSerializer, responses=ImageSerializer)
+    def patch(self, request: Request, image_id: UUID) -> Response:
+        body = CaptionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        caption = body.validated_data["caption"]
+        return image_written(property_service().change_image_caption(image_id, caption))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, image_id: UUID) -> Response:
+        return answer_write(property_service().remove_image(image_id), status_code=status.HTTP_204_NO_CONTENT)
+
+
+class ImageRetryView(AuditedView):
+    """Sends a photo whose processing failed back to the image policy."""
+
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(request=None, responses={202: ImageSerializer})
+    def post(self, request: Request, image_id: UUID) -> Response:
+        return image_written(property_service().retry_image(image_id), status.HTTP_202_ACCEPTED)
+
+
+class CoverImageView(AuditedView):
+    """Chooses the photo that stands for the property in lists."""
+
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(request=CoverSerializer, responses=GallerySerializer)
+    def put(self, request: Request, property_id: UUID) -> Response:
+        body = CoverSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        receipt = property_service().set_cover_image(property_id, body.validated_data["image_id"])
+        return gallery_written(receipt, self.audit)
+
+
+class ImageOrderView(AuditedView):
+    """Puts the property's photos in the order clients show them."""
+
+    permission_classes = [ReadOnlyForAuditors]
+
+    @extend_schema(request=ImageOrderSerializer, responses=GallerySerializer)
+    def put(self, request: Request, property_id: UUID) -> Response:
+        body = ImageOrderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        receipt = property_service().reorder_images(property_id, body.validated_data["image_ids"])
+        return gallery_written(receipt, self.audit)
