@@ -53,6 +53,7 @@ class PropertyChanges:
 
 
 def _unless_unchanged(command: Callable[[Any], None], value: Any) -> None:
+    """Asking for what already is records nothing and is not an error: retries stay safe."""
     with suppress(NothingChanged):
         command(value)
 
@@ -106,7 +107,7 @@ class PropertyService(Application[UUID]):
 
     def change_image_caption(self, image_id: UUID, caption: str) -> Receipt:
         image = self._load_image_for_change(image_id)
-        image.change_caption(caption)
+        _unless_unchanged(image.change_caption, caption)
         return self._save(image)
 
     def remove_image(self, image_id: UUID) -> Receipt:
@@ -123,12 +124,12 @@ class PropertyService(Application[UUID]):
 
     def set_cover_image(self, property_id: UUID, image_id: UUID) -> Receipt:
         prop = self._load_for_change(property_id, None)
-        prop.set_cover(image_id)
+        _unless_unchanged(prop.set_cover, image_id)
         return self._save(prop)
 
     def reorder_images(self, property_id: UUID, image_ids: list[UUID]) -> Receipt:
         prop = self._load_for_change(property_id, None)
-        prop.reorder_images(image_ids)
+        _unless_unchanged(prop.reorder_images, image_ids)
         return self._save(prop)
 
     def record_image_processed(

@@ -5,7 +5,8 @@ with Pillow, stores them through the configured ``ImageStore`` and records the o
 ``ImageProcessed`` or ``ImageProcessingFailed``. Its position is saved by the same transaction as
 the outcome (the recorder's tracking), and an image that is no longer pending is skipped, so a
 crash at any point neither loses an image nor records it twice. Uploads are idempotent (the store
-overwrites per image id), which covers a crash between upload and record.
+overwrites per image id), which covers a crash between upload and record. When a photo is
+removed (``ImageRemoved``), its variants are deleted from the store as well.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from infrastructure.images.image_store import (
 
 logger = logging.getLogger(__name__)
 
-TRIGGERS = ["cosmo.image.added", "cosmo.image.retry_requested"]
+TRIGGERS = ["cosmo.image.added", "cosmo.image.retry_requested", "cosmo.image.removed"]
+REMOVED = "cosmo.image.removed"
 POLICY_NAME = "image_policy"
 SAVE_ATTEMPTS = 3
 
@@ -114,7 +116,12 @@ class ImagePolicy:
         for notification in notifications:
             tracking = Tracking(self.partition.tracking_name, notification.id)
             trigger: Any = self.app.mapper.to_domain_event(notification)
-            if self.partition.owns(trigger.originator_id) and self._handle(trigger, tracking):
+            if not self.partition.owns(trigger.originator_id):
+                self._skip(tracking)
+            elif notification.topic == REMOVED:
+                self._delete_variants(trigger.originator_id)
+                self._skip(tracking)
+            elif self._handle(trigger, tracking):
                 handled += 1
             else:
                 self._skip(tracking)
@@ -173,6 +180,23 @@ class ImagePolicy:
                 )
                 self.sleep(self.retry_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _delete_variants(self, image_id: UUID) -> None:
+        """A removed photo's variants go too; deleting is idempotent, so a replay is harmless."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                self.store.delete(image_id)
+                logger.info("image variants deleted", extra={"image_id": str(image_id)})
+                return
+            except TransientStoreError:
+                if attempt < self.attempts:
+                    self.sleep(self.retry_seconds * 2 ** (attempt - 1))
+            except PermanentStoreError as error:
+                logger.error(
+                    "image variants not deleted", extra={"image_id": str(image_id), "error": str(error)}
+                )
+                return
+        logger.error("image variants not deleted: storage kept failing", extra={"image_id": str(image_id)})
 
     def _record(self, save: Callable[[], object]) -> bool:
         """Save the outcome; a concurrent change (a caption, say) only means saving again."""

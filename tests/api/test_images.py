@@ -393,3 +393,14 @@ def test_the_media_view_serves_nothing_else(storage: Path, path: str) -> None:
 )
 def test_the_recorded_filename_is_a_plain_label(name: str, label: str) -> None:
     assert upload_filename(name) == label
+
+
+def test_setting_what_already_is_answers_200_and_records_nothing(
+    manager: APIClient, service: PropertyService
+) -> None:
+    prop = create(manager)
+    image = uploaded(manager, prop["id"], caption="front")
+    head = service.recorder.max_notification_id()
+    again = manager.patch(f"/api/images/{image['id']}", {"caption": "front"}, format="json")
+    assert again.status_code == 200
+    assert service.recorder.max_notification_id() == head

@@ -19,7 +19,7 @@ from domain.audit import AuditContext
 from domain.image import ImageFile, ImageStatus
 from domain.service import PropertyService
 from domain.values import PropertyKind
-from infrastructure.image_policy import ALL_IMAGES, ImagePolicy, Partition, VariantSpec
+from infrastructure.image_policy import ALL_IMAGES, TRIGGERS, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
 from infrastructure.images.cloudinary_store import CloudinaryImageStore
 from infrastructure.images.codec import inspect_upload
@@ -59,6 +59,10 @@ def upload(service: PropertyService, blobs: BlobStore, data: bytes | None = None
         sha, inspected.size_bytes, inspected.width, inspected.height, inspected.format, "IMG.jpg"
     )
     return service.add_image(prop.id, file, "front").id
+
+
+def last_trigger(service: PropertyService) -> int:
+    return service.recorder.select_notifications(start=0, limit=1000, topics=TRIGGERS)[-1].id
 
 
 def outcomes(service: PropertyService, image_id: UUID) -> list[str]:
@@ -101,7 +105,7 @@ def test_an_image_removed_before_processing_is_skipped(
     service.remove_image(image_id)
     worker = policy(service, blobs, disk)
     assert worker.run_once() == 0
-    assert worker.position == 2
+    assert worker.position == last_trigger(service), "both triggers (added, removed) are behind it"
     assert outcomes(service, image_id) == ["ImageRemoved"]
 
 
@@ -230,3 +234,16 @@ def test_a_worker_killed_mid_work_processes_every_image_exactly_once_after_resta
         assert outcomes(service, image_id) == ["ImageProcessed"], "exactly one outcome per image"
     tracking = Tracking("image_policy", service.recorder.max_notification_id() or 0)
     assert service.recorder.max_tracking_id(tracking.application_name) is not None  # type: ignore[attr-defined]
+
+
+def test_removing_a_processed_photo_deletes_its_variants(
+    service: PropertyService, alice: AuditContext, blobs: LocalBlobStore, disk: LocalImageStore
+) -> None:
+    image_id = upload(service, blobs)
+    worker = policy(service, blobs, disk)
+    worker.run_once()
+    assert (disk.root / str(image_id)).exists()
+    service.remove_image(image_id)
+    worker.run_once()
+    assert not (disk.root / str(image_id)).exists()
+    assert worker.position == last_trigger(service)
