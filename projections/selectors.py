@@ -16,6 +16,7 @@ from projections.models import (
     ProjectionTracking,
     PropertyListing,
 )
+from projections.projection import Row
 
 
 class ProjectionBehind(Exception):
@@ -25,11 +26,16 @@ class ProjectionBehind(Exception):
         super().__init__(f"{name} is at position {reached}, not yet {wanted}; retry shortly")
 
 
-def visible_properties(context: AuditContext) -> QuerySet[PropertyListing]:
-    listings = PropertyListing.live()
+def visible(model: type[Row], context: AuditContext) -> QuerySet[Row]:
+    """The live rows of a read model that the caller's organisation (or role) may see."""
+    rows: QuerySet[Row] = model.live()
     if not context.sees_all_organisations:
-        listings = listings.filter(organisation=context.organisation)
-    return listings
+        rows = rows.filter(organisation=context.organisation)
+    return rows
+
+
+def visible_properties(context: AuditContext) -> QuerySet[PropertyListing]:
+    return visible(PropertyListing, context)
 
 
 def search_properties(
@@ -57,10 +63,7 @@ def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
 
 
 def visible_images(context: AuditContext) -> QuerySet[GalleryImage]:
-    images = GalleryImage.live()
-    if not context.sees_all_organisations:
-        images = images.filter(organisation=context.organisation)
-    return images
+    return visible(GalleryImage, context)
 
 
 def gallery(context: AuditContext, property_id: UUID) -> QuerySet[GalleryImage]:
@@ -77,10 +80,7 @@ def get_image(context: AuditContext, image_id: UUID) -> GalleryImage:
 
 
 def dashboards(context: AuditContext) -> QuerySet[OrganisationDashboard]:
-    rows = OrganisationDashboard.live()
-    if not context.sees_all_organisations:
-        rows = rows.filter(organisation=context.organisation)
-    return rows
+    return visible(OrganisationDashboard, context)
 
 
 def live_position(name: str) -> int:
