@@ -30,6 +30,7 @@ from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+SCHEMA_LOCK_ID = 0x636F736D6F  # "cosmo": any fixed number shared by every Cosmo process
 
 AUDIT_CHAIN_KEY = "AUDIT_CHAIN_KEY"
 
@@ -234,6 +235,16 @@ class ChainedPostgresRecorder(ChainedRecorder, PostgresProcessRecorder):
         )
         chain_sql = _chain_tables_sql("uuid", "timestamptz", "bigint")
         self.sql_create_statements.extend(SQL(self._sql(s)).format() for s in chain_sql)
+
+    def create_table(self) -> None:
+        """Serialised across processes: concurrent DDL on the same catalog rows fails in PostgreSQL
+        ("tuple concurrently updated"), e.g. when several workers start at once."""
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK_ID])
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK_ID])
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
