@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from domain.service import Receipt
 from infrastructure.composition import property_service
-from projections.registry import all_projections
+from projections.registry import inline_projections
 from projections.runner import catch_up_quietly
 from projections.selectors import wait_until_projected
 
@@ -53,7 +53,7 @@ def answer_write(
     ``render`` makes the body once the read models have caught up; a stalled one is left behind
     (and reported by its status), since the write itself has already been recorded.
     """
-    catch_up_quietly(all_projections(), property_service(), receipt.position)
+    catch_up_quietly(inline_projections(), property_service(), receipt.position)
     response = Response(None if render is None else render(), status=status_code)
     if receipt.position is not None:
         response[POSITION_HEADER] = str(receipt.position)

@@ -13,6 +13,7 @@ class AuditTimelineProjection(Projection):
     """Append-only: rows are never updated, so a batch is one bulk insert."""
 
     name = "audit_timeline"
+    inline = False
     version = 1
     models: ClassVar[tuple[type[ReadModel], ...]] = (AuditTimelineEntry,)
 

@@ -16,6 +16,7 @@ class OrganisationDashboardProjection(Projection):
     """Archiving and image outcomes name only their aggregate, so the projection keeps owners."""
 
     name = "organisation_dashboard"
+    inline = False
     version = 2
     models: ClassVar[tuple[type[ReadModel], ...]] = (OrganisationDashboard, DashboardProperty, DashboardImage)
 

@@ -34,6 +34,9 @@ class Projection:
     name: ClassVar[str]
     version: ClassVar[int]
     models: ClassVar[tuple[type[ReadModel], ...]]
+    # Inline projections are caught up by every write before it answers (read-your-writes);
+    # the others by the workers, and by the views that read them.
+    inline: ClassVar[bool] = True
     position: int = 0
 
     def handlers(self) -> dict[str, Handler]:

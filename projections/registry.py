@@ -22,3 +22,8 @@ PROJECTIONS: dict[str, type[Projection]] = {
 
 def all_projections() -> list[Projection]:
     return [projection() for projection in PROJECTIONS.values()]
+
+
+def inline_projections() -> list[Projection]:
+    """The read models a write brings up to date before it answers."""
+    return [projection() for projection in PROJECTIONS.values() if projection.inline]
