@@ -77,7 +77,10 @@ class RowCache(Generic[Row]):
         self.generation = generation
         lookup = {f"{key_field}__in": set(keys), "generation": generation}
         self.rows: dict[Any, Row] = {
-            getattr(row, key_field): row for row in model._default_manager.filter(**lookup)
+            # No ORDER BY: on SQLite the default ordering made the planner pick the ordering index
+            # and scan the whole generation instead of using the (generation, key) unique index.
+            getattr(row, key_field): row
+            for row in model._default_manager.filter(**lookup).order_by()
         }
         self.new: dict[Any, Row] = {}
         self.changed: set[Any] = set()
