@@ -209,7 +209,8 @@ class RawPostgresLocked(RawPostgres):
         return rows
 
 
-def _rate(action: Callable[[int], int], events: int) -> float:
+def rate_of(action: Callable[[int], int], events: int) -> float:
+    """Events (or rows) per second of one call of ``action``, which returns how many it wrote."""
     start = time.perf_counter()
     done = action(events)
     return done / (time.perf_counter() - start)
@@ -237,9 +238,9 @@ def _repeat(
     }
     for repeat in range(settings.repeats):
         for raw in raws:
-            rates[raw.label].append(_rate(raw.insert, settings.events))
+            rates[raw.label].append(rate_of(raw.insert, settings.events))
         for name, case in CASES:
-            rates[name].append(_rate(partial(case, workload), settings.events))
+            rates[name].append(rate_of(partial(case, workload), settings.events))
         log(
             f"  {database} event append, repeat {repeat + 1}/{settings.repeats}: "
             + ", ".join(f"{values[-1]:,.0f}/s" for values in rates.values())

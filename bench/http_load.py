@@ -101,7 +101,7 @@ def _free_port() -> int:
         return port
 
 
-def _request(port: int, method: str, path: str, body: str = "", token: str = "") -> tuple[int, Any]:
+def request_json(port: int, method: str, path: str, body: str = "", token: str = "") -> tuple[int, Any]:
     """One request on loopback; returns the status and the decoded JSON body."""
     headers = {"Content-Type": "application/json"}
     if token:
@@ -116,8 +116,8 @@ def _request(port: int, method: str, path: str, body: str = "", token: str = "")
         conn.close()
 
 
-def _created(port: int, path: str, body: str, token: str = "") -> dict[str, Any]:
-    status, data = _request(port, "POST", path, body, token)
+def created(port: int, path: str, body: str, token: str = "") -> dict[str, Any]:
+    status, data = request_json(port, "POST", path, body, token)
     if status not in (200, 201):
         raise RuntimeError(f"POST {path} answered {status}: {data}")
     result: dict[str, Any] = data
@@ -130,7 +130,7 @@ def _wait_ready(port: int, server: subprocess.Popen[bytes], log_path: Path) -> N
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
-            if _request(port, "GET", "/ready")[0] == 200:
+            if request_json(port, "GET", "/ready")[0] == 200:
                 return
         except OSError:
             pass
@@ -195,9 +195,9 @@ def measure(
     rows: list[Row] = []
     with gunicorn(env, workdir / "gunicorn.log") as port:
         credentials = json.dumps({"username": USERNAME, "password": password})
-        token = str(_created(port, "/api/auth/token", credentials)["access"])
-        cosmo_id = _created(port, "/api/properties", BODY, token)["id"]
-        plain_id = _created(port, "/bench/plain", BODY, token)["id"]
+        token = str(created(port, "/api/auth/token", credentials)["access"])
+        cosmo_id = created(port, "/api/properties", BODY, token)["id"]
+        plain_id = created(port, "/bench/plain", BODY, token)["id"]
         pairs = [
             Pair(
                 "POST /api/properties",

@@ -39,5 +39,6 @@ def describe(postgres_version: str | None, wrk: str | None) -> dict[str, str]:
         "eventsourcing": version("eventsourcing"),
         "Django": version("Django"),
         "gunicorn": version("gunicorn"),
+        "Pillow": version("Pillow"),
         "wrk": wrk_version(wrk),
     }

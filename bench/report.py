@@ -97,7 +97,13 @@ def reading(rows: list[Row]) -> list[str]:
     return sentences[:4]
 
 
-def document(rows: list[Row], machine: dict[str, str], parameters: dict[str, str]) -> str:
+def document(
+    rows: list[Row],
+    machine: dict[str, str],
+    parameters: dict[str, str],
+    sections: list[list[str]] | None = None,
+) -> str:
+    """The whole file; ``sections`` (lines each, headed ``## …``) go between the reading and the notes."""
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     parts = [
         "# Benchmarks",
@@ -124,6 +130,7 @@ def document(rows: list[Row], machine: dict[str, str], parameters: dict[str, str
         "",
         " ".join(reading(rows)),
         "",
+        *[line for section in sections or [] for line in section],
         "## Notes",
         "",
         *[f"- {note}" for note in NOTES],

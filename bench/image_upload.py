@@ -1,0 +1,216 @@
+"""Upload-to-ready latency of a photo through the running service, next to the policy's own time.
+
+Why: what a user waits for after ``POST /api/properties/{id}/images`` answers 202 is the whole
+pipeline: the upload checks and the ``ImageAdded`` event, the worker noticing it (NOTIFY on
+PostgreSQL, a poll on SQLite), making the variants, storing them, recording ``ImageProcessed`` and
+catching the ``property_detail`` read model up, which is what ``GET /api/images/{id}`` reads. The
+baseline is the part of that which is unavoidable: ``make_variants`` of the same photo measured
+in-process in the same run (:mod:`bench.image_variants`).
+
+The service is gunicorn (as in :mod:`bench.http_load`) plus one ``manage.py run_workers`` at its
+default poll interval, against a throwaway database and a throwaway media directory; uploads go
+one at a time, so each latency is the pipeline's, not a queue's. A random pause of up to one poll
+interval comes before each upload: sent right after the previous photo turned ready, an upload
+would always find the worker at the start of its sleep and every SQLite figure would be a full
+poll interval too high.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import http_load
+from bench.image_variants import PHONE, inputs
+
+POLL_SECONDS = 0.025
+WORKER_POLL_SECONDS = 1.0  # run_workers' default --poll
+READY_TIMEOUT_SECONDS = 120
+WORKER = "`manage.py run_workers` (default poll 1 s; PostgreSQL also wakes on NOTIFY)"
+SMALL = "fixture photos (0.1-0.3 MP)"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per upload of one kind of photo, through one database."""
+
+    what: str
+    database: str
+    accepted_ms: list[float]
+    ready_ms: list[float]
+
+    @property
+    def samples(self) -> int:
+        return len(self.ready_ms)
+
+    @property
+    def accepted_p50(self) -> float:
+        return statistics.median(self.accepted_ms)
+
+    @property
+    def ready_p50(self) -> float:
+        return statistics.median(self.ready_ms)
+
+    @property
+    def ready_p95(self) -> float:
+        if len(self.ready_ms) < 2:
+            return self.ready_ms[0]
+        return statistics.quantiles(self.ready_ms, n=20, method="inclusive")[18]
+
+
+def _multipart(filename: str, data: bytes, caption: str) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="caption"\r\n\r\n{caption}\r\n'.encode(),
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + b"\r\n",
+        f"--{boundary}--\r\n".encode(),
+    ]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _upload(port: int, token: str, property_id: str, filename: str, data: bytes) -> dict[str, Any]:
+    body, content_type = _multipart(filename, data, "bench upload")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(
+            "POST",
+            f"/api/properties/{property_id}/images",
+            body=body,
+            headers={"Content-Type": content_type, "Authorization": f"Bearer {token}"},
+        )
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    if response.status != 202:
+        raise RuntimeError(f"upload of {filename} answered {response.status}: {payload[:500]!r}")
+    answer: dict[str, Any] = json.loads(payload)
+    return answer
+
+
+def _wait_ready(port: int, token: str, image_id: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        status, data = http_load.request_json(port, "GET", f"/api/images/{image_id}", token=token)
+        if status == 200 and data["status"] == "ready":
+            return
+        if status == 200 and data["status"] == "failed":
+            raise RuntimeError(f"image {image_id} failed: {data.get('failure')}")
+        if status not in (200, 404):  # 404: the read model has not seen it yet
+            raise RuntimeError(f"GET /api/images/{image_id} answered {status}: {data}")
+        time.sleep(POLL_SECONDS)
+    raise RuntimeError(f"image {image_id} was not ready after {READY_TIMEOUT_SECONDS} s")
+
+
+@contextmanager
+def run_workers(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One background worker process (image policy and projections); stopped with SIGTERM."""
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_workers"],
+            cwd=http_load.REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield worker
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def _uploads(phone_uploads: int, small_rounds: int) -> list[tuple[str, str, bytes]]:
+    """(kind, filename, bytes) in the order sent: the kinds interleaved, so drift hits both."""
+    photos = inputs()
+    phone = next(data for name, data in photos if name == PHONE)
+    small = [(name, data) for name, data in photos if name != PHONE] * small_rounds
+    sequence: list[tuple[str, str, bytes]] = []
+    for i in range(max(phone_uploads, len(small))):
+        if i < phone_uploads:
+            sequence.append((PHONE, "IMG_4032.jpg", phone))
+        if i < len(small):
+            sequence.append((SMALL, small[i][0], small[i][1]))
+    return sequence
+
+
+def measure(
+    database: str,
+    database_url: str,
+    workdir: Path,
+    phone_uploads: int,
+    small_rounds: int,
+    log: Callable[[str], None],
+) -> list[Latency]:
+    """Migrate, make a manager and a property, serve, run a worker, then upload and poll one by one."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    (workdir / "static").mkdir(parents=True)
+    try:
+        env = http_load.server_env(database_url, workdir)
+        http_load.manage(env, "migrate", "--no-input")
+        password = secrets.token_urlsafe(24)
+        http_load.manage(
+            env,
+            "createuser",
+            http_load.USERNAME,
+            "--org",
+            "acme",
+            "--role",
+            "manager",
+            "--password-stdin",
+            stdin=password,
+        )
+        accepted: dict[str, list[float]] = {}
+        ready: dict[str, list[float]] = {}
+        with (
+            http_load.gunicorn(env, workdir / "gunicorn.log") as port,
+            run_workers(env, workdir / "workers.log") as worker,
+        ):
+            credentials = json.dumps({"username": http_load.USERNAME, "password": password})
+            token = str(http_load.created(port, "/api/auth/token", credentials)["access"])
+            property_id = str(http_load.created(port, "/api/properties", http_load.BODY, token)["id"])
+            pauses = random.Random(7)
+            for kind, filename, data in _uploads(phone_uploads, small_rounds):
+                time.sleep(pauses.uniform(0, WORKER_POLL_SECONDS))
+                if worker.poll() is not None:
+                    raise RuntimeError(
+                        f"run_workers exited:\n{(workdir / 'workers.log').read_text()[-3000:]}"
+                    )
+                started = time.perf_counter()
+                image = _upload(port, token, property_id, filename, data)
+                accepted.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+                _wait_ready(port, token, image["id"])
+                ready.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        results = [Latency(kind, database, accepted[kind], ready[kind]) for kind in ready]
+        for result in results:
+            log(
+                f"  {database} upload to ready, {result.what}: p50 {result.ready_p50:,.0f} ms,"
+                f" p95 {result.ready_p95:,.0f} ms ({result.samples} uploads; 202 after"
+                f" {result.accepted_p50:,.0f} ms)"
+            )
+        return results
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
