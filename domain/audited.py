@@ -14,7 +14,9 @@ class AuditedAggregate(Aggregate):
     """Stamps the current :class:`AuditContext` on every event it records.
 
     The stamp is added here, once, rather than in each command, so that no event type can be
-    defined without it (a test walks every event class to prove it).
+    defined without it (a test walks every event class to prove it). A subclass with an explicit
+    ``TOPIC`` redeclares ``Event`` and ``Created`` with topics of its own: the library requires an
+    explicit topic on every event class of such an aggregate, even the bases it never stores.
     """
 
     class Event(Aggregate.Event):
