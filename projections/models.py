@@ -43,6 +43,12 @@ class ProjectionTracking(models.Model):
             models.UniqueConstraint(fields=["name", "generation"], name="one_tracking_per_generation")
         ]
 
+    @classmethod
+    def live(cls, name: str) -> QuerySet[ProjectionTracking]:
+        """The tracking row of the projection's live generation, found in one query."""
+        live_generation = ProjectionState.objects.filter(name=name).values("generation")[:1]
+        return cls.objects.filter(name=name, generation=Subquery(live_generation))
+
 
 class ReadModel(models.Model):
     """Base of every read-model table: a generation column and a ``live()`` view of the rows."""

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Subquery
 from eventsourcing.application import Application
 
 from projections.models import ProjectionState, ProjectionTracking
@@ -287,12 +286,7 @@ def _apply(
 
 def _live(projection: Projection) -> tuple[int, int, str]:
     """The live generation, its position and last error, in one query (creating rows the first time)."""
-    live_generation = ProjectionState.objects.filter(name=projection.name).values("generation")[:1]
-    row = (
-        ProjectionTracking.objects.filter(name=projection.name, generation=Subquery(live_generation))
-        .values_list("generation", "position", "last_error")
-        .first()
-    )
+    row = ProjectionTracking.live(projection.name).values_list("generation", "position", "last_error").first()
     if row is None:
         ensure_state(projection)
         return _live(projection)

@@ -12,7 +12,6 @@ from domain.errors import ImageNotFound, PropertyNotFound
 from projections.models import (
     GalleryImage,
     OrganisationDashboard,
-    ProjectionState,
     ProjectionTracking,
     PropertyListing,
 )
@@ -84,11 +83,8 @@ def dashboards(context: AuditContext) -> QuerySet[OrganisationDashboard]:
 
 
 def live_position(name: str) -> int:
-    state = ProjectionState.objects.filter(name=name).first()
-    if state is None:
-        return 0
-    tracking = ProjectionTracking.objects.filter(name=name, generation=state.generation).first()
-    return tracking.position if tracking else 0
+    position: int | None = ProjectionTracking.live(name).values_list("position", flat=True).first()
+    return position or 0
 
 
 def wait_until_projected(name: str, position: int, timeout: float) -> None:

@@ -18,10 +18,11 @@ from domain.audit import AuditContext
 from domain.service import PropertyService
 from domain.values import PropertyKind
 from infrastructure.workers import Worker
-from projections.models import AuditTimelineEntry, ProjectionState, ProjectionTracking, PropertyListing
+from projections.models import AuditTimelineEntry, ProjectionState, PropertyListing
 from projections.property_list import PropertyListProjection
 from projections.registry import all_projections
 from projections.runner import rebuild
+from projections.selectors import live_position
 from tests.conftest import ROOT, process_env, quay_street, rent
 
 WRITER = """
@@ -47,13 +48,6 @@ def wait_for(condition: object, seconds: float = 20.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
-
-
-def live_position(name: str = "property_list") -> int:
-    state = ProjectionState.objects.filter(name=name).first()
-    if state is None:
-        return 0
-    return ProjectionTracking.objects.get(name=name, generation=state.generation).position
 
 
 @pytest.fixture
@@ -106,10 +100,10 @@ def test_a_worker_killed_mid_batch_resumes_to_the_same_result(
     head = service.recorder.max_notification_id() or 0
     command = [sys.executable, "manage.py", "run_workers", "--batch-size", "5", "--poll", "0.05"]
     victim = subprocess.Popen(command, cwd=ROOT, env=process_env(), stdout=subprocess.DEVNULL)
-    wait_for(lambda: 0 < live_position() < head)
+    wait_for(lambda: 0 < live_position("property_list") < head)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    stopped_at = live_position()
+    stopped_at = live_position("property_list")
     assert stopped_at < head, "killed while work remained"
     survivor = subprocess.Popen(command, cwd=ROOT, env=process_env(), stdout=subprocess.DEVNULL)
     try:
