@@ -134,12 +134,7 @@ def run_workers(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Pope
         try:
             yield worker
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            http_load.stop(worker)
 
 
 def _uploads(phone_uploads: int, small_rounds: int) -> list[tuple[str, str, bytes]]:
