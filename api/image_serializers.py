@@ -1,20 +1,23 @@
 """Photos at the HTTP edge: what clients send, and the one JSON shape of an image they receive.
 
 The shape is built in one place (:func:`image_json`), from a gallery row for reads and from the
-aggregate as written for the answers to writes, so both always agree.
+aggregate as written for the answers to writes, so both always agree. Variant URLs leave as
+absolute URLs (:func:`absolute_variants`): the local store records ``/media/...`` paths while
+Cloudinary records ``https://...``, and a mobile client should not have to know which.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from api.event_json import utc_iso
-from api.serializers import StrictSerializer
+from api.serializers import StrictSerializer, VariantSerializer
 from domain.image import MAX_CAPTION_LENGTH, ImageStatus, PropertyImage
 from projections.models import GalleryImage
 from projections.property_detail import variant_json
@@ -40,14 +43,6 @@ class ImageOrderSerializer(StrictSerializer):
     image_ids = serializers.ListField(
         child=serializers.UUIDField(), allow_empty=True, help_text="every photo of the property, once"
     )
-
-
-class VariantSerializer(serializers.Serializer[Any]):
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
-    format = serializers.CharField()
-    bytes = serializers.IntegerField()
-    url = serializers.CharField()
 
 
 class ImageSerializer(serializers.Serializer[Any]):
@@ -115,7 +110,12 @@ def image_json(
     }
 
 
-def row_json(row: GalleryImage) -> dict[str, Any]:
+def absolute_variants(variants: Iterable[Mapping[str, Any]], request: Request) -> list[dict[str, Any]]:
+    """The variants with absolute URLs; an already absolute one (Cloudinary's) is kept as it is."""
+    return [{**variant, "url": request.build_absolute_uri(variant["url"])} for variant in variants]
+
+
+def row_json(row: GalleryImage, request: Request) -> dict[str, Any]:
     return image_json(
         id=row.image_id,
         property_id=row.property_id,
@@ -127,7 +127,7 @@ def row_json(row: GalleryImage) -> dict[str, Any]:
         height=row.height,
         original_bytes=row.original_bytes,
         stored_bytes=row.stored_bytes,
-        variants=list(row.variants),
+        variants=absolute_variants(row.variants, request),
         cover=row.is_cover,
         failure=row.failure,
         created_at=row.created_at,
@@ -135,7 +135,7 @@ def row_json(row: GalleryImage) -> dict[str, Any]:
     )
 
 
-def aggregate_json(image: PropertyImage, cover: bool) -> dict[str, Any]:
+def aggregate_json(image: PropertyImage, cover: bool, request: Request) -> dict[str, Any]:
     return image_json(
         id=image.id,
         property_id=image.property_id,
@@ -147,7 +147,7 @@ def aggregate_json(image: PropertyImage, cover: bool) -> dict[str, Any]:
         height=image.file.height,
         original_bytes=image.file.bytes,
         stored_bytes=image.stored_bytes,
-        variants=[variant_json(variant) for variant in image.variants],
+        variants=absolute_variants(map(variant_json, image.variants), request),
         cover=cover,
         failure=image.failure,
         created_at=image.created_on,
@@ -155,6 +155,26 @@ def aggregate_json(image: PropertyImage, cover: bool) -> dict[str, Any]:
     )
 
 
-def gallery_json(rows: Iterable[GalleryImage]) -> dict[str, Any]:
-    results = [row_json(row) for row in rows]
+def gallery_json(rows: Iterable[GalleryImage], request: Request) -> dict[str, Any]:
+    results = [row_json(row, request) for row in rows]
     return {"count": len(results), "results": results}
+
+
+def cover_json(row: GalleryImage | None, request: Request) -> dict[str, Any] | None:
+    """A property's cover as its reads show it: the largest variant up front, for list screens.
+
+    Until the photo is ready there is no URL, and the size is the original's.
+    """
+    if row is None:
+        return None
+    variants = absolute_variants(row.variants, request)
+    largest = max(variants, key=lambda variant: variant["width"] * variant["height"], default=None)
+    shown = largest if row.status == ImageStatus.READY and largest is not None else None
+    return {
+        "image_id": str(row.image_id),
+        "status": row.status,
+        "url": shown["url"] if shown else None,
+        "width": shown["width"] if shown else row.width,
+        "height": shown["height"] if shown else row.height,
+        "variants": variants,
+    }

@@ -114,6 +114,25 @@ class RentOutSerializer(serializers.Serializer[Any]):
     currency = serializers.CharField()
 
 
+class VariantSerializer(serializers.Serializer[Any]):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    format = serializers.CharField()
+    bytes = serializers.IntegerField()
+    url = serializers.URLField(help_text="absolute, from either image store")
+
+
+class CoverOutSerializer(serializers.Serializer[Any]):
+    """The cover photo in a property read, so list screens need no gallery request per row."""
+
+    image_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["pending", "ready", "failed"])
+    url = serializers.URLField(allow_null=True, help_text="the largest variant; null until ready")
+    width = serializers.IntegerField(help_text="of the largest variant; of the original until ready")
+    height = serializers.IntegerField(help_text="of the largest variant; of the original until ready")
+    variants = VariantSerializer(many=True)
+
+
 class PropertySerializer(serializers.Serializer[Any]):
     """The property as clients see it; documents the shape built by :func:`property_json`."""
 
@@ -127,6 +146,7 @@ class PropertySerializer(serializers.Serializer[Any]):
     organisation = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+    cover = CoverOutSerializer(allow_null=True, help_text="the cover photo; null without photos")
 
 
 def _timestamp(moment: datetime) -> str:
@@ -145,6 +165,7 @@ def property_json(
     organisation: str,
     created_at: datetime,
     updated_at: datetime,
+    cover: dict[str, Any] | None,
 ) -> dict[str, Any]:
     return {
         "id": str(id),
@@ -162,4 +183,5 @@ def property_json(
         "organisation": organisation,
         "created_at": _timestamp(created_at),
         "updated_at": _timestamp(updated_at),
+        "cover": cover,
     }

@@ -36,6 +36,7 @@ def plain_json(row: PlainProperty) -> dict[str, object]:
         organisation=row.organisation,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        cover=None,
     )
 
 

@@ -10,10 +10,15 @@ from projections.projection import Handler, Projection, RowCache
 
 
 class PropertyListProjection(Projection):
-    """Keeps one :class:`PropertyListing` row per property in step with its events."""
+    """Keeps one :class:`PropertyListing` row per property in step with its events.
+
+    Every event of the Property aggregate moves the row's ``version`` and ``updated_at``, photo
+    events included, so the ETag a read shows is always one a PATCH's ``If-Match`` accepts.
+    """
 
     name = "property_list"
-    version = 1
+    # 2: the gallery events (attached, detached, cover set, reordered) move the version too.
+    version = 2
     models: ClassVar[tuple[type[ReadModel], ...]] = (PropertyListing,)
 
     def handlers(self) -> dict[str, Handler]:
@@ -23,6 +28,11 @@ class PropertyListProjection(Projection):
             "cosmo.property.address_corrected": self._address_corrected,
             "cosmo.property.rent_changed": self._rent_changed,
             "cosmo.property.archived": self._archived,
+            # The gallery itself is property_detail's; here they only move the version.
+            "cosmo.property.image_attached": self._update,
+            "cosmo.property.image_detached": self._update,
+            "cosmo.property.cover_image_set": self._update,
+            "cosmo.property.images_reordered": self._update,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from uuid import UUID
 
 from django.db.models import Q, QuerySet
@@ -69,6 +70,20 @@ def gallery(context: AuditContext, property_id: UUID) -> QuerySet[GalleryImage]:
     """The property's photos in display order; a property the caller cannot see is not found."""
     get_listing(context, property_id)
     return visible_images(context).filter(property_id=property_id).order_by("position", "created_at")
+
+
+def cover_images(context: AuditContext, property_ids: Iterable[UUID]) -> dict[UUID, GalleryImage]:
+    """Each property's cover photo, by property, in one query for a whole page of the list."""
+    rows = visible_images(context).filter(property_id__in=set(property_ids), is_cover=True)
+    return {row.property_id: row for row in rows}
+
+
+def find_image(context: AuditContext, image_id: UUID | None) -> GalleryImage | None:
+    """A photo's row if it still exists: a cover named by an old version may since have been removed."""
+    if image_id is None:
+        return None
+    row: GalleryImage | None = visible_images(context).filter(image_id=image_id).first()
+    return row
 
 
 def get_image(context: AuditContext, image_id: UUID) -> GalleryImage:

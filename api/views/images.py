@@ -38,7 +38,7 @@ from projections.selectors import gallery, get_image
 logger = logging.getLogger(__name__)
 
 
-def image_written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
+def image_written(request: Request, receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
     """The image as its events now stand, with the cover flag from its property."""
     logger.info(
         "image changed",
@@ -47,12 +47,12 @@ def image_written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Re
     service = property_service()
     image = service.get_image(receipt.id)
     cover = service.get_property(image.property_id).cover_image_id == image.id
-    return answer_write(receipt, lambda: aggregate_json(image, cover), status_code)
+    return answer_write(receipt, lambda: aggregate_json(image, cover, request), status_code)
 
 
-def gallery_written(receipt: Receipt, context: AuditContext) -> Response:
+def gallery_written(request: Request, receipt: Receipt, context: AuditContext) -> Response:
     """A change to a property's gallery answers with the gallery, read once it has caught up."""
-    return answer_write(receipt, lambda: gallery_json(gallery(context, receipt.id)))
+    return answer_write(receipt, lambda: gallery_json(gallery(context, receipt.id), request))
 
 
 class PropertyImagesView(AuditedView):
@@ -64,7 +64,7 @@ class PropertyImagesView(AuditedView):
     @extend_schema(parameters=[MIN_POSITION_PARAMETER], responses=GallerySerializer)
     def get(self, request: Request, property_id: UUID) -> Response:
         wait_for_min_position(request, "property_list", "property_detail")
-        return Response(gallery_json(gallery(self.audit, property_id)))
+        return Response(gallery_json(gallery(self.audit, property_id), request))
 
     @extend_schema(
         request={"multipart/form-data": ImageUploadSerializer},
@@ -80,7 +80,7 @@ class PropertyImagesView(AuditedView):
         file = inspected_file(upload)
         blob_store().put(upload.data)
         receipt = service.add_image(property_id, file, upload.caption)
-        response = image_written(receipt, status.HTTP_202_ACCEPTED)
+        response = image_written(request, receipt, status.HTTP_202_ACCEPTED)
         response["Location"] = f"/api/images/{receipt.id}"
         return response
 
@@ -93,14 +93,14 @@ class ImageView(AuditedView):
     @extend_schema(parameters=[MIN_POSITION_PARAMETER], responses=ImageSerializer)
     def get(self, request: Request, image_id: UUID) -> Response:
         wait_for_min_position(request, "property_detail")
-        return Response(row_json(get_image(self.audit, image_id)))
+        return Response(row_json(get_image(self.audit, image_id), request))
 
     @extend_schema(request=CaptionSerializer, responses=ImageSerializer)
     def patch(self, request: Request, image_id: UUID) -> Response:
         body = CaptionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         caption = body.validated_data["caption"]
-        return image_written(property_service().change_image_caption(image_id, caption))
+        return image_written(request, property_service().change_image_caption(image_id, caption))
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, image_id: UUID) -> Response:
@@ -114,7 +114,7 @@ class ImageRetryView(AuditedView):
 
     @extend_schema(request=None, responses={202: ImageSerializer})
     def post(self, request: Request, image_id: UUID) -> Response:
-        return image_written(property_service().retry_image(image_id), status.HTTP_202_ACCEPTED)
+        return image_written(request, property_service().retry_image(image_id), status.HTTP_202_ACCEPTED)
 
 
 class CoverImageView(AuditedView):
@@ -127,7 +127,7 @@ class CoverImageView(AuditedView):
         body = CoverSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         receipt = property_service().set_cover_image(property_id, body.validated_data["image_id"])
-        return gallery_written(receipt, self.audit)
+        return gallery_written(request, receipt, self.audit)
 
 
 class ImageOrderView(AuditedView):
@@ -140,4 +140,4 @@ class ImageOrderView(AuditedView):
         body = ImageOrderSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         receipt = property_service().reorder_images(property_id, body.validated_data["image_ids"])
-        return gallery_written(receipt, self.audit)
+        return gallery_written(request, receipt, self.audit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 from uuid import UUID
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.context import AuditedView
+from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
 from api.serializers import (
@@ -28,12 +30,13 @@ from api.serializers import (
     TimeTravelSerializer,
     property_json,
 )
+from domain.audit import current_audit_context
 from domain.property import Property
 from domain.service import PropertyChanges, Receipt
 from domain.values import Address, PropertyKind, Rent
 from infrastructure.composition import property_service
 from projections.models import PropertyListing
-from projections.selectors import get_listing, search_properties
+from projections.selectors import cover_images, find_image, get_listing, search_properties
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ class PropertyPagination(PageNumberPagination):
     max_page_size = 100
 
 
-def listing_json(listing: PropertyListing) -> dict[str, Any]:
+def listing_json(listing: PropertyListing, cover: dict[str, Any] | None) -> dict[str, Any]:
     rent = None
     if listing.rent_amount is not None:
         rent = Rent(amount=listing.rent_amount, currency=listing.rent_currency)
@@ -61,10 +64,20 @@ def listing_json(listing: PropertyListing) -> dict[str, Any]:
         organisation=listing.organisation,
         created_at=listing.created_at,
         updated_at=listing.updated_at,
+        cover=cover,
     )
 
 
-def aggregate_json(prop: Property) -> dict[str, Any]:
+def listings_json(request: Request, listings: Iterable[PropertyListing]) -> list[dict[str, Any]]:
+    """Rows of the list (or the one of a detail read) with their covers, found in one query."""
+    rows = list(listings)
+    covers = cover_images(current_audit_context(), (row.property_id for row in rows))
+    return [listing_json(row, cover_json(covers.get(row.property_id), request)) for row in rows]
+
+
+def aggregate_json(request: Request, prop: Property) -> dict[str, Any]:
+    """The property as replayed; its cover is the one it had then, as that photo stands now."""
+    cover = find_image(current_audit_context(), prop.cover_image_id)
     return property_json(
         id=prop.id,
         version=prop.version,
@@ -76,6 +89,7 @@ def aggregate_json(prop: Property) -> dict[str, Any]:
         organisation=prop.organisation,
         created_at=prop.created_on,
         updated_at=prop.modified_on,
+        cover=cover_json(cover, request),
     )
 
 
@@ -90,7 +104,7 @@ def expected_version(request: Request) -> int | None:
     return int(match.group(1))
 
 
-def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
+def written(request: Request, receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
     """Answer a write with the property at exactly the written version, replayed from its events.
 
     So the body always agrees with the ETag, even if a projection is stalled or another write
@@ -101,7 +115,7 @@ def written(receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response
         extra={"property_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
     )
     prop = property_service().get_property(receipt.id, receipt.version)
-    response = answer_write(receipt, lambda: aggregate_json(prop), status_code)
+    response = answer_write(receipt, lambda: aggregate_json(request, prop), status_code)
     response["ETag"] = f'"{receipt.version}"'
     return response
 
@@ -120,7 +134,7 @@ class PropertyCollectionView(AuditedView):
         listings = search_properties(self.audit, **query.validated_data)
         paginator = PropertyPagination()
         page = paginator.paginate_queryset(listings, request, view=self) or []
-        return paginator.get_paginated_response([listing_json(listing) for listing in page])
+        return paginator.get_paginated_response(listings_json(request, page))
 
     @extend_schema(request=PropertyCreateSerializer, responses={201: PropertySerializer})
     def post(self, request: Request) -> Response:
@@ -133,7 +147,7 @@ class PropertyCollectionView(AuditedView):
             address=values["address"],
             rent=values.get("rent"),
         )
-        response = written(receipt, status.HTTP_201_CREATED)
+        response = written(request, receipt, status.HTTP_201_CREATED)
         response["Location"] = f"/api/properties/{receipt.id}"
         return response
 
@@ -154,14 +168,14 @@ class PropertyDetailView(AuditedView):
         query.is_valid(raise_exception=True)
         if "version" in query.validated_data:
             body = aggregate_json(
-                property_service().get_property(property_id, query.validated_data["version"])
+                request, property_service().get_property(property_id, query.validated_data["version"])
             )
         elif "as_of" in query.validated_data:
             moment = query.validated_data["as_of"].astimezone(UTC)
-            body = aggregate_json(property_service().get_property_as_of(property_id, moment))
+            body = aggregate_json(request, property_service().get_property_as_of(property_id, moment))
         else:
             wait_for_min_position(request, "property_list")
-            body = listing_json(get_listing(self.audit, property_id))
+            [body] = listings_json(request, [get_listing(self.audit, property_id)])
         etag = f'"{body["version"]}"'
         if request.headers.get("If-None-Match") == etag:
             response = Response(status=status.HTTP_304_NOT_MODIFIED)
@@ -183,7 +197,7 @@ class PropertyDetailView(AuditedView):
         changes = PropertyChanges(name=values.get("name"), address=values.get("address"))
         if "rent" in values:
             changes = PropertyChanges(name=changes.name, address=changes.address, rent=values["rent"])
-        return written(property_service().update_property(property_id, changes, version))
+        return written(request, property_service().update_property(property_id, changes, version))
 
 
 class PropertyArchiveView(AuditedView):
@@ -195,4 +209,4 @@ class PropertyArchiveView(AuditedView):
         body = ArchiveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         receipt = property_service().archive_property(property_id, version, body.validated_data["reason"])
-        return written(receipt)
+        return written(request, receipt)

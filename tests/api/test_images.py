@@ -305,14 +305,22 @@ def test_only_a_failed_photo_can_be_retried(manager: APIClient, service: Propert
     assert manager.get(f"/api/images/{image['id']}").json()["status"] == "pending"
 
 
-def test_a_processed_photo_lists_its_variants(manager: APIClient, service: PropertyService) -> None:
+def test_a_processed_photo_lists_its_variants_with_absolute_urls(
+    manager: APIClient, service: PropertyService
+) -> None:
     image = uploaded(manager, create(manager)["id"])
     receipt = record_processed(service, UUID(image["id"]))
     project(service)
     ready = manager.get(f"/api/images/{image['id']}", HTTP_X_COSMO_MIN_POSITION=str(receipt.position)).json()
     assert ready["status"] == "ready"
     assert ready["variants"] == [
-        {"width": v.width, "height": v.height, "format": v.format, "bytes": v.bytes, "url": v.url}
+        {
+            "width": v.width,
+            "height": v.height,
+            "format": v.format,
+            "bytes": v.bytes,
+            "url": f"http://testserver{v.url}",
+        }
         for v in variants_of(UUID(image["id"]))
     ]
     assert ready["stored_bytes"] == sum(v.bytes for v in variants_of(UUID(image["id"])))
