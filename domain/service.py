@@ -2,10 +2,15 @@
 
 Each method loads, acts, saves and returns a :class:`Receipt` (id, version, global position),
 so callers can answer with an ETag and wait for read models without reloading anything.
+
+A command that names no expected version means "apply to the current state": when someone else
+saved first, it is run again on the new state (bounded), instead of failing with a conflict.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,6 +30,13 @@ from domain.retention import RetentionRun
 from domain.values import Address, PropertyKind, Rent
 
 _UNSET: Any = object()
+MAX_ATTEMPTS = 20
+BACKOFF_SECONDS = 0.005
+MAX_BACKOFF_SECONDS = 0.1
+
+
+class _ConcurrentSave(VersionConflict):
+    """Someone else saved one of the aggregates first: safe to rerun a command that named no version."""
 
 
 @dataclass(frozen=True)
@@ -83,54 +95,80 @@ class PropertyService(Application[UUID]):
 
         A request that changes nothing records nothing and returns the current version.
         """
-        prop = self._load_for_change(property_id, expected_version)
-        prop.check_not_archived()
-        if changes.name is not None:
-            _unless_unchanged(prop.rename, changes.name)
-        if changes.address is not None:
-            _unless_unchanged(prop.correct_address, changes.address)
-        if changes.changes_rent:
-            _unless_unchanged(prop.change_rent, changes.rent)
-        return self._save(prop)
+
+        def attempt() -> Receipt:
+            prop = self._load_for_change(property_id, expected_version)
+            prop.check_not_archived()
+            if changes.name is not None:
+                _unless_unchanged(prop.rename, changes.name)
+            if changes.address is not None:
+                _unless_unchanged(prop.correct_address, changes.address)
+            if changes.changes_rent:
+                _unless_unchanged(prop.change_rent, changes.rent)
+            return self._save(prop)
+
+        return self._run(attempt, expected_version)
 
     def archive_property(self, property_id: UUID, expected_version: int | None, reason: str = "") -> Receipt:
-        prop = self._load_for_change(property_id, expected_version)
-        prop.archive(reason)
-        return self._save(prop)
+        def attempt() -> Receipt:
+            prop = self._load_for_change(property_id, expected_version)
+            prop.archive(reason)
+            return self._save(prop)
+
+        return self._run(attempt, expected_version)
 
     def add_image(self, property_id: UUID, file: ImageFile, caption: str = "") -> Receipt:
         """Record a checked upload; the image policy picks it up from the ``ImageAdded`` event."""
-        prop = self._load_for_change(property_id, None)
-        image = PropertyImage.add(prop.id, prop.organisation, file, caption)
-        prop.attach_image(image.id)
-        return self._save(image, prop)
+
+        def attempt() -> Receipt:
+            prop = self._load_for_change(property_id, None)
+            image = PropertyImage.add(prop.id, prop.organisation, file, caption)
+            prop.attach_image(image.id)
+            return self._save(image, prop)
+
+        return self._run(attempt)
 
     def change_image_caption(self, image_id: UUID, caption: str) -> Receipt:
-        image = self._load_image_for_change(image_id)
-        _unless_unchanged(image.change_caption, caption)
-        return self._save(image)
+        def attempt() -> Receipt:
+            image = self._load_image_for_change(image_id)
+            _unless_unchanged(image.change_caption, caption)
+            return self._save(image)
+
+        return self._run(attempt)
 
     def remove_image(self, image_id: UUID) -> Receipt:
-        image = self._load_image_for_change(image_id)
-        prop = self._load_for_change(image.property_id, None)
-        image.remove()
-        prop.detach_image(image.id)
-        return self._save(image, prop)
+        def attempt() -> Receipt:
+            image = self._load_image_for_change(image_id)
+            prop = self._load_for_change(image.property_id, None)
+            image.remove()
+            prop.detach_image(image.id)
+            return self._save(image, prop)
+
+        return self._run(attempt)
 
     def retry_image(self, image_id: UUID) -> Receipt:
-        image = self._load_image_for_change(image_id)
-        image.request_retry()
-        return self._save(image)
+        def attempt() -> Receipt:
+            image = self._load_image_for_change(image_id)
+            image.request_retry()
+            return self._save(image)
+
+        return self._run(attempt)
 
     def set_cover_image(self, property_id: UUID, image_id: UUID) -> Receipt:
-        prop = self._load_for_change(property_id, None)
-        _unless_unchanged(prop.set_cover, image_id)
-        return self._save(prop)
+        def attempt() -> Receipt:
+            prop = self._load_for_change(property_id, None)
+            _unless_unchanged(prop.set_cover, image_id)
+            return self._save(prop)
+
+        return self._run(attempt)
 
     def reorder_images(self, property_id: UUID, image_ids: list[UUID]) -> Receipt:
-        prop = self._load_for_change(property_id, None)
-        _unless_unchanged(prop.reorder_images, image_ids)
-        return self._save(prop)
+        def attempt() -> Receipt:
+            prop = self._load_for_change(property_id, None)
+            _unless_unchanged(prop.reorder_images, image_ids)
+            return self._save(prop)
+
+        return self._run(attempt)
 
     def record_image_processed(
         self, image_id: UUID, variants: list[ImageVariant], attempts: int, tracking: Tracking
@@ -213,6 +251,22 @@ class PropertyService(Application[UUID]):
             )
         return prop
 
+    def _run(self, attempt: Callable[[], Receipt], expected_version: int | None = None) -> Receipt:
+        """Run a command; without an expected version, run it again on a conflicting save.
+
+        Each attempt reloads, so it acts on the state the winner left. Jittered, growing pauses
+        spread contenders out; after ``MAX_ATTEMPTS`` the conflict is reported after all.
+        """
+        if expected_version is not None:
+            return attempt()
+        for attempt_number in range(MAX_ATTEMPTS - 1):
+            try:
+                return attempt()
+            except _ConcurrentSave:
+                ceiling = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt_number)
+                time.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not a secret
+        return attempt()
+
     def _save(
         self, primary: AuditedAggregate, *others: AuditedAggregate, tracking: Tracking | None = None
     ) -> Receipt:
@@ -225,7 +279,7 @@ class PropertyService(Application[UUID]):
         try:
             recordings = self.events.put(events, tracking=tracking) if tracking else self.save(*events)
         except IntegrityError:
-            raise VersionConflict(
+            raise _ConcurrentSave(
                 f"{type(primary).__name__} {primary.id} was changed by someone else; reload and try again"
             ) from None
         position = recordings[-1].notification.id if recordings else None

@@ -5,7 +5,9 @@ Process recorders are application recorders that can also record a consumer's po
 
 Chain links are written by the same transaction that inserts the events, so an event can never
 exist without its link (or the other way round), and positions follow commit order with no gaps:
-the library already serialises inserts (SQLite's single writer; PostgreSQL's table lock).
+the library already serialises inserts (SQLite's single writer; PostgreSQL's table lock). The
+notification id is that same gap-free position on both databases (see ``_lock_table``), and the
+row of a request's ``Idempotency-Key`` is inserted by the same transaction as its events.
 Selected with ``PERSISTENCE_MODULE=infrastructure.event_store:ChainedSQLiteFactory`` (or
 ``ChainedPostgresFactory``); the key comes from the ``AUDIT_CHAIN_KEY`` setting of the application,
 and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
@@ -13,6 +15,7 @@ and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +27,16 @@ from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier, Literal
 
 from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
+from infrastructure.idempotency import (
+    IdempotencyClaim,
+    IdempotencyKeyTaken,
+    KeyRecord,
+    StoredResponse,
+    pending_claim,
+)
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
@@ -45,6 +55,10 @@ def chain_table(events_table: str) -> str:
 
 def seals_table(events_table: str) -> str:
     return f"{events_table}_seals"
+
+
+def idempotency_table(events_table: str) -> str:
+    return f"{events_table}_idempotency"
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,7 @@ class ChainedRecorder(ApplicationRecorder):
         return sql.format(
             chain=chain_table(self.events_table_name),
             seals=seals_table(self.events_table_name),
+            keys=idempotency_table(self.events_table_name),
             events=self.events_table_name,
             id=self.notification_id_column,
         ).replace("%s", self.placeholder)
@@ -129,6 +144,75 @@ class ChainedRecorder(ApplicationRecorder):
             )
             for link in links
         ]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        notification_ids = super().insert_events(stored_events, **kwargs)  # type: ignore[safe-super]
+        claim = pending_claim()
+        if claim is not None and stored_events:
+            claim.recorded = True
+        return notification_ids
+
+    def _claim_idempotency_key(self, cursor: Any) -> None:
+        """Called inside the insert transaction: the pending key row goes in with the events.
+
+        An expired row of the same key is taken over; a live one means a duplicate request got
+        there first, and raising rolls this request's events back.
+        """
+        claim = pending_claim()
+        if claim is None or claim.recorded:
+            return
+        cursor.execute(
+            self._sql(
+                "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) "
+                "VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (scope, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                "created_at = excluded.created_at, status = NULL, headers = NULL, body = NULL "
+                "WHERE {keys}.created_at < %s RETURNING scope"
+            ),
+            (claim.scope, claim.key, claim.fingerprint, claim.created_at, claim.expires_before),
+        )
+        if cursor.fetchone() is None:
+            raise IdempotencyKeyTaken(f"idempotency key {claim.key!r} was used by a concurrent request")
+
+    def select_idempotency_key(self, scope: str, key: str, not_before: float) -> KeyRecord | None:
+        rows = self._run(
+            "SELECT fingerprint, created_at, status, headers, body FROM {keys} "
+            "WHERE scope = %s AND idempotency_key = %s AND created_at >= %s",
+            (scope, key, not_before),
+        )
+        if not rows:
+            return None
+        fingerprint, created_at, status, headers, body = rows[0]
+        response = None if status is None else StoredResponse(status, json.loads(headers), bytes(body))
+        return KeyRecord(fingerprint, created_at, response)
+
+    def store_idempotent_response(self, claim: IdempotencyClaim, response: StoredResponse) -> None:
+        """The answer to replay: fills the row the events' transaction inserted, or inserts one
+        for a request that recorded nothing (a refusal, a no-op). A live row of another request
+        (a concurrent duplicate's) is left alone."""
+        self._run(
+            "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at, status, headers, body) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (scope, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "created_at = excluded.created_at, status = excluded.status, headers = excluded.headers, "
+            "body = excluded.body "
+            "WHERE ({keys}.status IS NULL AND {keys}.fingerprint = excluded.fingerprint "
+            "AND {keys}.created_at = excluded.created_at) OR {keys}.created_at < %s",
+            (
+                claim.scope,
+                claim.key,
+                claim.fingerprint,
+                claim.created_at,
+                response.status,
+                response.headers_json(),
+                response.body,
+                claim.expires_before,
+            ),
+            write=True,
+        )
+
+    def delete_expired_idempotency_keys(self, before: float) -> None:
+        self._run("DELETE FROM {keys} WHERE created_at < %s", (before,), write=True)
 
     def select_head(self) -> ChainLink | None:
         rows = self._run(f"SELECT {_LINK_COLUMNS} FROM {{chain}} ORDER BY position DESC LIMIT 1")
@@ -177,9 +261,14 @@ class ChainedRecorder(ApplicationRecorder):
         return [Seal(row[0], row[1], datetime.fromisoformat(row[2]), row[3]) for row in rows]
 
 
-def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str) -> list[str]:
+def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, binary: str) -> list[str]:
     """Unformatted: each recorder fills in its own table names (see ``ChainedRecorder._sql``)."""
     return [
+        "CREATE TABLE IF NOT EXISTS {keys} ("
+        "scope TEXT NOT NULL, idempotency_key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
+        f"created_at DOUBLE PRECISION NOT NULL, status {integer}, headers TEXT, body {binary}, "
+        "PRIMARY KEY (scope, idempotency_key))",
+        "CREATE INDEX IF NOT EXISTS {keys}_created_at ON {keys} (created_at)",
         "CREATE TABLE IF NOT EXISTS {chain} ("
         f"position {integer} PRIMARY KEY, notification_id {integer} NOT NULL UNIQUE, "
         f"originator_id {originator_id_type} NOT NULL, originator_version {integer} NOT NULL, "
@@ -202,7 +291,7 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
         super().__init__(datastore)
 
     def construct_create_table_statements(self) -> list[str]:
-        chain_sql = [self._sql(s) for s in _chain_tables_sql("TEXT", "TEXT", "INTEGER")]
+        chain_sql = [self._sql(s) for s in _chain_tables_sql("TEXT", "TEXT", "INTEGER", "BLOB")]
         return [*super().construct_create_table_statements(), *chain_sql]
 
     def _db_id(self, originator_id: UUID | str) -> Any:
@@ -215,6 +304,7 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         assert notification_ids is not None
         self._append_links(c, notification_ids, stored_events)
+        self._claim_idempotency_key(c)
         return notification_ids
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
@@ -233,8 +323,13 @@ class ChainedPostgresRecorder(ChainedRecorder, PostgresProcessRecorder):
         super().__init__(
             datastore, events_table_name=events_table_name, tracking_table_name=tracking_table_name
         )
-        chain_sql = _chain_tables_sql("uuid", "timestamptz", "bigint")
+        chain_sql = _chain_tables_sql("uuid", "timestamptz", "bigint", "bytea")
         self.sql_create_statements.extend(SQL(self._sql(s)).format() for s in chain_sql)
+        table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(events_table_name))
+        self._sql_reset_sequence = SQL(
+            "SELECT setval(pg_get_serial_sequence({name}, 'notification_id'), "
+            "COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
+        ).format(name=Literal(table.as_string(None)), table=table)
 
     def create_table(self) -> None:
         """Serialised across processes: concurrent DDL on the same catalog rows fails in PostgreSQL
@@ -252,7 +347,20 @@ class ChainedPostgresRecorder(ChainedRecorder, PostgresProcessRecorder):
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         assert notification_ids is not None
         self._append_links(_TupleCursor(curs), notification_ids, stored_events)
+        self._claim_idempotency_key(_TupleCursor(curs))
         return notification_ids
+
+    def _lock_table(self, curs: Cursor[DictRow]) -> None:
+        """Notification ids without gaps, equal to the audit chain's positions.
+
+        ``notification_id`` is a bigserial, and a refused insert (a version conflict) burns the
+        values it took. Every inserter holds the table's EXCLUSIVE lock from here to its commit, so
+        setting the sequence back to just after the highest recorded id is safe: no one else can
+        take a value meanwhile. ``setval`` is not transactional; that is why it runs before each
+        insert, not after a failure.
+        """
+        super()._lock_table(curs)
+        curs.execute(self._sql_reset_sequence, prepare=True)
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
