@@ -29,7 +29,8 @@ MIN_POSITION_PARAMETER = OpenApiParameter(
     MIN_POSITION_HEADER,
     int,
     OpenApiParameter.HEADER,
-    description="wait (bounded) until the read model has seen this X-Cosmo-Position; 503 if it has not",
+    description="wait (bounded) until the read model has seen this X-Cosmo-Position; 503 if it has not, "
+    "400 at once if no event has been recorded at that position yet",
 )
 
 
@@ -40,9 +41,17 @@ def wait_for_min_position(request: Request, *projections: str) -> None:
         return
     if not header.strip().isdigit():
         raise ValidationError({MIN_POSITION_HEADER: ["must be a non-negative integer"]})
+    position = int(header)
+    head = property_service().recorder.max_notification_id() or 0
+    if position > head:
+        # Clients learn positions only from recorded writes: one beyond the head is a mistake (or a
+        # probe), answered now instead of holding a worker for the whole wait.
+        raise ValidationError(
+            {MIN_POSITION_HEADER: [f"position {position} has not been recorded; the head is {head}"]}
+        )
     deadline = time.monotonic() + settings.COSMO_MIN_POSITION_WAIT_SECONDS
     for name in projections:
-        wait_until_projected(name, int(header), max(0.0, deadline - time.monotonic()))
+        wait_until_projected(name, position, max(0.0, deadline - time.monotonic()))
 
 
 def answer_write(
