@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from domain.errors import InvalidValue
 from domain.values import Address, PropertyKind, PropertyStatus, Rent
+
+# Digits with an optional fraction: no exponent ("1e3"), no spaces, no "NaN"; bounded so a
+# million-digit string costs nothing. Sign and decimals are left to Rent, which names the problem.
+MONEY_PATTERN = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?")
 
 
 def _as_validation_error(error: InvalidValue) -> serializers.ValidationError:
@@ -48,10 +54,40 @@ class AddressSerializer(StrictSerializer):
             raise _as_validation_error(error) from None
 
 
+@extend_schema_field(
+    {
+        # Exactly what Rent accepts (0 to below 10^9, at most two decimals), so schema-valid
+        # input is never refused and everything else is.
+        "oneOf": [
+            {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$", "example": "1250.00"},
+            {"type": "integer", "minimum": 0, "maximum": 999_999_999},
+        ]
+    }
+)
+class MoneyField(serializers.Field[Decimal, Any, str, Any]):
+    """An exact amount: a decimal string or a JSON integer, never a JSON float.
+
+    A float such as ``1250.1`` has already lost its exact value when the JSON is parsed, so it
+    is refused rather than rounded. Sign, size and decimals are the domain's rules (:class:`Rent`).
+    """
+
+    default_error_messages = {
+        "invalid": 'must be a decimal string such as "1250.00" or an integer (JSON floats are refused)',
+    }
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if isinstance(data, int) and not isinstance(data, bool):
+            return Decimal(data)
+        if isinstance(data, str) and MONEY_PATTERN.fullmatch(data):
+            return Decimal(data)
+        self.fail("invalid")
+
+    def to_representation(self, value: Decimal) -> str:
+        return f"{value:.2f}"
+
+
 class RentSerializer(StrictSerializer):
-    amount = serializers.DecimalField(
-        max_digits=12, decimal_places=2, help_text="decimal string, e.g. 1250.00"
-    )
+    amount = MoneyField()
     currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. EUR")
 
     def to_internal_value(self, data: Any) -> Rent:
