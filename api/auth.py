@@ -11,7 +11,9 @@ from django.core.cache import cache
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework_simplejwt.views import TokenObtainPairView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from api.query import StrictQueryView
 
 
 class TooManyFailedLogins(exceptions.Throttled):
@@ -24,7 +26,7 @@ def _failure_key(request: Request) -> str:
     return f"cosmo:login-failures:{request.META.get('REMOTE_ADDR', '')}:{username}"
 
 
-class LoginView(TokenObtainPairView):
+class LoginView(StrictQueryView, TokenObtainPairView):
     """Only failures count towards the limit, so a user who logs in often is never locked out."""
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -40,3 +42,7 @@ class LoginView(TokenObtainPairView):
             raise
         cache.delete(key)
         return response
+
+
+class RefreshView(StrictQueryView, TokenRefreshView):
+    """A new access token for a refresh token (simplejwt's view, with our query-string rules)."""

@@ -7,9 +7,9 @@ from typing import Any
 
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.models import User
+from api.query import StrictQueryView
 from domain.audit import AuditContext, Role, bind_audit_context, unbind_audit_context
 
 MAX_USER_AGENT = 500
@@ -30,7 +30,7 @@ def audit_context_for(request: Request) -> AuditContext:
     )
 
 
-class AuditedView(APIView):
+class AuditedView(StrictQueryView):
     """An authenticated view whose commands all run on behalf of the caller."""
 
     _audit_token: Token[AuditContext | None] | None = None

@@ -3,9 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenRefreshView
 
-from api.auth import LoginView
+from api.auth import LoginView, RefreshView
 from api.errors import not_found
 from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
 from api.views.dashboard import DashboardView
@@ -26,7 +25,7 @@ urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("ready", ReadyView.as_view(), name="ready"),
     path("api/auth/token", LoginView.as_view(), name="token"),
-    path("api/auth/token/refresh", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/auth/token/refresh", RefreshView.as_view(), name="token-refresh"),
     path("api/properties", PropertyCollectionView.as_view(), name="properties"),
     path("api/properties/<uuid:property_id>", PropertyDetailView.as_view(), name="property"),
     path("api/properties/<uuid:property_id>/archive", PropertyArchiveView.as_view(), name="property-archive"),

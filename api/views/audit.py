@@ -20,6 +20,7 @@ from api.audit_stream import ndjson_chunks, read_page
 from api.context import AuditedView
 from api.event_json import event_json
 from api.permissions import ReadsAuditTrail
+from api.query import names_of
 from infrastructure import audit_trail
 from infrastructure.audit_chain import Verification
 from infrastructure.composition import audit_key, property_service
@@ -48,6 +49,7 @@ class AuditEventsView(AuditedView):
     """
 
     permission_classes = [ReadsAuditTrail]
+    query_parameters = {"GET": names_of(AuditPageSerializer)}
 
     @extend_schema(parameters=[AuditPageSerializer], responses=AuditPageOutSerializer)
     def get(self, request: Request) -> Response:
@@ -67,6 +69,7 @@ class AuditExportView(AuditedView):
     """The matching events up to the current head as NDJSON, one event per line, in order."""
 
     permission_classes = [ReadsAuditTrail]
+    query_parameters = {"GET": names_of(AuditFilterSerializer)}
 
     @extend_schema(
         parameters=[AuditFilterSerializer],

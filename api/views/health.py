@@ -11,9 +11,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.errors import error_body
+from api.query import StrictQueryView
 from infrastructure.composition import property_service
 from projections.registry import all_projections
 from projections.runner import status
@@ -21,7 +21,7 @@ from projections.runner import status
 logger = logging.getLogger(__name__)
 
 
-class HealthView(APIView):
+class HealthView(StrictQueryView):
     """The process is up and serving; says nothing about its dependencies."""
 
     authentication_classes: list[type] = []
@@ -32,7 +32,7 @@ class HealthView(APIView):
         return Response({"status": "ok"})
 
 
-class ReadyView(APIView):
+class ReadyView(StrictQueryView):
     """Both databases answer, and no projection is stalled or too far behind to serve reads."""
 
     authentication_classes: list[type] = []

@@ -9,6 +9,8 @@ from datetime import UTC
 from typing import Any
 from uuid import UUID
 
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -18,13 +20,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.context import AuditedView
+from api.filters import PropertyFilter
 from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
+from api.query import names_of
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
 from api.serializers import (
     ArchiveSerializer,
     PropertyCreateSerializer,
-    PropertyListQuerySerializer,
     PropertySerializer,
     PropertyUpdateSerializer,
     TimeTravelSerializer,
@@ -36,7 +39,7 @@ from domain.service import PropertyChanges, Receipt
 from domain.values import Address, PropertyKind, Rent
 from infrastructure.composition import property_service
 from projections.models import PropertyListing
-from projections.selectors import cover_images, find_image, get_listing, search_properties
+from projections.selectors import cover_images, find_image, get_listing, visible_properties
 
 logger = logging.getLogger(__name__)
 
@@ -122,16 +125,22 @@ def written(request: Request, receipt: Receipt, status_code: int = status.HTTP_2
 
 class PropertyCollectionView(AuditedView):
     permission_classes = [ReadOnlyForAuditors]
+    # The list's filters, pages and paginated shape, for the request and for the schema alike.
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = PropertyFilter
+    pagination_class = PropertyPagination
+    queryset = PropertyListing.objects.none()
+    query_parameters = {"GET": names_of(PropertyFilter.base_filters, ["page", "page_size"])}
 
     @extend_schema(
-        parameters=[PropertyListQuerySerializer, MIN_POSITION_PARAMETER],
+        parameters=[MIN_POSITION_PARAMETER],
         responses=PropertySerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         wait_for_min_position(request, "property_list")
-        query = PropertyListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        listings = search_properties(self.audit, **query.validated_data)
+        listings: QuerySet[PropertyListing] = DjangoFilterBackend().filter_queryset(
+            request, visible_properties(self.audit), self
+        )
         paginator = PropertyPagination()
         page = paginator.paginate_queryset(listings, request, view=self) or []
         return paginator.get_paginated_response(listings_json(request, page))
@@ -154,6 +163,7 @@ class PropertyCollectionView(AuditedView):
 
 class PropertyDetailView(AuditedView):
     permission_classes = [ReadOnlyForAuditors]
+    query_parameters = {"GET": names_of(TimeTravelSerializer)}
 
     @extend_schema(
         parameters=[

@@ -47,3 +47,55 @@ def test_bytes_that_are_not_utf8_are_a_400(manager: APIClient) -> None:
 
 def test_a_well_formed_property_still_registers(manager: APIClient) -> None:
     assert create(manager)["name"] == NEW_PROPERTY["name"]
+
+
+@pytest.mark.parametrize(
+    ("path", "unknown"),
+    [
+        ("/api/properties?stauts=archived", "stauts"),
+        ("/api/properties?page=1&colour=red", "colour"),
+        ("/api/dashboard?x=1", "x"),
+        ("/api/audit/verify?deep=1", "deep"),
+        ("/health?verbose=1", "verbose"),
+    ],
+)
+def test_unknown_query_parameters_are_refused_everywhere(client_for: Any, path: str, unknown: str) -> None:
+    response = client_for("ada", role="admin").get(path)
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {unknown: ["unknown query parameter"]}
+
+
+def test_unknown_query_parameters_on_a_property_and_its_photos_are_refused(manager: APIClient) -> None:
+    prop = create(manager)
+    for path in (f"/api/properties/{prop['id']}", f"/api/properties/{prop['id']}/images"):
+        assert manager.get(f"{path}?verison=1").status_code == 400
+    assert (
+        manager.patch(f"/api/properties/{prop['id']}?dry_run=1", {"name": "X"}, format="json").status_code
+        == 400
+    )
+    assert manager.get(f"/api/properties/{prop['id']}")["ETag"] == '"1"'
+
+
+def test_the_list_filters_orders_and_pages(manager: APIClient) -> None:
+    for name, city in (("B", "Porto"), ("A", "Lisbon"), ("C", "Lisbon")):
+        create(manager, name=name, address={**NEW_PROPERTY["address"], "city": city})
+    listed = manager.get("/api/properties?city=lisbon&ordering=-name&page_size=1&page=2").json()
+    assert (listed["count"], [p["name"] for p in listed["results"]]) == (2, ["A"])
+    by_name = manager.get("/api/properties?ordering=name").json()["results"]
+    assert [p["name"] for p in by_name] == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ordering=colour", "status=demolished", "kind=castle", "search=" + "x" * 201, "page=0", "page=x"],
+)
+def test_bad_list_parameters_are_json_errors(manager: APIClient, query: str) -> None:
+    response = manager.get(f"/api/properties?{query}")
+    assert response.status_code in (400, 404)
+    assert set(response.json()["error"]) == {"code", "message", "fields"}
+
+
+def test_a_page_past_the_end_is_not_found(manager: APIClient) -> None:
+    create(manager)
+    response = manager.get("/api/properties?page=2")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")

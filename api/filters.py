@@ -1,0 +1,53 @@
+"""The property list's filters and ordering (django-filter), validated like any other input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from domain.values import PropertyKind, PropertyStatus
+from projections.models import PropertyListing
+
+# Every ordering ends with the id, so a page boundary never splits or repeats equal rows.
+TIE_BREAKER = "property_id"
+
+
+class StableOrderingFilter(django_filters.OrderingFilter):  # type: ignore[misc]  # untyped library
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if not value:
+            return qs
+        return qs.order_by(*(self.get_ordering_value(param) for param in value), TIE_BREAKER)
+
+
+class PropertyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped library
+    search = django_filters.CharFilter(
+        method="search_text", max_length=200, help_text="part of the name, street or city, any case"
+    )
+    city = django_filters.CharFilter(lookup_expr="iexact", max_length=200, help_text="exact city, any case")
+    status = django_filters.ChoiceFilter(
+        choices=[(s.value, s.value) for s in PropertyStatus], empty_label=None
+    )
+    kind = django_filters.ChoiceFilter(choices=[(k.value, k.value) for k in PropertyKind], empty_label=None)
+    ordering = StableOrderingFilter(
+        fields=(
+            ("name", "name"),
+            ("city", "city"),
+            ("rent_amount", "rent"),
+            ("created_at", "created_at"),
+            ("updated_at", "updated_at"),
+        ),
+        help_text="comma-separated; a leading - reverses; newest first when absent",
+    )
+
+    class Meta:
+        model = PropertyListing
+        fields: list[str] = []
+
+    def search_text(
+        self, queryset: QuerySet[PropertyListing], name: str, value: str
+    ) -> QuerySet[PropertyListing]:
+        return queryset.filter(
+            Q(name__icontains=value) | Q(street__icontains=value) | Q(city__icontains=value)
+        )

@@ -1,0 +1,46 @@
+"""Query parameters are part of the contract: one the endpoint does not know is a 400, never ignored.
+
+A client that misspells a filter (``?stauts=archived``) must not receive the unfiltered list
+believing it filtered. Each view names what it reads per method; the schema documents the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, ClassVar
+
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+
+def names_of(*sources: type[serializers.Serializer[Any]] | Iterable[str]) -> frozenset[str]:
+    """The parameter names a query serializer's fields (or plain names) stand for."""
+    names: set[str] = set()
+    for source in sources:
+        if isinstance(source, type):
+            names.update(source().fields)
+        else:
+            names.update(source)
+    return frozenset(names)
+
+
+def refuse_unknown_query_parameters(request: Request, known: Collection[str]) -> None:
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise ValidationError({name: ["unknown query parameter"] for name in unknown})
+
+
+class StrictQueryView(APIView):
+    """Checks the query string against ``query_parameters`` once the caller is authenticated.
+
+    ``query_parameters`` maps a method to the names it reads; a method not listed reads none.
+    """
+
+    query_parameters: ClassVar[Mapping[str, Collection[str]]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        method = "GET" if request.method == "HEAD" else str(request.method)
+        refuse_unknown_query_parameters(request, self.query_parameters.get(method, ()))
