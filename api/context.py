@@ -5,12 +5,15 @@ from __future__ import annotations
 from contextvars import Token
 from typing import Any
 
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.idempotency import IdempotentRequest, Replayed
 from api.models import User
 from api.query import StrictQueryView
 from domain.audit import AuditContext, Role, bind_audit_context, unbind_audit_context
+from infrastructure.idempotency import IdempotencyKeyTaken
 
 MAX_USER_AGENT = 500
 
@@ -31,17 +34,44 @@ def audit_context_for(request: Request) -> AuditContext:
 
 
 class AuditedView(StrictQueryView):
-    """An authenticated view whose commands all run on behalf of the caller."""
+    """An authenticated view whose commands all run on behalf of the caller.
+
+    Its writes honour ``Idempotency-Key`` (see ``api.idempotency``): checked once the caller is
+    known, the answer stored once the view has answered.
+    """
 
     _audit_token: Token[AuditContext | None] | None = None
+    _idempotent: IdempotentRequest | None = None
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         self.audit = audit_context_for(request)
         self._audit_token = bind_audit_context(self.audit)
+        self._idempotent = IdempotentRequest.begin(request, self.audit.actor_id)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, Replayed):
+            return exc.response
+        if isinstance(exc, IdempotencyKeyTaken) and self._idempotent is not None:
+            # A duplicate recorded first and this request's events were rolled back: its answer.
+            first, self._idempotent = self._idempotent, None
+            try:
+                return first.first_answer()
+            except APIException as refusal:
+                exc = refusal
+        return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         if self._audit_token is not None:
             unbind_audit_context(self._audit_token)
             self._audit_token = None
-        return super().finalize_response(request, response, *args, **kwargs)
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self._idempotent is not None:
+            idempotent, self._idempotent = self._idempotent, None
+            try:
+                answer = idempotent.finish(response)
+            except APIException as refusal:
+                answer = super().handle_exception(refusal)
+            if answer is not response:
+                response = super().finalize_response(request, answer, *args, **kwargs)
+        return response

@@ -186,18 +186,18 @@ class ChainedRecorder(ApplicationRecorder):
         response = None if status is None else StoredResponse(status, json.loads(headers), bytes(body))
         return KeyRecord(fingerprint, created_at, response)
 
-    def store_idempotent_response(self, claim: IdempotencyClaim, response: StoredResponse) -> None:
+    def store_idempotent_response(self, claim: IdempotencyClaim, response: StoredResponse) -> bool:
         """The answer to replay: fills the row the events' transaction inserted, or inserts one
         for a request that recorded nothing (a refusal, a no-op). A live row of another request
-        (a concurrent duplicate's) is left alone."""
-        self._run(
+        (a concurrent duplicate's) is left alone, and the answer is False."""
+        stored = self._run(
             "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at, status, headers, body) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (scope, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint, "
             "created_at = excluded.created_at, status = excluded.status, headers = excluded.headers, "
             "body = excluded.body "
             "WHERE ({keys}.status IS NULL AND {keys}.fingerprint = excluded.fingerprint "
-            "AND {keys}.created_at = excluded.created_at) OR {keys}.created_at < %s",
+            "AND {keys}.created_at = excluded.created_at) OR {keys}.created_at < %s RETURNING scope",
             (
                 claim.scope,
                 claim.key,
@@ -210,6 +210,7 @@ class ChainedRecorder(ApplicationRecorder):
             ),
             write=True,
         )
+        return bool(stored)
 
     def delete_expired_idempotency_keys(self, before: float) -> None:
         self._run("DELETE FROM {keys} WHERE created_at < %s", (before,), write=True)

@@ -59,16 +59,45 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "projections",
     "api",
 ]
 
 MIDDLEWARE = [
+    # First, so preflights and error answers from later middleware carry the CORS headers too.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     "api.middleware.RequestIdMiddleware",
 ]
+
+# CORS for browser clients (Flutter web, single-page apps): off until origins are configured.
+# Origins are comma-separated (https://app.example.com); regexes are space-separated, since a
+# regex may hold a comma. Tokens travel in Authorization, never in cookies: no credentials mode.
+CORS_ALLOWED_ORIGINS = os.environ.get("CORS_ALLOWED_ORIGINS", "").replace(",", " ").split()
+CORS_ALLOWED_ORIGIN_REGEXES = os.environ.get("CORS_ALLOWED_ORIGIN_REGEXES", "").split()
+CORS_URLS_REGEX = r"^/(api|media)/"
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+    "x-cosmo-min-position",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = (
+    "ETag",
+    "Location",
+    "X-Cosmo-Position",
+    "X-Request-ID",
+    "Retry-After",
+    "Idempotent-Replayed",
+)
+CORS_PREFLIGHT_MAX_AGE = int(os.environ.get("CORS_PREFLIGHT_MAX_AGE", "600"))
 
 ROOT_URLCONF = "api.urls"
 WSGI_APPLICATION = "infrastructure.wsgi.application"
@@ -116,7 +145,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.CosmoAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -135,6 +164,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Query enums list their values only: an empty string is "no filter", not a value to send.
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    "ENUM_NAME_OVERRIDES": {
+        "PropertyStatusEnum": "api.schema.PROPERTY_STATUSES",
+        "ImageStatusEnum": "api.schema.IMAGE_STATUSES",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.finish",
+    ],
 }
 
 COSMO_LOGIN_FAILURES_ALLOWED = int(os.environ.get("COSMO_LOGIN_FAILURES_ALLOWED", "5"))
@@ -158,6 +197,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 COSMO_MIN_POSITION_WAIT_SECONDS = float(os.environ.get("COSMO_MIN_POSITION_WAIT_SECONDS", "5"))
 COSMO_READY_MAX_LAG_EVENTS = int(os.environ.get("COSMO_READY_MAX_LAG_EVENTS", "1000"))
 COSMO_MAX_EVENT_BYTES = int(os.environ.get("COSMO_MAX_EVENT_BYTES", str(64 * 1024)))
+# A write's Idempotency-Key is remembered (with its response) this long, then counts as new.
+COSMO_IDEMPOTENCY_KEY_HOURS = float(os.environ.get("COSMO_IDEMPOTENCY_KEY_HOURS", "24"))
 
 LOGGING = {
     "version": 1,
