@@ -16,6 +16,7 @@ and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, 
 from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
+from psycopg.errors import UniqueViolation
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
@@ -84,6 +86,7 @@ class ChainedRecorder(ApplicationRecorder):
     linker: ChainLinker
     events_table_name: str
     notification_id_column: str
+    duplicate_key_errors: tuple[type[Exception], ...]
     placeholder = "%s"
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
@@ -155,24 +158,32 @@ class ChainedRecorder(ApplicationRecorder):
     def _claim_idempotency_key(self, cursor: Any) -> None:
         """Called inside the insert transaction: the pending key row goes in with the events.
 
-        An expired row of the same key is taken over; a live one means a duplicate request got
-        there first, and raising rolls this request's events back.
+        An expired row of the same key is replaced; a live one means a duplicate request got there
+        first. Its unique violation aborts the transaction in the database itself (on PostgreSQL
+        the library commits whatever a Python exception interrupts), and this request's events
+        are rolled back with it.
         """
         claim = pending_claim()
         if claim is None or claim.recorded:
             return
+        where = "scope = %s AND idempotency_key = %s"
         cursor.execute(
-            self._sql(
-                "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) "
-                "VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (scope, idempotency_key) DO UPDATE SET fingerprint = excluded.fingerprint, "
-                "created_at = excluded.created_at, status = NULL, headers = NULL, body = NULL "
-                "WHERE {keys}.created_at < %s RETURNING scope"
-            ),
-            (claim.scope, claim.key, claim.fingerprint, claim.created_at, claim.expires_before),
+            self._sql(f"DELETE FROM {{keys}} WHERE {where} AND created_at < %s"),
+            (claim.scope, claim.key, claim.expires_before),
         )
-        if cursor.fetchone() is None:
-            raise IdempotencyKeyTaken(f"idempotency key {claim.key!r} was used by a concurrent request")
+        try:
+            cursor.execute(
+                self._sql(
+                    "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) "
+                    "VALUES (%s, %s, %s, %s) RETURNING scope"
+                ),
+                (claim.scope, claim.key, claim.fingerprint, claim.created_at),
+            )
+            cursor.fetchone()
+        except self.duplicate_key_errors as duplicate:
+            raise IdempotencyKeyTaken(
+                f"idempotency key {claim.key!r} was used by a concurrent request"
+            ) from duplicate
 
     def select_idempotency_key(self, scope: str, key: str, not_before: float) -> KeyRecord | None:
         rows = self._run(
@@ -285,6 +296,7 @@ def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, bin
 
 class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
     placeholder = "?"
+    duplicate_key_errors = (sqlite3.IntegrityError,)
     notification_id_column = "rowid"
 
     def __init__(self, datastore: Any, linker: ChainLinker) -> None:
@@ -315,6 +327,7 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
 
 
 class ChainedPostgresRecorder(ChainedRecorder, PostgresProcessRecorder):
+    duplicate_key_errors = (UniqueViolation,)
     notification_id_column = "notification_id"
 
     def __init__(

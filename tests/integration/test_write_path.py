@@ -1,0 +1,112 @@
+"""The write path on a real database: one gap-free position, reruns on conflict, keys with events."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from domain.audit import AuditContext, acting_as
+from domain.service import PropertyChanges, PropertyService, Receipt
+from domain.values import PropertyKind, Rent
+from infrastructure.event_store import ChainedRecorder
+from infrastructure.idempotency import IdempotencyClaim, IdempotencyKeyTaken, bind_claim, unbind_claim
+from tests.conftest import quay_street, rent
+
+
+def register(service: PropertyService) -> Receipt:
+    return service.register_property(
+        name="Harbour View Flats", kind=PropertyKind.APARTMENT, address=quay_street(), rent=rent()
+    )
+
+
+def notification_ids(service: PropertyService) -> list[int]:
+    return [n.id for n in service.recorder.select_notifications(start=1, limit=1000)]
+
+
+def chain(service: PropertyService) -> ChainedRecorder:
+    assert isinstance(service.recorder, ChainedRecorder)
+    return service.recorder
+
+
+def test_refused_saves_leave_no_gap_between_positions(service: PropertyService, alice: AuditContext) -> None:
+    receipt = register(service)
+    for n in range(3):
+        stale = service.get_property(receipt.id)
+        service.update_property(receipt.id, PropertyChanges(name=f"Name {n}"), None)
+        stale.rename("Lost update")
+        with pytest.raises(IntegrityError):
+            service.save(stale)
+    last = service.update_property(receipt.id, PropertyChanges(name="Final"), None)
+    assert last.position == 5
+    assert notification_ids(service) == [1, 2, 3, 4, 5]
+    links = chain(service).select_links(0, 100)
+    assert [(link.position, link.notification_id) for link in links] == [(p, p) for p in range(1, 6)]
+
+
+def test_concurrent_changes_without_an_expected_version_all_apply(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(service)
+    versions: list[int] = []
+    failures: list[BaseException] = []
+
+    def change(n: int) -> None:
+        try:
+            with acting_as(alice):
+                amount = Rent(amount=Decimal(1000 + n), currency="EUR")
+                versions.append(
+                    service.update_property(receipt.id, PropertyChanges(rent=amount), None).version
+                )
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=change, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(versions) == list(range(2, 10))
+    assert notification_ids(service) == list(range(1, 10))
+
+
+def claim(key: str = "k") -> IdempotencyClaim:
+    now = time.time()
+    return IdempotencyClaim("user-1", key, "fingerprint", now, now - 3600)
+
+
+def test_a_key_is_recorded_with_the_events_of_its_request(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    token = bind_claim(first := claim())
+    try:
+        receipt = register(service)
+        service.update_property(receipt.id, PropertyChanges(name="Second save, same request"), None)
+    finally:
+        unbind_claim(token)
+    assert first.recorded
+    record = chain(service).select_idempotency_key("user-1", "k", first.expires_before)
+    assert record is not None
+    assert (record.fingerprint, record.response) == ("fingerprint", None)
+
+
+def test_a_duplicate_whose_key_was_recorded_first_records_nothing(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    token = bind_claim(claim())
+    try:
+        register(service)
+    finally:
+        unbind_claim(token)
+    token = bind_claim(claim())
+    try:
+        with pytest.raises(IdempotencyKeyTaken):
+            register(service)
+    finally:
+        unbind_claim(token)
+    assert notification_ids(service) == [1]
+    assert [link.position for link in chain(service).select_links(0, 100)] == [1]
