@@ -66,7 +66,13 @@ def test_a_property_without_photos_has_no_cover_anywhere(manager: APIClient) -> 
 def test_a_pending_cover_has_no_url_and_the_originals_size(manager: APIClient) -> None:
     prop = create(manager)
     image_id = upload(manager, prop["id"])
-    expected = {"image_id": image_id, "status": "pending", "url": None, **ORIGINAL, "variants": []}
+    expected: dict[str, Any] = {
+        "image_id": image_id,
+        "status": "pending",
+        "url": None,
+        **ORIGINAL,
+        "variants": [],
+    }
     assert detail(manager, prop["id"])["cover"] == expected
     assert listed(manager)[prop["id"]]["cover"] == expected
 
