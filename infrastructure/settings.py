@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Query enums list their values only: an empty string is "no filter", not a value to send.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     "ENUM_NAME_OVERRIDES": {
         "PropertyStatusEnum": "api.schema.PROPERTY_STATUSES",
         "ImageStatusEnum": "api.schema.IMAGE_STATUSES",

@@ -51,7 +51,14 @@ class AuditEventsView(AuditedView):
     permission_classes = [ReadsAuditTrail]
     query_parameters = {"GET": names_of(AuditPageSerializer)}
 
-    @extend_schema(parameters=[AuditPageSerializer], responses=AuditPageOutSerializer)
+    @extend_schema(
+        operation_id="list_audit_events",
+        summary="The audit stream, a page at a time",
+        description="Every recorded event in commit order with gap-free positions. Pass the answer's "
+        "`next_after` as `after` for the next page: no event is missed or repeated.",
+        parameters=[AuditPageSerializer],
+        responses=AuditPageOutSerializer,
+    )
     def get(self, request: Request) -> Response:
         query = AuditPageSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -72,6 +79,9 @@ class AuditExportView(AuditedView):
     query_parameters = {"GET": names_of(AuditFilterSerializer)}
 
     @extend_schema(
+        operation_id="export_audit_events",
+        summary="Export the audit stream",
+        description="The matching events up to the current head as NDJSON, one event per line, in order.",
         parameters=[AuditFilterSerializer],
         responses={(200, NDJSON): OpenApiTypes.STR},
     )
@@ -86,6 +96,12 @@ class AuditVerifyView(AuditedView):
 
     permission_classes = [ReadsAuditTrail]
 
-    @extend_schema(responses=VerificationSerializer)
+    @extend_schema(
+        operation_id="verify_audit_trail",
+        summary="Verify the audit chain",
+        description="Recomputes the keyed chain over every stored event and reports the first position "
+        "that no longer matches (200 either way: `ok` says which).",
+        responses=VerificationSerializer,
+    )
     def get(self, request: Request) -> Response:
         return Response(verification_json(audit_trail.verify(property_service().recorder, audit_key())))

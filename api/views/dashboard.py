@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,7 +18,28 @@ from projections.selectors import dashboards
 class DashboardView(AuditedView):
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="get_dashboard",
+        summary="The managers' overview",
+        description="Per organisation the caller may see: active and archived properties, photos "
+        "pending and failed. Includes every write answered before this read.",
+        responses=inline_serializer(
+            "Dashboard",
+            {
+                "organisations": inline_serializer(
+                    "OrganisationCounts",
+                    {
+                        "organisation": serializers.CharField(),
+                        "active_properties": serializers.IntegerField(),
+                        "archived_properties": serializers.IntegerField(),
+                        "images_pending": serializers.IntegerField(),
+                        "images_failed": serializers.IntegerField(),
+                    },
+                    many=True,
+                )
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
         # Writes do not wait for this read model; its readers do, so counts include every write.
         catch_up_quietly([OrganisationDashboardProjection()], property_service())

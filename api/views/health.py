@@ -6,14 +6,15 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import error_body
 from api.query import StrictQueryView
+from api.schema import ErrorSerializer
 from infrastructure.composition import property_service
 from projections.registry import all_projections
 from projections.runner import status
@@ -27,7 +28,13 @@ class HealthView(StrictQueryView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="health",
+        summary="Liveness",
+        description="The process is up and serving; says nothing about its dependencies.",
+        auth=[],
+        responses=inline_serializer("Health", {"status": serializers.CharField()}),
+    )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -38,7 +45,19 @@ class ReadyView(StrictQueryView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="ready",
+        summary="Readiness",
+        description="Both databases answer and no read model is stalled or too far behind; 503 "
+        "(`not_ready`) otherwise.",
+        auth=[],
+        responses={
+            200: inline_serializer(
+                "Ready", {"status": serializers.CharField(), "event_store_head": serializers.IntegerField()}
+            ),
+            503: OpenApiResponse(ErrorSerializer, description="Not ready: the message says why."),
+        },
+    )
     def get(self, request: Request) -> Response:
         try:
             with connection.cursor() as cursor:

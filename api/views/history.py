@@ -47,7 +47,13 @@ class PropertyHistoryView(AuditedView):
 
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(responses=HistorySerializer)
+    @extend_schema(
+        operation_id="get_property_history",
+        summary="A property's history",
+        description="The property's events and its photos' events in order, each with who made it and "
+        "`changes`: `{field: {before, after}}`.",
+        responses=HistorySerializer,
+    )
     def get(self, request: Request, property_id: UUID) -> Response:
         property_service().get_property(property_id)  # another organisation's property: 404
         return Response({"events": history_json(property_story(property_id))})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -29,6 +29,7 @@ from api.image_serializers import (
 )
 from api.permissions import ReadOnlyForAuditors
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
+from api.schema import LOCATION, POSITION
 from api.uploads import inspected_file, read_upload
 from domain.audit import AuditContext
 from domain.service import Receipt
@@ -61,13 +62,22 @@ class PropertyImagesView(AuditedView):
     permission_classes = [ReadOnlyForAuditors]
     parser_classes = [MultiPartParser]
 
-    @extend_schema(parameters=[MIN_POSITION_PARAMETER], responses=GallerySerializer)
+    @extend_schema(
+        operation_id="list_property_images",
+        summary="A property's photos",
+        description="Every photo of the property in display order, with its variants once ready.",
+        parameters=[MIN_POSITION_PARAMETER],
+        responses=GallerySerializer,
+    )
     def get(self, request: Request, property_id: UUID) -> Response:
         wait_for_min_position(request, "property_list", "property_detail")
         return Response(gallery_json(gallery(self.audit, property_id), request))
 
     @extend_schema(
+        operation_id="upload_image",
+        summary="Upload a photo",
         request={"multipart/form-data": ImageUploadSerializer},
+        parameters=[LOCATION, POSITION],
         responses={202: ImageSerializer},
         description="Accepted as `pending`; the image policy makes the variants (`ready`) or gives up "
         "(`failed`). Refused before anything is stored: 413 too large, 415 not an accepted image, "
@@ -90,19 +100,39 @@ class ImageView(AuditedView):
 
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(parameters=[MIN_POSITION_PARAMETER], responses=ImageSerializer)
+    @extend_schema(
+        operation_id="get_image",
+        summary="Read a photo",
+        description="One photo: its status, caption, original's size and, once ready, its variants.",
+        parameters=[MIN_POSITION_PARAMETER],
+        responses=ImageSerializer,
+    )
     def get(self, request: Request, image_id: UUID) -> Response:
         wait_for_min_position(request, "property_detail")
         return Response(row_json(get_image(self.audit, image_id), request))
 
-    @extend_schema(request=CaptionSerializer, responses=ImageSerializer)
+    @extend_schema(
+        operation_id="change_image_caption",
+        summary="Change a photo's caption",
+        description="Records `ImageCaptionChanged`; the same caption again records nothing.",
+        request=CaptionSerializer,
+        parameters=[POSITION],
+        responses=ImageSerializer,
+    )
     def patch(self, request: Request, image_id: UUID) -> Response:
         body = CaptionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         caption = body.validated_data["caption"]
         return image_written(request, property_service().change_image_caption(image_id, caption))
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        operation_id="remove_image",
+        summary="Remove a photo",
+        description="Records `ImageRemoved` and detaches the photo from its property; its variants are "
+        "deleted from the store. Its events stay in the property's history.",
+        parameters=[POSITION],
+        responses={204: OpenApiResponse(description="Removed.")},
+    )
     def delete(self, request: Request, image_id: UUID) -> Response:
         return answer_write(property_service().remove_image(image_id), status_code=status.HTTP_204_NO_CONTENT)
 
@@ -112,7 +142,15 @@ class ImageRetryView(AuditedView):
 
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(request=None, responses={202: ImageSerializer})
+    @extend_schema(
+        operation_id="retry_image",
+        summary="Retry a failed photo",
+        description="Sends a photo whose processing failed back to the image policy (409 if it has "
+        "not failed).",
+        request=None,
+        parameters=[POSITION],
+        responses={202: ImageSerializer},
+    )
     def post(self, request: Request, image_id: UUID) -> Response:
         return image_written(request, property_service().retry_image(image_id), status.HTTP_202_ACCEPTED)
 
@@ -122,7 +160,14 @@ class CoverImageView(AuditedView):
 
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(request=CoverSerializer, responses=GallerySerializer)
+    @extend_schema(
+        operation_id="set_cover_image",
+        summary="Choose the cover photo",
+        description="The photo that stands for the property in lists; answers with the gallery.",
+        request=CoverSerializer,
+        parameters=[POSITION],
+        responses=GallerySerializer,
+    )
     def put(self, request: Request, property_id: UUID) -> Response:
         body = CoverSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -135,7 +180,15 @@ class ImageOrderView(AuditedView):
 
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(request=ImageOrderSerializer, responses=GallerySerializer)
+    @extend_schema(
+        operation_id="reorder_images",
+        summary="Order the photos",
+        description="`image_ids` lists every photo of the property once, in the order to show them; "
+        "answers with the gallery.",
+        request=ImageOrderSerializer,
+        parameters=[POSITION],
+        responses=GallerySerializer,
+    )
     def put(self, request: Request, property_id: UUID) -> Response:
         body = ImageOrderSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,7 +19,33 @@ from projections.runner import status
 class ProjectionsView(AuditedView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="list_projections",
+        summary="The read models' status",
+        description="Each read model's position, lag and last error, as `manage.py projections status` "
+        "shows them (admins only).",
+        responses=inline_serializer(
+            "Projections",
+            {
+                "projections": inline_serializer(
+                    "ProjectionStatus",
+                    {
+                        "name": serializers.CharField(),
+                        "version": serializers.IntegerField(),
+                        "live_version": serializers.IntegerField(),
+                        "generation": serializers.IntegerField(),
+                        "position": serializers.IntegerField(),
+                        "head": serializers.IntegerField(),
+                        "lag_events": serializers.IntegerField(),
+                        "lag_seconds": serializers.FloatField(),
+                        "state": serializers.CharField(),
+                        "last_error": serializers.CharField(allow_blank=True),
+                    },
+                    many=True,
+                )
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
         app = property_service()
         return Response(

@@ -11,8 +11,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -25,6 +24,7 @@ from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
 from api.query import names_of
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
+from api.schema import ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION, POSITION, errors
 from api.serializers import (
     ArchiveSerializer,
     PropertyCreateSerializer,
@@ -133,6 +133,10 @@ class PropertyCollectionView(AuditedView):
     query_parameters = {"GET": names_of(PropertyFilter.base_filters, ["page", "page_size"])}
 
     @extend_schema(
+        operation_id="list_properties",
+        summary="List properties",
+        description="The caller's organisation's properties (every organisation's for auditors), "
+        "newest first unless `ordering` says otherwise, a page at a time.",
         parameters=[MIN_POSITION_PARAMETER],
         responses=PropertySerializer(many=True),
     )
@@ -145,7 +149,15 @@ class PropertyCollectionView(AuditedView):
         page = paginator.paginate_queryset(listings, request, view=self) or []
         return paginator.get_paginated_response(listings_json(request, page))
 
-    @extend_schema(request=PropertyCreateSerializer, responses={201: PropertySerializer})
+    @extend_schema(
+        operation_id="register_property",
+        summary="Register a property",
+        description="Records `PropertyRegistered` in the caller's organisation and answers with the "
+        "property at version 1.",
+        request=PropertyCreateSerializer,
+        parameters=[ETAG, LOCATION, POSITION],
+        responses={201: PropertySerializer},
+    )
     def post(self, request: Request) -> Response:
         body = PropertyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -166,12 +178,15 @@ class PropertyDetailView(AuditedView):
     query_parameters = {"GET": names_of(TimeTravelSerializer)}
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("version", OpenApiTypes.INT, description="state at this version, from events"),
-            OpenApiParameter("as_of", OpenApiTypes.DATETIME, description="state at this time, from events"),
-            MIN_POSITION_PARAMETER,
-        ],
-        responses=PropertySerializer,
+        operation_id="get_property",
+        summary="Read a property",
+        description="The property now, or as it was at `version` or at the time `as_of`, replayed "
+        "from its events. `ETag` is its version.",
+        parameters=[TimeTravelSerializer, MIN_POSITION_PARAMETER, IF_NONE_MATCH, ETAG],
+        responses={
+            200: PropertySerializer,
+            304: OpenApiResponse(description="Not modified: `If-None-Match` names the current ETag."),
+        },
     )
     def get(self, request: Request, property_id: UUID) -> Response:
         query = TimeTravelSerializer(data=request.query_params)
@@ -195,9 +210,13 @@ class PropertyDetailView(AuditedView):
         return response
 
     @extend_schema(
+        operation_id="update_property",
+        summary="Change a property",
+        description="Each changed field is one event, saved together; a field sent with its current "
+        "value records nothing. Without `If-Match`, applies to the current version.",
         request=PropertyUpdateSerializer,
-        responses=PropertySerializer,
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description='"<version>"')],
+        parameters=[IF_MATCH, ETAG, POSITION],
+        responses={200: PropertySerializer, **errors(412)},
     )
     def patch(self, request: Request, property_id: UUID) -> Response:
         version = expected_version(request)
@@ -213,7 +232,14 @@ class PropertyDetailView(AuditedView):
 class PropertyArchiveView(AuditedView):
     permission_classes = [ReadOnlyForAuditors]
 
-    @extend_schema(request=ArchiveSerializer, responses=PropertySerializer)
+    @extend_schema(
+        operation_id="archive_property",
+        summary="Archive a property",
+        description="Records `PropertyArchived`; an archived property refuses further changes (409).",
+        request=ArchiveSerializer,
+        parameters=[IF_MATCH, ETAG, POSITION],
+        responses={200: PropertySerializer, **errors(412)},
+    )
     def post(self, request: Request, property_id: UUID) -> Response:
         version = expected_version(request)
         body = ArchiveSerializer(data=request.data)
