@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -62,25 +63,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def two_servers(service: PropertyService) -> Iterator[list[str]]:
-    """Two gunicorn processes on the same database, as a load balancer would see them."""
-    env = process_env()
-    ports = [free_port(), free_port()]
+@contextmanager
+def gunicorn(count: int, *options: str, env: dict[str, str] | None = None) -> Iterator[list[str]]:
+    """``count`` gunicorn processes on this test run's database, each with ``options``."""
+    ports = [free_port() for _ in range(count)]
     processes = [
         subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "--workers",
-                "1",
+                *options,
                 "--bind",
                 f"127.0.0.1:{port}",
                 "infrastructure.wsgi",
             ],
             cwd=ROOT,
-            env=env,
+            env=env or process_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -103,6 +102,13 @@ def two_servers(service: PropertyService) -> Iterator[list[str]]:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def two_servers(service: PropertyService) -> Iterator[list[str]]:
+    """Two gunicorn processes on the same database, as a load balancer would see them."""
+    with gunicorn(2, "--workers", "1") as bases:
+        yield bases
 
 
 @pytest.mark.http_server
