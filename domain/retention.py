@@ -1,16 +1,27 @@
 """Retention runs: derived data removed under the retention policy, recorded like any change.
 
-Only derived data is ever removed (the originals of photos whose variants exist); events never
-are. Recording each run keeps the audit trail complete about what left the system and why.
+Only derived data is ever removed (the originals of photos whose variants exist, and blobs no
+event refers to); events never are. Recording each run keeps the audit trail complete about what
+left the system and why.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from eventsourcing.domain import event
 
 from domain.audited import AuditedAggregate
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What a rule removes (or, in a dry run, would): the blobs, their size, and the rule's cutoff."""
+
+    before: datetime
+    sha256s: list[str]
+    bytes_freed: int
 
 
 class RetentionRun(AuditedAggregate):
@@ -31,3 +42,11 @@ class RetentionRun(AuditedAggregate):
         self.dry_run = dry_run
         self.sha256s = list(sha256s)
         self.bytes_freed = bytes_freed
+
+    @event("OrphanedBlobsRemoved", topic="cosmo.retention.orphaned_blobs_removed")
+    def remove_orphaned_blobs(self, unused_since: datetime, sha256s: list[str], bytes_freed: int) -> None:
+        """Blobs that no recorded photo refers to (their upload's event was refused), unused
+        since ``unused_since``; a dry run lists them and removes nothing."""
+        self.orphans = list(sha256s)
+        self.orphans_unused_since = unused_since
+        self.orphan_bytes_freed = bytes_freed

@@ -26,7 +26,7 @@ from domain.audited import AuditedAggregate
 from domain.errors import ImageNotFound, NothingChanged, NotPermitted, PropertyNotFound, VersionConflict
 from domain.image import ImageFile, ImageVariant, PropertyImage
 from domain.property import Property
-from domain.retention import RetentionRun
+from domain.retention import Removal, RetentionRun
 from domain.values import Address, PropertyKind, Rent
 
 _UNSET: Any = object()
@@ -183,14 +183,13 @@ class PropertyService(Application[UUID]):
         image.record_failed(reason, attempts)
         return self._save(image, tracking=tracking)
 
-    def record_originals_pruned(
-        self, days: int, cutoff: datetime, dry_run: bool, sha256s: list[str], bytes_freed: int
-    ) -> Receipt:
-        """A retention run, dry or not: who removed which originals, under which rule."""
+    def record_retention_run(self, days: int, dry_run: bool, originals: Removal, orphans: Removal) -> Receipt:
+        """A retention run, dry or not: who removed which originals and orphaned blobs, under
+        which rule, saved as one aggregate."""
         self._check_may_write()
-        return self._save(
-            RetentionRun(days=days, cutoff=cutoff, dry_run=dry_run, sha256s=sha256s, bytes_freed=bytes_freed)
-        )
+        run = RetentionRun(days, originals.before, dry_run, originals.sha256s, originals.bytes_freed)
+        run.remove_orphaned_blobs(orphans.before, orphans.sha256s, orphans.bytes_freed)
+        return self._save(run)
 
     def get_image(self, image_id: UUID) -> PropertyImage:
         image = self._get_image(image_id)

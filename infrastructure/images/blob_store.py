@@ -3,6 +3,10 @@
 Events record the digest, never the bytes, so the event store stays small and the original can be
 read back (and checked) whenever variants must be made again. The same bytes uploaded twice are
 stored once: delete a blob only when no image refers to it any more.
+
+A blob is stored before the event that refers to it is recorded; if that write is refused, the
+blob is left without an event. Each ``put`` marks the blob as stored now, so a sweep can remove
+blobs that no event refers to and that nobody stored for a while (see ``delete_unless_stored_since``).
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from infrastructure.images.files import fsync_directory, write_atomically
+from infrastructure.images.files import TEMP_PREFIX, fsync_directory, write_atomically
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -56,6 +62,15 @@ class BlobStore(abc.ABC):
     def delete(self, digest: str) -> bool:
         """Remove the blob; False if it was not there (deleting twice is not an error)."""
 
+    @abc.abstractmethod
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        """The digests of blobs last stored (``put``) before ``moment``."""
+
+    @abc.abstractmethod
+    def delete_unless_stored_since(self, digest: str, moment: datetime) -> bool:
+        """Remove the blob unless a ``put`` stored it at or after ``moment``, even one racing this
+        call; True if it was removed."""
+
 
 class LocalBlobStore(BlobStore):
     """Blobs as files ``root/ab/abcdef…``: 256 fan-out directories keep each one small."""
@@ -68,7 +83,10 @@ class LocalBlobStore(BlobStore):
         path = self._path(digest)
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_size == len(data):
-                return digest  # same name, same size: the same bytes are already there
+                # Same name, same size: the same bytes are already there. Marked as stored now; if
+                # a sweep took the file meanwhile, utime fails and the bytes are written again.
+                os.utime(path)
+                return digest
         write_atomically(path, data)
         return digest
 
@@ -96,6 +114,30 @@ class LocalBlobStore(BlobStore):
             os.unlink(path)
         except FileNotFoundError:
             return False
+        fsync_directory(path.parent)
+        return True
+
+    def stored_before(self, moment: datetime) -> Iterator[str]:
+        limit = moment.timestamp()
+        for path in self.root.glob("??/*"):
+            if _DIGEST.fullmatch(path.name) and path.stat().st_mtime < limit:
+                yield path.name
+
+    def delete_unless_stored_since(self, digest: str, moment: datetime) -> bool:
+        """The blob is first moved aside, so a racing ``put`` either touched it before the move
+        (and it is put back) or finds it gone and writes it again."""
+        path = self._path(digest)
+        aside = path.with_name(f"{TEMP_PREFIX}sweep-{digest}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if datetime.fromtimestamp(aside.stat().st_mtime, UTC) >= moment:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)  # unless a put has written it again already
+            os.unlink(aside)
+            return False
+        os.unlink(aside)
         fsync_directory(path.parent)
         return True
 

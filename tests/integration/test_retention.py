@@ -14,9 +14,12 @@ from domain.service import PropertyService
 from domain.values import PropertyKind
 from infrastructure import audit_trail, composition
 from infrastructure.composition import audit_key, blob_store
+from infrastructure.images.blob_store import LocalBlobStore
 from tests.conftest import quay_street
 from tests.fixtures import hard_images as hard
+from tests.fixtures.tiny_png import tiny_png
 from tests.integration.test_image_policy import policy, upload
+from tests.unit.test_image_blob_store import backdate
 
 
 @pytest.fixture
@@ -53,10 +56,13 @@ def test_prune_removes_originals_of_processed_photos_and_keeps_what_retries_need
         app.mapper.to_domain_event(n)
         for n in app.recorder.select_notifications(head, 10, inclusive_of_start=False)
     ]
-    assert [(type(r).__name__, r.dry_run, r.sha256s) for r in runs] == [
-        ("OriginalsPruned", True, [done_sha]),
-        ("OriginalsPruned", False, [done_sha]),
+    assert [(type(r).__name__, r.sha256s) for r in runs] == [
+        ("OriginalsPruned", [done_sha]),
+        ("OrphanedBlobsRemoved", []),
+        ("OriginalsPruned", [done_sha]),
+        ("OrphanedBlobsRemoved", []),
     ]
+    assert [r.dry_run for r in runs if type(r).__name__ == "OriginalsPruned"] == [True, False]
     assert audit_trail.verify(app.recorder, audit_key()).ok, "no event was touched"
     assert len(list(app.events.get(done))) == 2, "the photo's own events are all still there"
 
@@ -78,3 +84,33 @@ def test_help_says_events_are_never_touched(service: PropertyService) -> None:
     assert "never deletes or edits an event" in Command.help
     with pytest.raises(CommandError, match="negative"):
         call_command("prune_audit", "--days", "-1")
+
+
+def test_prune_removes_blobs_no_recorded_photo_refers_to_and_records_them(
+    blobs_in: Path, service: PropertyService, alice: AuditContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = composition.property_service()
+    blobs = blob_store()
+    assert isinstance(blobs, LocalBlobStore)
+    kept = app.get_image(upload(app, blobs, hard.photo("rocket.jpg"))).file.sha256
+    refused = blobs.put(hard.photo("coffee.png"))  # stored, then its ImageAdded was refused
+    in_flight = blobs.put(tiny_png())  # stored moments ago, its event about to be recorded
+    for sha256 in (kept, refused):
+        backdate(blobs, sha256)
+    head = app.recorder.max_notification_id() or 0
+
+    call_command("prune_audit", "--days", "30", "--dry-run")
+    assert f"would remove orphaned blob {refused}" in capsys.readouterr().out
+    assert blobs.exists(refused)
+    call_command("prune_audit", "--days", "30")
+
+    assert not blobs.exists(refused)
+    assert blobs.exists(kept), "a blob an ImageAdded refers to is never an orphan"
+    assert blobs.exists(in_flight), "younger than the grace period"
+    runs: list[Any] = [
+        app.mapper.to_domain_event(n)
+        for n in app.recorder.select_notifications(head, 10, inclusive_of_start=False)
+    ]
+    sweeps = [(r.sha256s, r.bytes_freed) for r in runs if type(r).__name__ == "OrphanedBlobsRemoved"]
+    assert sweeps == [([refused], len(hard.photo("coffee.png")))] * 2
+    assert audit_trail.verify(app.recorder, audit_key()).ok

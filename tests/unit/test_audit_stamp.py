@@ -35,6 +35,7 @@ def every_kind_of_event() -> list[Any]:
     prop.change_rent(rent("99"))
     prop.archive()
     run = RetentionRun(days=30, cutoff=datetime.now(UTC), dry_run=True, sha256s=["ab" * 32], bytes_freed=10)
+    run.remove_orphaned_blobs(datetime.now(UTC), ["cd" * 32], 20)
     return [*prop.collect_events(), *first.collect_events(), *second.collect_events(), *run.collect_events()]
 
 

@@ -6,6 +6,8 @@ import hashlib
 import os
 import stat
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,24 @@ def test_anything_but_a_hex_sha256_is_refused_before_it_becomes_a_path(
         with pytest.raises(InvalidDigest):
             operation(digest)
     assert not blobs.root.exists()
+
+
+def backdate(blobs: LocalBlobStore, sha256: str, hours: float = 2) -> None:
+    """As if the blob had last been stored ``hours`` ago."""
+    moment = time.time() - hours * 3600
+    os.utime(blobs.root / sha256[:2] / sha256, (moment, moment))
+
+
+def test_an_orphan_stored_again_during_the_sweep_is_kept(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path)
+    sha256 = blobs.put(b"same bytes, uploaded again")
+    backdate(blobs, sha256)
+    swept_since = datetime.now(UTC) - timedelta(hours=1)
+    assert list(blobs.stored_before(swept_since)) == [sha256]
+    blobs.put(b"same bytes, uploaded again")  # an upload of the same bytes, racing the sweep
+    assert not blobs.delete_unless_stored_since(sha256, swept_since)
+    assert blobs.get(sha256) == b"same bytes, uploaded again"
+    backdate(blobs, sha256)
+    assert blobs.delete_unless_stored_since(sha256, swept_since)
+    assert not blobs.exists(sha256)
+    assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == []

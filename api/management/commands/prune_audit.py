@@ -1,50 +1,86 @@
-"""``manage.py prune_audit --days N [--dry-run]``: apply the retention policy to derived data."""
+"""``manage.py prune_audit --days N [--dry-run] [--orphan-grace-hours H]``: the retention policy.
+
+Two rules, one recorded run: originals of photos settled before the cutoff, and blobs that no
+recorded photo refers to (left by uploads whose event was refused) and nobody stored for H hours.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from domain.audit import AuditContext, Role, acting_as
+from domain.retention import Removal
 from infrastructure.composition import blob_store, property_service
-from infrastructure.retention import prunable_originals
+from infrastructure.retention import Prunable, orphaned_blobs, prunable_originals
+
+DEFAULT_ORPHAN_GRACE_HOURS = 1.0
 
 
 class Command(BaseCommand):
     help = (
         "Remove derived data older than N days: the stored originals of photos processed (or removed) "
-        "more than N days ago. It never deletes or edits an event; each run, dry or not, is itself "
-        "recorded as an OriginalsPruned event."
+        "more than N days ago, and blobs no recorded photo refers to. It never deletes or edits an event; "
+        "each run, dry or not, is itself recorded (OriginalsPruned and OrphanedBlobsRemoved events)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, required=True, help="keep originals of the last N days")
         parser.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+        parser.add_argument(
+            "--orphan-grace-hours",
+            type=float,
+            default=DEFAULT_ORPHAN_GRACE_HOURS,
+            help="remove a blob no photo refers to once nobody stored it for this long (an upload in "
+            f"flight stores its blob moments before its event; default {DEFAULT_ORPHAN_GRACE_HOURS:g})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         days: int = options["days"]
-        if days < 0:
-            raise CommandError("--days must not be negative")
-        cutoff = datetime.now(UTC) - timedelta(days=days)
+        grace: float = options["orphan_grace_hours"]
+        if days < 0 or grace < 0:
+            raise CommandError("--days and --orphan-grace-hours must not be negative")
+        dry_run: bool = options["dry_run"]
+        now = datetime.now(UTC)
         blobs = blob_store()
         app = property_service()
-        doomed = prunable_originals(app, blobs, cutoff)
-        for item in doomed:
-            self.stdout.write(
-                f"{'would remove' if options['dry_run'] else 'removing'} {item.sha256} ({item.bytes} bytes)"
-            )
-            if not options["dry_run"]:
-                blobs.delete(item.sha256)
-        freed = sum(item.bytes for item in doomed)
+        cutoff = now - timedelta(days=days)
+        originals = self._apply(prunable_originals(app, blobs, cutoff), cutoff, blobs.delete, "", dry_run)
+        unused_since = now - timedelta(hours=grace)
+        orphans = self._apply(
+            orphaned_blobs(app, blobs, unused_since),
+            unused_since,
+            lambda sha256: blobs.delete_unless_stored_since(sha256, unused_since),
+            "orphaned blob ",
+            dry_run,
+        )
         context = AuditContext("system:prune_audit", "prune_audit", Role.SYSTEM, "system", uuid.uuid4().hex)
         with acting_as(context):
-            receipt = app.record_originals_pruned(
-                days, cutoff, options["dry_run"], [item.sha256 for item in doomed], freed
-            )
-        verb = "would free" if options["dry_run"] else "freed"
+            receipt = app.record_retention_run(days, dry_run, originals, orphans)
+        verb = "would free" if dry_run else "freed"
         self.stdout.write(
-            f"{len(doomed)} originals, {verb} {freed} bytes; recorded at position {receipt.position}"
+            f"{len(originals.sha256s)} originals and {len(orphans.sha256s)} orphaned blobs, {verb} "
+            f"{originals.bytes_freed + orphans.bytes_freed} bytes; recorded at position {receipt.position}"
         )
+
+    def _apply(
+        self,
+        doomed: list[Prunable],
+        before: datetime,
+        remove: Callable[[str], bool],
+        label: str,
+        dry_run: bool,
+    ) -> Removal:
+        """Remove (or list) ``doomed``; what ``remove`` kept (an orphan stored again) goes unreported."""
+        removed = []
+        for item in doomed:
+            if not dry_run and not remove(item.sha256):
+                continue
+            verb = "would remove" if dry_run else "removed"
+            self.stdout.write(f"{verb} {label}{item.sha256} ({item.bytes} bytes)")
+            removed.append(item)
+        return Removal(before, [item.sha256 for item in removed], sum(item.bytes for item in removed))
