@@ -1,4 +1,4 @@
-"""The README's walk-through, photo and auditor examples, run as written against a `make run` server.
+"""The README's walk-through, photo, read-model and auditor examples, run as written against `make run`.
 
 One bash session runs every ```sh block of those sections in order, so variables and helper
 functions carry over as they do for a reader, and each block's output is compared, by shape, with
