@@ -184,11 +184,12 @@ class PropertyService(Application[UUID]):
         return self._save(image, tracking=tracking)
 
     def record_retention_run(self, days: int, dry_run: bool, originals: Removal, orphans: Removal) -> Receipt:
-        """A retention run, dry or not: who removed which originals and orphaned blobs, under
-        which rule, saved as one aggregate."""
+        """A retention run, dry or not: who removed which originals (recorded even if none) and
+        which orphaned blobs (if any), under which rule, saved as one aggregate."""
         self._check_may_write()
         run = RetentionRun(days, originals.before, dry_run, originals.sha256s, originals.bytes_freed)
-        run.remove_orphaned_blobs(orphans.before, orphans.sha256s, orphans.bytes_freed)
+        if orphans.sha256s:
+            run.remove_orphaned_blobs(orphans.before, orphans.sha256s, orphans.bytes_freed)
         return self._save(run)
 
     def get_image(self, image_id: UUID) -> PropertyImage:

@@ -25,7 +25,7 @@ class Command(BaseCommand):
     help = (
         "Remove derived data older than N days: the stored originals of photos processed (or removed) "
         "more than N days ago, and blobs no recorded photo refers to. It never deletes or edits an event; "
-        "each run, dry or not, is itself recorded (OriginalsPruned and OrphanedBlobsRemoved events)."
+        "each run, dry or not, is itself recorded (OriginalsPruned; OrphanedBlobsRemoved if any)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -63,7 +63,7 @@ class Command(BaseCommand):
             receipt = app.record_retention_run(days, dry_run, originals, orphans)
         verb = "would free" if dry_run else "freed"
         self.stdout.write(
-            f"{len(originals.sha256s)} originals and {len(orphans.sha256s)} orphaned blobs, {verb} "
+            f"{len(originals.sha256s)} originals, {len(orphans.sha256s)} orphaned blobs, {verb} "
             f"{originals.bytes_freed + orphans.bytes_freed} bytes; recorded at position {receipt.position}"
         )
 
