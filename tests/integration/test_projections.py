@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 
 from domain.audit import AuditContext
+from domain.property import Property
 from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind
 from projections.audit_timeline import AuditTimelineProjection
@@ -25,6 +26,8 @@ from projections.property_list import PropertyListProjection
 from projections.registry import all_projections
 from projections.runner import ProjectionStalled, catch_up, rebuild, status
 from tests.conftest import quay_street, rent
+from tests.fixtures.image_outcomes import file_of
+from tests.fixtures.tiny_png import tiny_png
 
 
 def register(service: PropertyService, name: str = "Harbour View Flats") -> Receipt:
@@ -62,6 +65,32 @@ def test_listing_follows_every_event(service: PropertyService, alice: AuditConte
     prop = service.get_property(receipt.id)
     assert listing.created_at == prop.created_on
     assert listing.updated_at == prop.modified_on
+
+
+def test_every_event_of_a_property_has_a_listing_handler() -> None:
+    """A topic without a handler would leave the listing's version, and so the ETag, stale."""
+    topics = {
+        event.TOPIC
+        for event in vars(Property).values()
+        if isinstance(event, type) and issubclass(event, Property.Event)
+    } - {Property.Event.TOPIC, Property.Created.TOPIC}
+    assert topics == set(PropertyListProjection().handlers())
+
+
+def test_gallery_events_move_the_listings_version_and_time(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(service)
+    first = service.add_image(receipt.id, file_of(tiny_png())).id
+    second = service.add_image(receipt.id, file_of(tiny_png((200, 40, 40)))).id
+    service.set_cover_image(receipt.id, second)
+    service.reorder_images(receipt.id, [second, first])
+    service.remove_image(first)
+    catch_up(PropertyListProjection(), service)
+    listing = PropertyListing.live().get(property_id=receipt.id)
+    prop = service.get_property(receipt.id)
+    assert (listing.version, listing.updated_at) == (prop.version, prop.modified_on)
+    assert prop.version == 6, "registered, attached twice, cover set, reordered, detached"
 
 
 def test_catching_up_twice_applies_nothing_twice(service: PropertyService, alice: AuditContext) -> None:
