@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.uploads import MULTIPART_ALLOWANCE, declared_length
+from infrastructure.audit_trail import chained
 from infrastructure.composition import property_service
 from infrastructure.event_store import ChainedRecorder
 from infrastructure.idempotency import (
@@ -66,9 +67,7 @@ class Replayed(Exception):
 
 
 def _keys() -> ChainedRecorder:
-    recorder = property_service().recorder
-    assert isinstance(recorder, ChainedRecorder)
-    return recorder
+    return chained(property_service().recorder)
 
 
 @dataclass

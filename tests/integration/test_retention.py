@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from domain.audit import AuditContext
 from domain.service import PropertyService
 from domain.values import PropertyKind
 from infrastructure import audit_trail, composition
+from infrastructure.audit_trail import chained
 from infrastructure.composition import audit_key, blob_store
+from infrastructure.idempotency import IdempotencyClaim, StoredResponse
 from infrastructure.images.blob_store import LocalBlobStore
 from tests.conftest import quay_street
 from tests.fixtures import hard_images as hard
@@ -111,3 +114,15 @@ def test_prune_removes_blobs_no_recorded_photo_refers_to_and_records_them(
     sweeps = [(r.sha256s, r.bytes_freed) for r in runs if type(r).__name__ == "OrphanedBlobsRemoved"]
     assert sweeps == [([refused], len(hard.photo("coffee.png")))] * 2
     assert audit_trail.verify(app.recorder, audit_key()).ok
+
+
+def test_prune_deletes_expired_idempotency_keys(blobs_in: Path, service: PropertyService) -> None:
+    keys = chained(service.recorder)
+    for key, hours_ago in (("expired", 25), ("live", 1)):
+        at = time.time() - hours_ago * 3600
+        keys.store_idempotent_response(
+            IdempotencyClaim("user-1", key, "f", at, 0), StoredResponse(201, {}, b"{}")
+        )
+    call_command("prune_audit", "--days", "30")
+    assert keys.select_idempotency_key("user-1", "expired", 0) is None
+    assert keys.select_idempotency_key("user-1", "live", 0) is not None

@@ -2,6 +2,7 @@
 
 Two rules, one recorded run: originals of photos settled before the cutoff, and blobs that no
 recorded photo refers to (left by uploads whose event was refused) and nobody stored for H hours.
+Expired Idempotency-Key rows (no longer honoured anyway) are deleted too.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from domain.audit import AuditContext, Role, acting_as
 from domain.retention import Removal
+from infrastructure.audit_trail import chained
 from infrastructure.composition import blob_store, property_service
 from infrastructure.retention import Prunable, orphaned_blobs, prunable_originals
 
@@ -61,6 +64,9 @@ class Command(BaseCommand):
         context = AuditContext("system:prune_audit", "prune_audit", Role.SYSTEM, "system", uuid.uuid4().hex)
         with acting_as(context):
             receipt = app.record_retention_run(days, dry_run, originals, orphans)
+        if not dry_run:
+            keys_expired_at = now - timedelta(hours=settings.COSMO_IDEMPOTENCY_KEY_HOURS)
+            chained(app.recorder).delete_expired_idempotency_keys(keys_expired_at.timestamp())
         verb = "would free" if dry_run else "freed"
         self.stdout.write(
             f"{len(originals.sha256s)} originals, {len(orphans.sha256s)} orphaned blobs, {verb} "
