@@ -51,6 +51,11 @@ COSMO_AUDIT_KEY = _required_key("COSMO_AUDIT_KEY")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if DEBUG:
     ALLOWED_HOSTS.append("testserver")
+# Behind a reverse proxy that terminates TLS, absolute URLs (photo variants) must name the public
+# scheme and host. The X-Forwarded-* headers are trusted only when told the proxy sets them.
+if _flag("COSMO_BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
 
 INSTALLED_APPS = [
     "django.contrib.auth",

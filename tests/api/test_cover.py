@@ -189,3 +189,30 @@ def test_after_photo_changes_the_etag_of_a_read_is_accepted_by_if_match(manager:
     )
     assert patch.status_code == 200, patch.content
     assert patch["ETag"] == '"6"'
+
+
+def test_behind_a_trusted_proxy_urls_name_the_public_https_host(
+    manager: APIClient, service: PropertyService, settings: Settings
+) -> None:
+    """What ``COSMO_BEHIND_PROXY`` turns on: the proxy's X-Forwarded-Proto and -Host are believed."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.USE_X_FORWARDED_HOST = True
+    image_id = upload(manager, create(manager)["id"])
+    record_processed(service, UUID(image_id))
+    project(service)
+    response = manager.get(
+        f"/api/images/{image_id}", HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_HOST="localhost"
+    )
+    assert response.json()["variants"][0]["url"] == f"https://localhost/media/images/{image_id}/480.webp"
+
+
+def test_without_a_trusted_proxy_forwarded_headers_are_ignored(
+    manager: APIClient, service: PropertyService
+) -> None:
+    image_id = upload(manager, create(manager)["id"])
+    record_processed(service, UUID(image_id))
+    project(service)
+    response = manager.get(
+        f"/api/images/{image_id}", HTTP_X_FORWARDED_PROTO="https", HTTP_X_FORWARDED_HOST="localhost"
+    )
+    assert response.json()["variants"][0]["url"] == f"http://testserver/media/images/{image_id}/480.webp"
