@@ -117,8 +117,8 @@ def test_a_worker_killed_mid_batch_resumes_to_the_same_result(
         assert rebuild(projection, service, check=True).drift == [], projection.name
 
 
-class PropertyListV2(PropertyListProjection):
-    version: ClassVar[int] = 2
+class PropertyListNext(PropertyListProjection):
+    version: ClassVar[int] = PropertyListProjection.version + 1
 
 
 def test_a_new_projection_version_is_rebuilt_when_the_worker_starts(
@@ -128,8 +128,8 @@ def test_a_new_projection_version_is_rebuilt_when_the_worker_starts(
         name="Before the upgrade", kind=PropertyKind.HOUSE, address=quay_street(), rent=rent()
     )
     Worker(service, [PropertyListProjection()]).run_once()
-    upgraded = Worker(service, [PropertyListV2()])
+    upgraded = Worker(service, [PropertyListNext()])
     upgraded.rebuild_outdated()
     state = ProjectionState.objects.get(name="property_list")
-    assert (state.version, state.generation) == (2, 2)
+    assert (state.version, state.generation) == (PropertyListNext.version, 2)
     assert list(PropertyListing.live().values_list("name", flat=True)) == ["Before the upgrade"]
