@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from api.event_json import utc_iso
-from api.serializers import StrictSerializer, VariantSerializer
+from api.serializers import StrictSerializer, TextField, VariantSerializer
 from domain.image import MAX_CAPTION_LENGTH, ImageStatus, PropertyImage
 from projections.models import GalleryImage
 from projections.property_detail import variant_json
@@ -26,13 +26,11 @@ from projections.property_detail import variant_json
 class ImageUploadSerializer(StrictSerializer):
     # Empty files pass here so that the image check refuses them like any other non-image (415).
     file = serializers.FileField(allow_empty_file=True, help_text="JPEG, PNG, WebP, GIF or HEIC")
-    caption = serializers.CharField(
-        max_length=MAX_CAPTION_LENGTH, required=False, allow_blank=True, default=""
-    )
+    caption = TextField(max_length=MAX_CAPTION_LENGTH, required=False, allow_blank=True, default="")
 
 
 class CaptionSerializer(StrictSerializer):
-    caption = serializers.CharField(max_length=MAX_CAPTION_LENGTH, allow_blank=True)
+    caption = TextField(max_length=MAX_CAPTION_LENGTH, allow_blank=True)
 
 
 class CoverSerializer(StrictSerializer):

@@ -27,7 +27,7 @@ POSITION_HEADER = "X-Cosmo-Position"
 MIN_POSITION_HEADER = "X-Cosmo-Min-Position"
 MIN_POSITION_PARAMETER = OpenApiParameter(
     MIN_POSITION_HEADER,
-    int,
+    {"type": "integer", "minimum": 0},
     OpenApiParameter.HEADER,
     description="wait (bounded) until the read model has seen this X-Cosmo-Position; 503 if it has not, "
     "400 at once if no event has been recorded at that position yet",
@@ -39,7 +39,7 @@ def wait_for_min_position(request: Request, *projections: str) -> None:
     header = request.headers.get(MIN_POSITION_HEADER)
     if header is None:
         return
-    if not header.strip().isdigit():
+    if not (header.strip().isascii() and header.strip().isdigit()):  # "²".isdigit(), but int("²") fails
         raise ValidationError({MIN_POSITION_HEADER: ["must be a non-negative integer"]})
     position = int(header)
     head = property_service().recorder.max_notification_id() or 0

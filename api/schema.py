@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from api.read_your_writes import MIN_POSITION_HEADER, POSITION_HEADER
+from api.text_schema import code_pattern, text_pattern
 from domain.image import ImageStatus
 from domain.values import PropertyStatus
 
@@ -43,7 +44,7 @@ ERROR_DESCRIPTIONS = {
     400: "Invalid input: body, query parameter or header (`fields` says which).",
     401: "No valid access token (`Authorization: Bearer …`).",
     403: "The caller's role may not do this.",
-    404: "No such resource, or not one the caller's organisation may see.",
+    404: "No such resource, or not one the caller's organisation may see (for a list: no such page).",
     409: "Conflicts with the resource's state (archived, nothing to retry), or the first request "
     "with this Idempotency-Key has not answered yet (`idempotency_key_in_use`).",
     412: "`If-Match` names a version that is no longer current (`version_conflict`).",
@@ -154,6 +155,23 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
         if "__doc__" not in vars(type(self.target)) or type(self.target).__doc__ is None:
             schema.pop("description", None)  # StrictSerializer's own docstring, not this body's
         return schema
+
+
+class TextFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
+    target_class = "api.serializers.TextField"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
+        schema = {"type": "string", "pattern": text_pattern(required=not self.target.allow_blank)}
+        if self.target.max_length is not None:
+            schema["maxLength"] = self.target.max_length
+        return schema
+
+
+class IsoCodeFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
+    target_class = "api.serializers.IsoCodeField"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
+        return {"type": "string", "pattern": code_pattern(self.target.codes)}
 
 
 class CosmoAutoSchema(AutoSchema):

@@ -11,7 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from domain.errors import InvalidValue
-from domain.values import Address, PropertyKind, PropertyStatus, Rent
+from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
+from domain.property import MAX_REASON_LENGTH
+from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent
 
 # Digits with an optional fraction: no exponent ("1e3"), no spaces, no "NaN"; bounded so a
 # million-digit string costs nothing. Sign and decimals are left to Rent, which names the problem.
@@ -35,11 +37,39 @@ class StrictSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
+class TextField(serializers.CharField):
+    """Text the domain cleans (``clean_text``): a JSON string only, trimmed by the domain, not here.
+
+    Not trimming here means ``max_length`` counts what was sent, as the schema's ``maxLength`` does.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IsoCodeField(serializers.CharField):
+    """An ISO code in any letter case, upper-cased; the domain checks it is one of ``codes``."""
+
+    def __init__(self, codes: frozenset[str], **kwargs: Any) -> None:
+        self.codes = codes
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data).upper()
+
+
 class AddressSerializer(StrictSerializer):
-    street = serializers.CharField(max_length=200)
-    city = serializers.CharField(max_length=200)
-    postal_code = serializers.CharField(max_length=200)
-    country = serializers.CharField(min_length=2, max_length=2, help_text="ISO 3166-1 alpha-2, e.g. PT")
+    street = TextField(max_length=MAX_TEXT_LENGTH)
+    city = TextField(max_length=MAX_TEXT_LENGTH)
+    postal_code = TextField(max_length=MAX_TEXT_LENGTH)
+    country = IsoCodeField(COUNTRY_CODES, help_text="ISO 3166-1 alpha-2, e.g. PT")
 
     def to_internal_value(self, data: Any) -> Address:
         values = super().to_internal_value(data)
@@ -48,7 +78,7 @@ class AddressSerializer(StrictSerializer):
                 street=values["street"],
                 city=values["city"],
                 postal_code=values["postal_code"],
-                country=values["country"].upper(),
+                country=values["country"],
             )
         except InvalidValue as error:
             raise _as_validation_error(error) from None
@@ -88,18 +118,18 @@ class MoneyField(serializers.Field[Decimal, Any, str, Any]):
 
 class RentSerializer(StrictSerializer):
     amount = MoneyField()
-    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. EUR")
+    currency = IsoCodeField(CURRENCY_CODES, help_text="ISO 4217, e.g. EUR")
 
     def to_internal_value(self, data: Any) -> Rent:
         values = super().to_internal_value(data)
         try:
-            return Rent(amount=Decimal(values["amount"]), currency=values["currency"].upper())
+            return Rent(amount=Decimal(values["amount"]), currency=values["currency"])
         except InvalidValue as error:
             raise _as_validation_error(error) from None
 
 
 class PropertyCreateSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = TextField(max_length=MAX_TEXT_LENGTH)
     kind = serializers.ChoiceField(choices=[kind.value for kind in PropertyKind])
     address = AddressSerializer()
     rent = RentSerializer(required=False, allow_null=True)
@@ -108,13 +138,13 @@ class PropertyCreateSerializer(StrictSerializer):
 class PropertyUpdateSerializer(StrictSerializer):
     """Every field optional; ``"rent": null`` removes the rent."""
 
-    name = serializers.CharField(max_length=200, required=False)
+    name = TextField(max_length=MAX_TEXT_LENGTH, required=False)
     address = AddressSerializer(required=False)
     rent = RentSerializer(required=False, allow_null=True)
 
 
 class ArchiveSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    reason = TextField(max_length=MAX_REASON_LENGTH, required=False, allow_blank=True, default="")
 
 
 class TimeTravelSerializer(serializers.Serializer[Any]):

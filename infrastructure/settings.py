@@ -169,6 +169,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body is the serializer as declared: a field it requires stays required.
+    "COMPONENT_SPLIT_PATCH": False,
     # Query enums list their values only: an empty string is "no filter", not a value to send.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,

@@ -138,7 +138,7 @@ class PropertyCollectionView(AuditedView):
         description="The caller's organisation's properties (every organisation's for auditors), "
         "newest first unless `ordering` says otherwise, a page at a time.",
         parameters=[MIN_POSITION_PARAMETER],
-        responses=PropertySerializer(many=True),
+        responses={200: PropertySerializer(many=True), **errors(404)},
     )
     def get(self, request: Request) -> Response:
         wait_for_min_position(request, "property_list")

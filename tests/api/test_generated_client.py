@@ -124,7 +124,7 @@ def test_a_generated_client_runs_the_readme_flow(live_server: Any, generated: Mo
         prop.id,
         client=client,
         if_match=read.headers["ETag"],
-        body=models.PatchedPropertyUpdateRequest(
+        body=models.PropertyUpdateRequest(
             name="Harbour View Apartments", rent=models.RentRequest(amount="1300.00", currency="EUR")
         ),
     )
@@ -145,7 +145,7 @@ def test_a_generated_client_runs_the_readme_flow(live_server: Any, generated: Mo
         prop.id,
         client=client,
         if_match=read.headers["ETag"],
-        body=models.PatchedPropertyUpdateRequest(name="Harbour View"),
+        body=models.PropertyUpdateRequest(name="Harbour View"),
     )
     assert isinstance(renamed, models.Property)
     assert renamed.name == "Harbour View"

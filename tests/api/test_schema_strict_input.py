@@ -99,3 +99,9 @@ def test_a_page_past_the_end_is_not_found(manager: APIClient) -> None:
     create(manager)
     response = manager.get("/api/properties?page=2")
     assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize("header", ["-1", "\u00b2", "1.5", "x"])
+def test_a_min_position_that_is_not_a_non_negative_integer_is_a_400(manager: APIClient, header: str) -> None:
+    response = manager.get("/api/properties", HTTP_X_COSMO_MIN_POSITION=header)
+    assert response.status_code == 400
