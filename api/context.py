@@ -49,6 +49,23 @@ class AuditedView(StrictQueryView):
         self._audit_token = bind_audit_context(self.audit)
         self._idempotent = IdempotentRequest.begin(request, self.audit.actor_id)
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """Unbinds whatever is still bound once the request is over: after an unhandled error (a
+        500, where DRF skips ``finalize_response``) the caller and the key must not stay bound to
+        the thread's next request."""
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            self._unbind_audit()
+            if self._idempotent is not None:
+                self._idempotent.release()
+                self._idempotent = None
+
+    def _unbind_audit(self) -> None:
+        if self._audit_token is not None:
+            unbind_audit_context(self._audit_token)
+            self._audit_token = None
+
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Replayed):
             return exc.response
@@ -62,9 +79,7 @@ class AuditedView(StrictQueryView):
         return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
-        if self._audit_token is not None:
-            unbind_audit_context(self._audit_token)
-            self._audit_token = None
+        self._unbind_audit()
         response = super().finalize_response(request, response, *args, **kwargs)
         if self._idempotent is not None:
             idempotent, self._idempotent = self._idempotent, None

@@ -12,8 +12,10 @@ from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from api import idempotency
+from domain.audit import peek_audit_context
 from domain.service import PropertyService
 from infrastructure.event_store import ChainedRecorder
+from infrastructure.idempotency import pending_claim
 from tests.api.conftest import NEW_PROPERTY, create
 from tests.fixtures.tiny_png import tiny_png
 
@@ -160,3 +162,18 @@ def test_a_key_whose_answer_was_lost_is_in_use_and_never_runs_again(
     retried = post(manager, "lost")
     assert (retried.status_code, error_code(retried)) == (409, "idempotency_key_in_use")
     assert head(service) == 1
+
+
+def test_an_unhandled_error_leaves_no_key_bound_for_the_next_request(
+    manager: APIClient, service: PropertyService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(PropertyService, "register_property", broken)
+        with pytest.raises(RuntimeError):
+            post(manager, "unlucky")
+    assert pending_claim() is None
+    assert peek_audit_context() is None
+    assert post(manager, "unlucky").status_code == 201, "a 500 is not remembered"
