@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from domain import service as service_module
 from domain.audit import AuditContext, Role, acting_as
 from domain.errors import NotPermitted, PropertyArchived, PropertyNotFound, VersionConflict
 from domain.service import PropertyChanges, PropertyService, Receipt
@@ -110,3 +111,56 @@ def test_state_at_a_version_and_as_of_a_time(memory_service: PropertyService, al
         memory_service.get_property_as_of(receipt.id, events[0].timestamp - timedelta(seconds=1))
     with pytest.raises(PropertyNotFound):
         memory_service.get_property(receipt.id, version=3)
+
+
+@pytest.fixture
+def interfering(memory_service: PropertyService, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Someone else renames the property between each load and save, ``times[0]`` times."""
+    times = [1]
+    load = PropertyService.get_property
+    monkeypatch.setattr(service_module, "BACKOFF_SECONDS", 0.0)
+
+    rival: list[bool] = []
+
+    def load_then_interfere(self: PropertyService, property_id: Any, version: int | None = None) -> Any:
+        prop = load(self, property_id, version)
+        if version is None and times[0] > 0 and not rival:
+            times[0] -= 1
+            rival.append(True)
+            memory_service.update_property(property_id, PropertyChanges(name=f"Rival {times[0]}"), None)
+            rival.pop()
+        return prop
+
+    monkeypatch.setattr(PropertyService, "get_property", load_then_interfere)
+    return times
+
+
+def test_a_change_without_expected_version_is_run_again_on_the_winners_state(
+    memory_service: PropertyService, alice: AuditContext, interfering: list[int]
+) -> None:
+    receipt = register(memory_service)
+    interfering[0] = 1
+    changed = memory_service.update_property(receipt.id, PropertyChanges(rent=rent("99")), None)
+    assert changed.version == 3
+    prop = memory_service.get_property(receipt.id)
+    assert (prop.name, prop.rent) == ("Rival 0", rent("99"))
+
+
+def test_a_change_with_an_expected_version_is_never_run_again(
+    memory_service: PropertyService, alice: AuditContext, interfering: list[int]
+) -> None:
+    receipt = register(memory_service)
+    interfering[0] = 1
+    with pytest.raises(VersionConflict):
+        memory_service.update_property(receipt.id, PropertyChanges(rent=rent("99")), 1)
+    assert memory_service.get_property(receipt.id).rent == rent()
+
+
+def test_reruns_are_bounded(
+    memory_service: PropertyService, alice: AuditContext, interfering: list[int]
+) -> None:
+    receipt = register(memory_service)
+    interfering[0] = 1_000
+    with pytest.raises(VersionConflict):
+        memory_service.update_property(receipt.id, PropertyChanges(rent=rent("99")), None)
+    assert 1_000 - interfering[0] == service_module.MAX_ATTEMPTS
