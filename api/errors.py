@@ -17,6 +17,8 @@ from projections.selectors import ProjectionBehind
 logger = logging.getLogger(__name__)
 
 _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
+    # Well formed, but not the photos the property has now: a conflict with its state.
+    (domain.InvalidImageOrder, status.HTTP_409_CONFLICT),
     (domain.InvalidValue, status.HTTP_400_BAD_REQUEST),
     (domain.PropertyNotFound, status.HTTP_404_NOT_FOUND),
     (domain.ImageNotFound, status.HTTP_404_NOT_FOUND),
@@ -65,8 +67,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 def domain_status(exc: domain.DomainError) -> int | None:
     if isinstance(exc, domain.PropertyNotFound | domain.ImageNotFound) and exc.field:
-        # The resource in the URL exists; what is missing is the one a body field names.
-        return status.HTTP_400_BAD_REQUEST
+        # The resource in the URL exists; the one a body field names is not (or not among its
+        # photos): the request is well formed but conflicts with the current state.
+        return status.HTTP_409_CONFLICT
     return next((http_status for error, http_status in _DOMAIN_STATUS if isinstance(exc, error)), None)
 
 

@@ -6,6 +6,9 @@ from typing import Any
 
 import django_filters
 from django.db.models import Q, QuerySet
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 
 from domain.values import PropertyKind, PropertyStatus
 from projections.models import PropertyListing
@@ -51,3 +54,26 @@ class PropertyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped
         return queryset.filter(
             Q(name__icontains=value) | Q(street__icontains=value) | Q(city__icontains=value)
         )
+
+
+class PropertyPagination(PageNumberPagination):
+    """Pages of the list; a ``page_size`` that is not 1 to 100 is a 400, not quietly replaced."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            raise ValidationError({"page_size": [f"must be an integer from 1 to {self.max_page_size}"]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        bounds = {"page": {"minimum": 1}, "page_size": {"minimum": 1, "maximum": self.max_page_size}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds[parameter["name"]])
+        return parameters

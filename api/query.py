@@ -27,9 +27,13 @@ def names_of(*sources: type[serializers.Serializer[Any]] | Iterable[str]) -> fro
 
 
 def refuse_unknown_query_parameters(request: Request, known: Collection[str]) -> None:
+    """Unknown names, and names given twice (``?city=a&city=b``: which one was meant?), are a 400."""
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:
         raise ValidationError({name: ["unknown query parameter"] for name in unknown})
+    repeated = sorted(name for name, values in request.query_params.lists() if len(values) > 1)
+    if repeated:
+        raise ValidationError({name: ["given more than once"] for name in repeated})
 
 
 class StrictQueryView(APIView):

@@ -20,6 +20,10 @@ from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus
 MONEY_PATTERN = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?")
 
 
+# Versions and positions are 64-bit integers in both databases; a larger one names nothing.
+MAX_POSITION = 2**63 - 1
+
+
 def _as_validation_error(error: InvalidValue) -> serializers.ValidationError:
     """A value object's own check, reported under the field it concerns."""
     leaf = (error.field or "non_field_errors").split(".")[-1]
@@ -148,7 +152,7 @@ class ArchiveSerializer(StrictSerializer):
 
 
 class TimeTravelSerializer(serializers.Serializer[Any]):
-    version = serializers.IntegerField(min_value=1, required=False)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_POSITION, required=False)
     as_of = serializers.DateTimeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiRequest, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -29,7 +29,7 @@ from api.image_serializers import (
 )
 from api.permissions import ReadOnlyForAuditors
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
-from api.schema import LOCATION, POSITION
+from api.schema import LOCATION, POSITION, UPLOAD_ENCODING
 from api.uploads import inspected_file, read_upload
 from domain.audit import AuditContext
 from domain.service import Receipt
@@ -76,7 +76,7 @@ class PropertyImagesView(AuditedView):
     @extend_schema(
         operation_id="upload_image",
         summary="Upload a photo",
-        request={"multipart/form-data": ImageUploadSerializer},
+        request={"multipart/form-data": OpenApiRequest(ImageUploadSerializer, encoding=UPLOAD_ENCODING)},
         parameters=[LOCATION, POSITION],
         responses={202: ImageSerializer},
         description="Accepted as `pending`; the image policy makes the variants (`ready`) or gives up "

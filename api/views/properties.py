@@ -14,12 +14,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.context import AuditedView
-from api.filters import PropertyFilter
+from api.filters import PropertyFilter, PropertyPagination
 from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
 from api.query import names_of
@@ -44,12 +43,6 @@ from projections.selectors import cover_images, find_image, get_listing, visible
 logger = logging.getLogger(__name__)
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
-
-
-class PropertyPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
 
 
 def listing_json(listing: PropertyListing, cover: dict[str, Any] | None) -> dict[str, Any]:

@@ -238,18 +238,18 @@ def test_the_cover_and_the_order_can_be_chosen(manager: APIClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "order",
+    ("order", "status"),
     [
-        lambda ids: ids[:2],
-        lambda ids: [*ids, ids[0]],
-        lambda ids: [*ids[:2], str(uuid4())],
-        lambda ids: ["not-a-uuid"],
-        lambda ids: "all of them",
+        (lambda ids: ids[:2], 409),
+        (lambda ids: [*ids, ids[0]], 409),
+        (lambda ids: [*ids[:2], str(uuid4())], 409),
+        (lambda ids: ["not-a-uuid"], 400),
+        (lambda ids: "all of them", 400),
     ],
     ids=["missing", "duplicate", "stranger", "not-a-uuid", "not-a-list"],
 )
-def test_an_order_that_is_not_every_photo_once_is_400(
-    manager: APIClient, service: PropertyService, order: Callable[[list[str]], Any]
+def test_an_order_that_is_not_every_photo_once_is_refused(
+    manager: APIClient, service: PropertyService, order: Callable[[list[str]], Any], status: int
 ) -> None:
     prop = create(manager)
     ids = [uploaded(manager, prop["id"])["id"] for _ in range(3)]
@@ -257,16 +257,16 @@ def test_an_order_that_is_not_every_photo_once_is_400(
     response = manager.put(
         f"/api/properties/{prop['id']}/images/order", {"image_ids": order(ids)}, format="json"
     )
-    assert response.status_code == 400, response.content
+    assert response.status_code == status, response.content
     assert "image_ids" in response.json()["error"]["fields"]
     assert head(service) == before
 
 
-def test_a_cover_that_is_not_a_photo_of_the_property_is_400(manager: APIClient) -> None:
+def test_a_cover_that_is_not_a_photo_of_the_property_is_a_conflict(manager: APIClient) -> None:
     prop, other = create(manager), create(manager)
     stranger = uploaded(manager, other["id"])
     response = manager.put(f"/api/properties/{prop['id']}/cover", {"image_id": stranger["id"]}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "image_id" in response.json()["error"]["fields"]
 
 

@@ -105,3 +105,29 @@ def test_a_page_past_the_end_is_not_found(manager: APIClient) -> None:
 def test_a_min_position_that_is_not_a_non_negative_integer_is_a_400(manager: APIClient, header: str) -> None:
     response = manager.get("/api/properties", HTTP_X_COSMO_MIN_POSITION=header)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("query", ["city=Lisbon&city=Porto", "page_size=1&page_size=2"])
+def test_a_query_parameter_given_twice_is_refused(manager: APIClient, query: str) -> None:
+    response = manager.get(f"/api/properties?{query}")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"].values()) == [["given more than once"]]
+
+
+@pytest.mark.parametrize("page_size", ["0", "101", "x", "null", "\u00b2"])
+def test_a_page_size_out_of_range_is_a_400_not_quietly_the_default(
+    manager: APIClient, page_size: str
+) -> None:
+    response = manager.get(f"/api/properties?page_size={page_size}")
+    assert response.status_code == 400
+    assert "page_size" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/properties/{id}?version=99999999999999999999", "/api/audit/events?after=99999999999999999999"],
+)
+def test_versions_and_positions_beyond_64_bits_are_a_400(client_for: Any, path: str) -> None:
+    client = client_for("ada", role="admin")
+    prop = create(client)
+    assert client.get(path.format(id=prop["id"])).status_code == 400
