@@ -23,8 +23,9 @@ from infrastructure.transcoder import OrjsonTranscoder
 
 mapper = SizeLimitedMapper(OrjsonTranscoder(), max_event_bytes=1 << 20)
 
-# Any unicode a person could type (domain text refuses control characters); audit fields take anything.
-printable = st.characters(exclude_categories=("Cc", "Cs"))
+# Any unicode a person could type (domain text refuses control and invisible format characters);
+# audit fields take anything.
+printable = st.characters(exclude_categories=("Cc", "Cs", "Cf", "Zl", "Zp"))
 text = st.text(printable, min_size=1, max_size=200).map(str.strip).filter(bool)
 free_text = st.text(printable, max_size=300)
 anything = st.text(max_size=300)
