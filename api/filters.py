@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -17,6 +19,23 @@ from projections.models import PropertyListing
 TIE_BREAKER = "property_id"
 
 
+class NonEmptyChoiceField(django_filters.fields.ChoiceField):  # type: ignore[misc]  # untyped library
+    """Absent means "any"; present and empty (``?status=``) is not a value, so it is refused."""
+
+    def to_python(self, value: Any) -> Any:
+        if value == "":
+            raise forms.ValidationError("must be one of the values; leave the parameter out for any")
+        return super().to_python(value)
+
+
+class NonEmptyChoiceFilter(django_filters.ChoiceFilter):  # type: ignore[misc]  # untyped library
+    field_class = NonEmptyChoiceField
+
+
+# Bounded text in the schema as in the form, so a longer value is documented as invalid.
+TEXT_PARAMETER = {"type": "string", "maxLength": 200}
+
+
 class StableOrderingFilter(django_filters.OrderingFilter):  # type: ignore[misc]  # untyped library
     def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
         if not value:
@@ -25,14 +44,16 @@ class StableOrderingFilter(django_filters.OrderingFilter):  # type: ignore[misc]
 
 
 class PropertyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped library
-    search = django_filters.CharFilter(
-        method="search_text", max_length=200, help_text="part of the name, street or city, any case"
+    search = extend_schema_field(TEXT_PARAMETER)(
+        django_filters.CharFilter(
+            method="search_text", max_length=200, help_text="part of the name, street or city, any case"
+        )
     )
-    city = django_filters.CharFilter(lookup_expr="iexact", max_length=200, help_text="exact city, any case")
-    status = django_filters.ChoiceFilter(
-        choices=[(s.value, s.value) for s in PropertyStatus], empty_label=None
+    city = extend_schema_field(TEXT_PARAMETER)(
+        django_filters.CharFilter(lookup_expr="iexact", max_length=200, help_text="exact city, any case")
     )
-    kind = django_filters.ChoiceFilter(choices=[(k.value, k.value) for k in PropertyKind], empty_label=None)
+    status = NonEmptyChoiceFilter(choices=[(s.value, s.value) for s in PropertyStatus], empty_label=None)
+    kind = NonEmptyChoiceFilter(choices=[(k.value, k.value) for k in PropertyKind], empty_label=None)
     ordering = StableOrderingFilter(
         fields=(
             ("name", "name"),
@@ -57,11 +78,20 @@ class PropertyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped
 
 
 class PropertyPagination(PageNumberPagination):
-    """Pages of the list; a ``page_size`` that is not 1 to 100 is a 400, not quietly replaced."""
+    """Pages of the list: a ``page`` or ``page_size`` that is not a number in range is a 400, not
+    quietly replaced by the default; a page past the end is a 404."""
 
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_number(self, request: Request, paginator: Any) -> int:
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            raise ValidationError({"page": ["must be an integer from 1"]})
+        return int(raw)
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

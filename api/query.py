@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any, ClassVar
 
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -26,6 +26,12 @@ def names_of(*sources: type[serializers.Serializer[Any]] | Iterable[str]) -> fro
     return frozenset(names)
 
 
+def query_values(request: Request) -> dict[str, str]:
+    """The query as a plain dict for a serializer: given a QueryDict, DRF reads ``?as_of=`` as "not
+    given" instead of refusing it. (Each name appears once: see :func:`refuse_unknown_query_parameters`.)"""
+    return request.query_params.dict()
+
+
 def refuse_unknown_query_parameters(request: Request, known: Collection[str]) -> None:
     """Unknown names, and names given twice (``?city=a&city=b``: which one was meant?), are a 400."""
     unknown = sorted(set(request.query_params) - set(known))
@@ -37,7 +43,8 @@ def refuse_unknown_query_parameters(request: Request, known: Collection[str]) ->
 
 
 class StrictQueryView(APIView):
-    """Checks the query string against ``query_parameters`` once the caller is authenticated.
+    """Checks the method, then the query string against ``query_parameters``, once the caller is
+    authenticated.
 
     ``query_parameters`` maps a method to the names it reads; a method not listed reads none.
     """
@@ -46,5 +53,11 @@ class StrictQueryView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        method = "GET" if request.method == "HEAD" else str(request.method)
-        refuse_unknown_query_parameters(request, self.query_parameters.get(method, ()))
+        method = str(request.method)
+        if method.lower() not in self.http_method_names or not hasattr(self, method.lower()):
+            # Before anything else looks at the request (its query, its Idempotency-Key): DRF
+            # would only answer 405 once initial() is done.
+            raise MethodNotAllowed(method)
+        refuse_unknown_query_parameters(
+            request, self.query_parameters.get("GET" if method == "HEAD" else method, ())
+        )

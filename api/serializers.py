@@ -13,7 +13,7 @@ from rest_framework import serializers
 from domain.errors import InvalidValue
 from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
 from domain.property import MAX_REASON_LENGTH
-from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent
+from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent, clean_text
 
 # Digits with an optional fraction: no exponent ("1e3"), no spaces, no "NaN"; bounded so a
 # million-digit string costs nothing. Sign and decimals are left to Rent, which names the problem.
@@ -42,9 +42,10 @@ class StrictSerializer(serializers.Serializer[Any]):
 
 
 class TextField(serializers.CharField):
-    """Text the domain cleans (``clean_text``): a JSON string only, trimmed by the domain, not here.
+    """Text as the domain takes it (``clean_text``), checked here so that a request with bad text is
+    a 400 before any state is looked at (a stale If-Match would otherwise answer first).
 
-    Not trimming here means ``max_length`` counts what was sent, as the schema's ``maxLength`` does.
+    A JSON string only; ``max_length`` counts what was sent, as the schema's ``maxLength`` does.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -53,7 +54,17 @@ class TextField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        try:
+            return clean_text(
+                super().to_internal_value(data),
+                self.field_name or "text",
+                max_length=self.max_length or MAX_TEXT_LENGTH,
+                required=not self.allow_blank,
+            )
+        except InvalidValue as error:
+            raise serializers.ValidationError(error.message) from None
 
 
 class IsoCodeField(serializers.CharField):

@@ -20,7 +20,7 @@ from api.audit_stream import ndjson_chunks, read_page
 from api.context import AuditedView
 from api.event_json import event_json
 from api.permissions import ReadsAuditTrail
-from api.query import names_of
+from api.query import names_of, query_values
 from infrastructure import audit_trail
 from infrastructure.audit_chain import Verification
 from infrastructure.composition import audit_key, property_service
@@ -60,7 +60,7 @@ class AuditEventsView(AuditedView):
         responses=AuditPageOutSerializer,
     )
     def get(self, request: Request) -> Response:
-        query = AuditPageSerializer(data=request.query_params)
+        query = AuditPageSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         after = query.validated_data["after"]
         entries = read_page(after, query.validated_data["limit"], query.audit_filter())
@@ -86,7 +86,7 @@ class AuditExportView(AuditedView):
         responses={(200, NDJSON): OpenApiTypes.STR},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        query = AuditFilterSerializer(data=request.query_params)
+        query = AuditFilterSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         return StreamingHttpResponse(ndjson_chunks(query.audit_filter()), content_type=NDJSON)
 

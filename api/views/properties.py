@@ -21,7 +21,7 @@ from api.context import AuditedView
 from api.filters import PropertyFilter, PropertyPagination
 from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
-from api.query import names_of
+from api.query import names_of, query_values
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
 from api.schema import ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION, POSITION, errors
 from api.serializers import (
@@ -182,7 +182,7 @@ class PropertyDetailView(AuditedView):
         },
     )
     def get(self, request: Request, property_id: UUID) -> Response:
-        query = TimeTravelSerializer(data=request.query_params)
+        query = TimeTravelSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         if "version" in query.validated_data:
             body = aggregate_json(

@@ -131,3 +131,23 @@ def test_versions_and_positions_beyond_64_bits_are_a_400(client_for: Any, path: 
     client = client_for("ada", role="admin")
     prop = create(client)
     assert client.get(path.format(id=prop["id"])).status_code == 400
+
+
+@pytest.mark.parametrize("query", ["status=", "kind=", "page=", "page=0", "page=x"])
+def test_an_empty_or_malformed_list_parameter_is_a_400(manager: APIClient, query: str) -> None:
+    assert manager.get(f"/api/properties?{query}").status_code == 400
+
+
+@pytest.mark.parametrize("query", ["as_of=", "version="])
+def test_an_empty_time_travel_parameter_is_a_400_not_the_current_state(
+    manager: APIClient, query: str
+) -> None:
+    prop = create(manager)
+    assert manager.get(f"/api/properties/{prop['id']}?{query}").status_code == 400
+
+
+def test_an_undeclared_method_is_a_405_before_its_idempotency_key_is_looked_at(manager: APIClient) -> None:
+    first = manager.post("/api/properties", NEW_PROPERTY, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 201
+    response = manager.put("/api/properties", NEW_PROPERTY, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
