@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -56,6 +57,14 @@ if DEBUG:
 if _flag("COSMO_BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# Proxies (IPs or CIDRs) whose X-Forwarded-For entries name the client (api/client_ip.py): the
+# address audit metadata records and the login throttle counts. Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_error}") from None
 
 INSTALLED_APPS = [
     "django.contrib.auth",
