@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from typing import Any
@@ -26,8 +27,10 @@ class TooManyFailedLogins(exceptions.Throttled):
 
 
 def _failure_key(request: Request) -> str:
+    """Hashed: a username may hold spaces or control characters, which cache keys must not."""
     username = str(request.data.get("username", "")).lower()[:150] if hasattr(request.data, "get") else ""
-    return f"cosmo:login-failures:{request.META.get('REMOTE_ADDR', '')}:{username}"
+    caller = f"{request.META.get('REMOTE_ADDR', '')}\0{username}".encode("utf-8", "surrogateescape")
+    return f"cosmo:login-failures:{hashlib.sha256(caller).hexdigest()}"
 
 
 class LoginView(StrictQueryView, TokenObtainPairView):

@@ -151,3 +151,9 @@ def test_an_undeclared_method_is_a_405_before_its_idempotency_key_is_looked_at(m
     assert first.status_code == 201
     response = manager.put("/api/properties", NEW_PROPERTY, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("username", [[None, None], "a b\tc", "\u00e9\x01" * 100, {"x": 1}])
+def test_a_login_with_any_json_username_is_a_4xx(service: Any, username: Any) -> None:
+    response = APIClient().post("/api/auth/token", {"username": username, "password": "x"}, format="json")
+    assert response.status_code in (400, 401)
