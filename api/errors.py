@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -45,6 +46,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     if isinstance(exc, ImageRejected):
         return Response(error_body(exc.code, exc.message, {"file": [exc.message]}), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        # A form whose fields outgrow DATA_UPLOAD_MAX_MEMORY_SIZE, found while parsing it.
+        return Response(
+            error_body("request_too_large", "the request's form fields are too large"), status=413
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Too many form fields or files, say: Django would answer 400 (with DEBUG on, in HTML).
+        return Response(error_body("bad_request", "the request is malformed"), status=400)
     if isinstance(exc, ProjectionBehind):
         behind = Response(error_body("projection_behind", str(exc)), status=503)
         behind["Retry-After"] = "1"

@@ -1,4 +1,4 @@
-"""Give every request a correlation id that ends up in its events, logs and response."""
+"""Middleware: a correlation id for every request, and requests refused from their headers alone."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from api.errors import error_body
+from api.uploads import MULTIPART_ALLOWANCE
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -25,3 +30,42 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+class RefuseUnservableRequestsMiddleware:
+    """Answers a bad ``Host`` (400) and a body over the limit (413) in our JSON error shape.
+
+    Django raises ``DisallowedHost`` and ``RequestDataTooBig`` wherever the host or the body is
+    first read, and turns them into a 400 (HTML, with DEBUG on its debug page listing settings).
+    Checked here, before anything else looks at the request, every serving mode answers alike.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return JsonResponse(
+                error_body("disallowed_host", "this server does not answer for that Host"), status=400
+            )
+        limit = body_limit(request)
+        if content_length(request) > limit:
+            message = f"the request body is larger than the limit of {limit} bytes"
+            return JsonResponse(error_body("request_too_large", message), status=413)
+        return self.get_response(request)
+
+
+def body_limit(request: HttpRequest) -> int:
+    """Photos come as multipart forms, up to the upload limit; any other body is read into memory."""
+    if request.content_type == "multipart/form-data":
+        return int(settings.COSMO_MAX_UPLOAD_BYTES) + MULTIPART_ALLOWANCE
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+
+
+def content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0

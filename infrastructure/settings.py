@@ -81,6 +81,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so preflights and error answers from later middleware carry the CORS headers too.
     "corsheaders.middleware.CorsMiddleware",
+    # Before anything reads the Host or the body: their refusals are JSON in every serving mode.
+    "api.middleware.RefuseUnservableRequestsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
