@@ -9,6 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
+# `make run DEBUG=1` opts in to Django's debug mode; the default serves as production would.
+DEBUG ?= 0
 
 .PHONY: run test test-unit test-sqlite test-postgres lint bench postgres migrate clean
 
@@ -18,18 +20,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-migrate: $(STAMP)
-	mkdir -p var
-	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+# Local SECRET_KEY and COSMO_AUDIT_KEY, made once; the server and every manage.py command read them.
+var/local.env: | $(STAMP)
+	$(BIN)/python -m infrastructure.local_env
+
+migrate: $(STAMP) var/local.env
+	$(BIN)/python manage.py migrate --no-input
 
 run: migrate
 	@echo
 	@echo "Cosmo is starting on http://$(HOST):$(PORT) (database: $${DATABASE_URL:-sqlite:///var/cosmo.sqlite3})"
 	@echo "  Swagger UI:   http://$(HOST):$(PORT)/api/docs"
-	@echo "  Make a user:  DEBUG=1 $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
+	@echo "  Make a user:  $(BIN)/python manage.py createuser NAME --org ORG --role manager|auditor|admin"
 	@echo "                (asks for the password; add --password-stdin to pipe it in)"
 	@echo
-	DEBUG=1 $(BIN)/python manage.py serve $(HOST):$(PORT)
+	DEBUG=$(DEBUG) $(BIN)/python manage.py serve $(HOST):$(PORT)
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
+
+HELP_WORDS = frozenset({"help", "--help", "-h"})
 
 
 def main() -> None:
@@ -16,9 +19,18 @@ def main() -> None:
     try:
         settings.INSTALLED_APPS  # noqa: B018 - loads the settings, to fail with a readable message
     except ImproperlyConfigured as error:
-        sys.exit(f"Cosmo is not configured: {error} (for local use, run with DEBUG=1)")
+        if not asks_for_help(sys.argv[1:]):
+            sys.exit(f"Cosmo is not configured: {error}")
+        # Help only describes commands and signs nothing: a throwaway key lets it load them all.
+        os.environ["SECRET_KEY"] = os.environ["COSMO_AUDIT_KEY"] = secrets.token_urlsafe(50)
+        settings.INSTALLED_APPS  # noqa: B018 - the settings module is imported afresh
 
     execute_from_command_line(sys.argv)
+
+
+def asks_for_help(arguments: list[str]) -> bool:
+    """``manage.py``, ``manage.py help [COMMAND]`` or ``manage.py [COMMAND] --help``."""
+    return not arguments or arguments[0] in HELP_WORDS or bool(HELP_WORDS & set(arguments[1:]))
 
 
 if __name__ == "__main__":

@@ -1,42 +1,40 @@
-"""Django settings, from the environment only (see README "Configuration")."""
+"""Django settings, from the environment and var/local.env (see README "Configuration")."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from infrastructure import local_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 MIN_SECRET_KEY_LENGTH = 32
-VAR_DIR = Path(os.environ.get("COSMO_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = local_env.var_dir(BASE_DIR)
+# What `make run` wrote for this checkout (var/local.env) fills in what the environment leaves
+# unset, so every manage.py command typed in the checkout uses the server's keys.
+for _name, _value in local_env.read(VAR_DIR / local_env.FILE_NAME).items():
+    os.environ.setdefault(_name, _value)
 
 
 def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _dev_key(name: str) -> str:
-    """A key made once per checkout, so tokens and the audit chain survive restarts of ``make run``."""
-    path = VAR_DIR / name
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def _required_key(name: str) -> str:
-    """A secret from the environment; generated per checkout only in development."""
+    """A secret from the environment (or var/local.env); made for the checkout only in development."""
     value = os.environ.get(name, "")
     if not value:
         if not DEBUG:
-            raise ImproperlyConfigured(f"{name} must be set when DEBUG is off")
-        value = _dev_key(f"dev-{name.lower().replace('_', '-')}")
+            raise ImproperlyConfigured(
+                f"{name} must be set when DEBUG is off (in a checkout, `make run` makes local keys"
+                " in var/local.env that every command reads)"
+            )
+        value = local_env.read(local_env.create(VAR_DIR))[name]
     if len(value) < MIN_SECRET_KEY_LENGTH:
         # Both keys sign things (JWTs, audit links): a short one can be brute-forced offline.
         raise ImproperlyConfigured(f"{name} must be at least {MIN_SECRET_KEY_LENGTH} characters")

@@ -1,0 +1,86 @@
+"""Local secrets, made once per checkout in ``var/local.env`` and read by every process started there.
+
+``make run`` creates the file (``python -m infrastructure.local_env``) before it starts the server
+with DEBUG off, and the settings read it whenever it is present, so ``manage.py createuser``,
+``audit verify`` and ``prune_audit`` typed later in the same checkout sign and verify with the
+same keys, with no variable to export and no reason to turn DEBUG on. A variable set in the
+environment always wins over the file: a deployment sets its own and never needs one.
+
+The file is ``KEY=VALUE`` lines (``#`` comments allowed), readable by its owner only, and never
+rewritten once it exists: a new audit key would make the recorded chain unverifiable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+FILE_NAME = "local.env"
+SECRETS = ("SECRET_KEY", "COSMO_AUDIT_KEY")
+# Checkouts from before this file kept each development key in a file of its own: adopt them, so
+# existing tokens and the audit chain recorded under them stay valid.
+_LEGACY_FILES = {"SECRET_KEY": "dev-secret-key", "COSMO_AUDIT_KEY": "dev-cosmo-audit-key"}
+_HEADER = (
+    "# Made once by `make run` for this checkout only; never commit or copy it to a server.\n"
+    "# Changing COSMO_AUDIT_KEY makes the audit chain recorded so far unverifiable.\n"
+)
+
+
+def var_dir(base_dir: Path) -> Path:
+    """Where Cosmo keeps its local state: ``COSMO_VAR_DIR``, or ``var/`` in the checkout."""
+    return Path(os.environ.get("COSMO_VAR_DIR") or base_dir / "var")
+
+
+def read(path: Path) -> dict[str, str]:
+    """The variables in ``path``; an absent file holds none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def create(directory: Path) -> Path:
+    """Make ``directory/local.env`` with fresh secrets unless it exists; return its path.
+
+    The file appears complete or not at all (written aside, then linked into place), and of two
+    processes racing to make it, one wins and both read the winner's keys.
+    """
+    path = directory / FILE_NAME
+    if path.exists():
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [f"{name}={_legacy(directory, name) or secrets.token_urlsafe(50)}\n" for name in SECRETS]
+    draft = directory / f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(_HEADER + "".join(lines))
+            file.flush()
+            os.fsync(file.fileno())
+        with contextlib.suppress(FileExistsError):  # someone else made it first: theirs stands
+            os.link(draft, path)
+    finally:
+        draft.unlink(missing_ok=True)
+    return path
+
+
+def _legacy(directory: Path, name: str) -> str | None:
+    try:
+        return (directory / _LEGACY_FILES[name]).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+if __name__ == "__main__":
+    # `python -m infrastructure.local_env`: what `make run` calls before it starts anything.
+    made = create(var_dir(Path(__file__).resolve().parent.parent))
+    sys.stdout.write(f"Local secrets: {made}\n")
