@@ -47,14 +47,21 @@ class RefuseUnservableRequestsMiddleware:
         try:
             request.get_host()
         except DisallowedHost:
-            return JsonResponse(
-                error_body("disallowed_host", "this server does not answer for that Host"), status=400
-            )
+            return refusal(400, "disallowed_host", "this server does not answer for that Host")
         limit = body_limit(request)
         if content_length(request) > limit:
-            message = f"the request body is larger than the limit of {limit} bytes"
-            return JsonResponse(error_body("request_too_large", message), status=413)
+            return refusal(
+                413, "request_too_large", f"the request body is larger than the limit of {limit} bytes"
+            )
         return self.get_response(request)
+
+
+def refusal(status: int, code: str, message: str) -> JsonResponse:
+    """An error answered ahead of CommonMiddleware, so with the Content-Length it would add: a client
+    that sent only the headers of its oversized body knows where the answer ends."""
+    response = JsonResponse(error_body(code, message), status=status)
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 def body_limit(request: HttpRequest) -> int:
