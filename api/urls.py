@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from api.auth import LoginView, RefreshView
 from api.errors import not_found
 from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
 from api.views.dashboard import DashboardView
+from api.views.docs import DocsView
 from api.views.health import HealthView, ReadyView
 from api.views.history import PropertyHistoryView
 from api.views.images import (
@@ -41,7 +42,7 @@ urlpatterns = [
     path("api/dashboard", DashboardView.as_view(), name="dashboard"),
     path("api/projections", ProjectionsView.as_view(), name="projections"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/docs", DocsView.as_view(url_name="schema"), name="docs"),
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media_file, name="media"),
     # Anything else is a JSON 404, also with DEBUG on (Django would answer with an HTML page).
     re_path(r"^", not_found),
