@@ -4,7 +4,7 @@ from django.conf import settings
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from api.auth import LoginView, RefreshView
+from api.auth import LoginView, LogoutView, RefreshView
 from api.errors import not_found
 from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
 from api.views.dashboard import DashboardView
@@ -27,6 +27,7 @@ urlpatterns = [
     path("ready", ReadyView.as_view(), name="ready"),
     path("api/auth/token", LoginView.as_view(), name="token"),
     path("api/auth/token/refresh", RefreshView.as_view(), name="token-refresh"),
+    path("api/auth/logout", LogoutView.as_view(), name="logout"),
     path("api/properties", PropertyCollectionView.as_view(), name="properties"),
     path("api/properties/<uuid:property_id>", PropertyDetailView.as_view(), name="property"),
     path("api/properties/<uuid:property_id>/archive", PropertyArchiveView.as_view(), name="property-archive"),

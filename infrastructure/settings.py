@@ -159,16 +159,8 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["TEST"] = {"NAME": str(_sqlite_file.with_name(f"test-{_sqlite_file.name}"))}
 DATABASES = {"default": _database}
 
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}
-        if os.environ.get("REDIS_URL")
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
-
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.tokens.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
@@ -181,6 +173,9 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=int(os.environ.get("COSMO_ACCESS_TOKEN_MINUTES", "15"))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "UPDATE_LAST_LOGIN": False,
+    # A refresh token is good for one refresh (api.tokens.RefreshSerializer spends it).
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -206,7 +201,9 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# Failed logins, counted in the database (api/login_throttle.py): per username, and per client address.
 COSMO_LOGIN_FAILURES_ALLOWED = int(os.environ.get("COSMO_LOGIN_FAILURES_ALLOWED", "5"))
+COSMO_LOGIN_ADDRESS_FAILURES_ALLOWED = int(os.environ.get("COSMO_LOGIN_ADDRESS_FAILURES_ALLOWED", "20"))
 COSMO_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("COSMO_LOGIN_FAILURE_WINDOW_SECONDS", "300"))
 # Photos: limits at the door, variants made by the image policy, and where they are stored.
 COSMO_MAX_UPLOAD_BYTES = int(os.environ.get("COSMO_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from domain.service import PropertyService
 from tests.api.conftest import PASSWORD, make_user
-
-
-@pytest.fixture(autouse=True)
-def empty_cache() -> None:
-    cache.clear()
 
 
 def login(client: APIClient, username: str, password: str) -> tuple[int, Any, Any]:
