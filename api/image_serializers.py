@@ -16,6 +16,7 @@ from uuid import UUID
 from rest_framework import serializers
 from rest_framework.request import Request
 
+from api import media_urls
 from api.event_json import utc_iso
 from api.serializers import StrictSerializer, TextField, VariantSerializer
 from domain.image import MAX_CAPTION_LENGTH, ImageStatus, PropertyImage
@@ -109,8 +110,12 @@ def image_json(
 
 
 def absolute_variants(variants: Iterable[Mapping[str, Any]], request: Request) -> list[dict[str, Any]]:
-    """The variants with absolute URLs; an already absolute one (Cloudinary's) is kept as it is."""
-    return [{**variant, "url": request.build_absolute_uri(variant["url"])} for variant in variants]
+    """The variants with absolute URLs, signed when photos are private (the one place URLs leave);
+    an already absolute one (Cloudinary's) keeps its host."""
+    return [
+        {**variant, "url": request.build_absolute_uri(media_urls.for_client(variant["url"]))}
+        for variant in variants
+    ]
 
 
 def row_json(row: GalleryImage, request: Request) -> dict[str, Any]:

@@ -218,11 +218,20 @@ COSMO_CLOUDINARY_TIMEOUT_SECONDS = float(os.environ.get("COSMO_CLOUDINARY_TIMEOU
 BLOB_ROOT = VAR_DIR / "blobs"
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
+# Private photos: variant URLs handed to clients are signed and expire after this many seconds
+# (api/media_urls.py); 0 keeps them plain, valid for as long as the photo exists.
+COSMO_MEDIA_URL_TTL_SECONDS = int(os.environ.get("COSMO_MEDIA_URL_TTL_SECONDS", "0"))
+if COSMO_MEDIA_URL_TTL_SECONDS < 0:
+    raise ImproperlyConfigured("COSMO_MEDIA_URL_TTL_SECONDS must be 0 (off) or a number of seconds")
 # Uploads beyond this spill to a temporary file instead of memory; the size limit is ours above.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 COSMO_MIN_POSITION_WAIT_SECONDS = float(os.environ.get("COSMO_MIN_POSITION_WAIT_SECONDS", "5"))
 COSMO_READY_MAX_LAG_EVENTS = int(os.environ.get("COSMO_READY_MAX_LAG_EVENTS", "1000"))
+# Background workers: a heartbeat per completed round; /ready is 503 when one is older than this.
+COSMO_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("COSMO_WORKER_HEARTBEAT_SECONDS", "5"))
+COSMO_READY_WORKER_STALE_SECONDS = float(os.environ.get("COSMO_READY_WORKER_STALE_SECONDS", "120"))
+COSMO_WORKER_MAX_BACKOFF_SECONDS = float(os.environ.get("COSMO_WORKER_MAX_BACKOFF_SECONDS", "5"))
 COSMO_MAX_EVENT_BYTES = int(os.environ.get("COSMO_MAX_EVENT_BYTES", str(64 * 1024)))
 # A write's Idempotency-Key is remembered (with its response) this long, then counts as new.
 COSMO_IDEMPOTENCY_KEY_HOURS = float(os.environ.get("COSMO_IDEMPOTENCY_KEY_HOURS", "24"))

@@ -59,6 +59,14 @@ class ImageStore(abc.ABC):
     def delete(self, image_id: UUID) -> None:
         """Remove everything stored for ``image_id``; nothing there is not an error."""
 
+    def client_url(self, url: str) -> str:
+        """A URL :meth:`store` recorded, as a client may fetch it while photos are private.
+
+        Stores that cannot restrict delivery give it back unchanged; local-disk URLs are signed
+        by the API that serves them (``api/media_urls.py``).
+        """
+        return url
+
 
 def is_transient_status(status: int) -> bool:
     """HTTP statuses that say "not now" rather than "never"."""
