@@ -46,10 +46,10 @@ test-unit: $(STAMP)
 
 test-sqlite: $(STAMP)
 	mkdir -p var
-	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/integration tests/api
+	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/integration tests/api tests/security
 
 test-postgres: $(STAMP) postgres
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api tests/security
 
 test: lint test-unit test-sqlite test-postgres
 
