@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -147,6 +148,12 @@ def _tag(path: str) -> str:
     if path.startswith("/api/properties"):
         return "properties"
     return "operations"
+
+
+class TokenScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
+    """Our token authentication is simplejwt's, with checks of its own: the same bearer scheme."""
+
+    target_class = "api.tokens.TokenAuthentication"
 
 
 class StrictSerializerExtension(OpenApiSerializerExtension):

@@ -89,9 +89,7 @@ def test_a_generated_client_runs_the_readme_flow(live_server: Any, generated: Mo
     history = module(generated, api("history.get_property_history"))
 
     anonymous = generated.Client(base_url=live_server.url, raise_on_unexpected_status=True)
-    tokens = login.sync(
-        client=anonymous, body=models.TokenObtainPairRequest(username="alice", password=PASSWORD)
-    )
+    tokens = login.sync(client=anonymous, body=models.LoginRequest(username="alice", password=PASSWORD))
     assert isinstance(tokens, models.Tokens)
     client = generated.AuthenticatedClient(
         base_url=live_server.url, token=tokens.access, raise_on_unexpected_status=True
