@@ -13,6 +13,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from domain import errors as domain
 from infrastructure.images.codec import ImageRejected
+from projections.runner import DATABASE_UNAVAILABLE
 from projections.selectors import ProjectionBehind
 
 logger = logging.getLogger(__name__)
@@ -55,9 +56,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # Too many form fields or files, say: Django would answer 400 (with DEBUG on, in HTML).
         return Response(error_body("bad_request", "the request is malformed"), status=400)
     if isinstance(exc, ProjectionBehind):
-        behind = Response(error_body("projection_behind", str(exc)), status=503)
-        behind["Retry-After"] = "1"
-        return behind
+        return retry_later("projection_behind", str(exc))
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        # A restart or a dropped connection: say so at once, so clients retry instead of waiting.
+        logger.warning("database unavailable", extra={"error": repr(exc)})
+        return retry_later("database_unavailable", "the database is unavailable; retry shortly")
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
@@ -72,6 +75,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         response.data = error_body(str(code), str(exc.detail))
     return response
+
+
+def retry_later(code: str, message: str) -> Response:
+    unavailable = Response(error_body(code, message), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    unavailable["Retry-After"] = "1"
+    return unavailable
 
 
 def domain_status(exc: domain.DomainError) -> int | None:

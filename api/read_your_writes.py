@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -20,11 +21,14 @@ from rest_framework.response import Response
 from domain.service import Receipt
 from infrastructure.composition import property_service
 from projections.registry import inline_projections
-from projections.runner import catch_up_quietly
+from projections.runner import DATABASE_UNAVAILABLE, catch_up_quietly
 from projections.selectors import wait_until_projected
 
 POSITION_HEADER = "X-Cosmo-Position"
 MIN_POSITION_HEADER = "X-Cosmo-Min-Position"
+# A committed write outlasts a database restart this long rather than answer 5xx for recorded changes.
+RENDER_AFTER_COMMIT_SECONDS = 10.0
+RENDER_RETRY_PAUSE_SECONDS = 0.2
 MIN_POSITION_PARAMETER = OpenApiParameter(
     MIN_POSITION_HEADER,
     {"type": "integer", "minimum": 0},
@@ -63,7 +67,23 @@ def answer_write(
     (and reported by its status), since the write itself has already been recorded.
     """
     catch_up_quietly(inline_projections(), property_service(), receipt.position)
-    response = Response(None if render is None else render(), status=status_code)
+    response = Response(None if render is None else _render_committed(render), status=status_code)
     if receipt.position is not None:
         response[POSITION_HEADER] = str(receipt.position)
     return response
+
+
+def _render_committed(render: Callable[[], Any]) -> Any:
+    """The body of a recorded write, read again while the database restarts (bounded).
+
+    A 5xx would tell the client the write failed, and its retry would record it twice.
+    """
+    deadline = time.monotonic() + RENDER_AFTER_COMMIT_SECONDS
+    while True:
+        try:
+            return render()
+        except DATABASE_UNAVAILABLE:
+            if time.monotonic() >= deadline or connection.in_atomic_block:
+                raise
+            connection.close()
+            time.sleep(RENDER_RETRY_PAUSE_SECONDS)

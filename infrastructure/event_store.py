@@ -40,6 +40,7 @@ from infrastructure.idempotency import (
     pending_claim,
 )
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
+from infrastructure.retry_budget import RetriesWithinBudget
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 SCHEMA_LOCK_ID = 0x636F736D6F  # "cosmo": any fixed number shared by every Cosmo process
@@ -326,7 +327,7 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
             return list(c.fetchall())
 
 
-class ChainedPostgresRecorder(ChainedRecorder, PostgresProcessRecorder):
+class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProcessRecorder):
     duplicate_key_errors = (UniqueViolation,)
     notification_id_column = "notification_id"
 

@@ -45,6 +45,8 @@ def event_store_env(
             POSTGRES_POOL_SIZE="4",
             POSTGRES_MAX_OVERFLOW="8",
             POSTGRES_PRE_PING="y",
+            # How long a request waits for a pooled connection while the server is away.
+            POSTGRES_CONNECT_TIMEOUT=str(database.get("OPTIONS", {}).get("connect_timeout", 5)),
         )
     else:
         raise UnsupportedDatabase(f"the event store cannot use database engine {engine!r}")

@@ -144,6 +144,8 @@ TEMPLATES = [
     }
 ]
 
+# While the database is unreachable, requests answer 503 within about this long instead of hanging.
+COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS = int(os.environ.get("COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS", "2"))
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'cosmo.sqlite3'}")
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 if _database["ENGINE"] == "django.db.backends.sqlite3":
@@ -157,6 +159,8 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     # A file beside the real one, not Django's in-memory default: the event store opens it too.
     _sqlite_file = Path(_database["NAME"])
     _database["TEST"] = {"NAME": str(_sqlite_file.with_name(f"test-{_sqlite_file.name}"))}
+else:
+    _database.setdefault("OPTIONS", {})["connect_timeout"] = COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS
 DATABASES = {"default": _database}
 
 REST_FRAMEWORK = {
@@ -215,6 +219,9 @@ COSMO_IMAGE_ATTEMPTS = int(os.environ.get("COSMO_IMAGE_ATTEMPTS", "3"))
 COSMO_IMAGE_RETRY_SECONDS = float(os.environ.get("COSMO_IMAGE_RETRY_SECONDS", "1"))
 CLOUDINARY_URL = os.environ.get("CLOUDINARY_URL", "")
 COSMO_CLOUDINARY_TIMEOUT_SECONDS = float(os.environ.get("COSMO_CLOUDINARY_TIMEOUT_SECONDS", "30"))
+# Private photos on Cloudinary: the hex key of the account's token-based access, so that signed
+# delivery URLs also expire (without it they are signed but never expire).
+COSMO_CLOUDINARY_AUTH_TOKEN_KEY = os.environ.get("COSMO_CLOUDINARY_AUTH_TOKEN_KEY", "")
 BLOB_ROOT = VAR_DIR / "blobs"
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"

@@ -4,23 +4,33 @@ Catch-up first (a backlog is processed at start), then live: on PostgreSQL the w
 until the event store's NOTIFY or ``poll_interval`` (whichever comes first, so a lost
 notification delays nothing by more than that); on SQLite it polls. A projection whose code
 version changed is rebuilt (zero downtime) before the loop starts.
+
+A worker never dies of a failed round (a database restart, a dropped connection, a bug in one
+round): it logs the failure, closes its connections, backs off and starts again, so ``make run``
+and ``run_workers`` recover by themselves. Each completed round is a heartbeat in the database,
+which ``/ready`` reads to tell a live worker from a dead or hanging one in any process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils import timezone
 from eventsourcing.application import Application
 
 from infrastructure.image_policy import ImagePolicy
-from projections.models import ProjectionState
+from projections.models import ProjectionState, WorkerHeartbeat
 from projections.projection import Projection
 from projections.runner import DEFAULT_BATCH_SIZE, ProjectionStalled, catch_up, ensure_state, rebuild
 
@@ -28,6 +38,24 @@ logger = logging.getLogger(__name__)
 
 Waiter = Callable[[float], None]
 STOP_CHECK_SECONDS = 0.5
+FIRST_BACKOFF_SECONDS = 0.25
+LISTENER_CONNECT_TIMEOUT_SECONDS = 5
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Backoff:
+    """Doubling pauses between failed rounds, capped, back to the first one after a success."""
+
+    def __init__(self, first: float = FIRST_BACKOFF_SECONDS, cap: float = 5.0) -> None:
+        self.first, self.cap = first, cap
+        self.failures = 0
+
+    def next(self) -> float:
+        self.failures += 1
+        return float(min(self.cap, self.first * 2 ** (self.failures - 1)))
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 class Worker:
@@ -46,16 +74,52 @@ class Worker:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.stop = stop or threading.Event()
+        self.name = policy.partition.tracking_name if policy is not None else "projections"
+        self.backoff = Backoff(cap=settings.COSMO_WORKER_MAX_BACKOFF_SECONDS)
+        self._last_beat = -float("inf")
 
     def run(self) -> None:
+        """Rounds until stopped; a failed round is logged and retried after a growing pause."""
+        rebuilt = False
         try:
-            self.rebuild_outdated()
-            with self._waiter() as wait:
-                while not self.stop.is_set():
-                    self.run_once()
-                    wait(self.poll_interval)
+            while not self.stop.is_set():
+                try:
+                    if not rebuilt:
+                        self.rebuild_outdated()
+                        rebuilt = True
+                    with self._waiter() as wait:
+                        while not self.stop.is_set():
+                            self.run_once()
+                            self.beat()
+                            self.backoff.reset()
+                            wait(self.poll_interval)
+                except Exception as error:  # noqa: BLE001 - a worker that dies stops every photo
+                    delay = self.backoff.next()
+                    logger.error(
+                        "worker round failed; retrying",
+                        extra={
+                            "worker": self.name,
+                            "error": repr(error),
+                            "failures": self.backoff.failures,
+                            "retry_in_seconds": delay,
+                        },
+                    )
+                    _close_quietly()
+                    self.stop.wait(delay)
         finally:
-            connection.close()
+            with suppress(Exception):
+                WorkerHeartbeat.objects.filter(name=self.name, process=PROCESS).delete()
+            _close_quietly()
+
+    def beat(self) -> None:
+        """Record that a round completed (at most every few seconds: it is a write)."""
+        now = time.monotonic()
+        if now - self._last_beat < settings.COSMO_WORKER_HEARTBEAT_SECONDS:
+            return
+        WorkerHeartbeat.objects.update_or_create(
+            name=self.name, defaults={"process": PROCESS, "beat_at": timezone.now()}
+        )
+        self._last_beat = now
 
     def run_once(self) -> int:
         """Some images, then every projection; a stalled projection is logged, the others go on."""
@@ -101,6 +165,7 @@ class Worker:
             user=settings["USER"] or "postgres",
             password=settings["PASSWORD"] or None,
             autocommit=True,
+            connect_timeout=LISTENER_CONNECT_TIMEOUT_SECONDS,
         ) as listener:
             listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
 
@@ -114,3 +179,37 @@ class Worker:
                         return
 
             yield wait
+
+
+def _close_quietly() -> None:
+    """Drop this thread's Django connection, which may be broken; the next round opens a new one."""
+    with suppress(Exception):
+        connection.close()
+
+
+_in_process: list[threading.Thread] = []
+
+
+def start_in_thread(worker: Worker) -> threading.Thread:
+    """Run ``worker`` beside the server in this process (``manage.py serve``), watched by ``/ready``."""
+    thread = threading.Thread(target=worker.run, name=f"cosmo-workers:{worker.name}", daemon=True)
+    thread.start()
+    _in_process.append(thread)
+    return thread
+
+
+def worker_problems() -> list[str]:
+    """Why the background work is not healthy: a dead in-process thread or a stale heartbeat.
+
+    A worker that never started leaves no row, so a deployment without workers (or a test) is not
+    reported; one that stopped cleanly removed its row; one that died or hangs is.
+    """
+    problems = [f"{thread.name} thread is dead" for thread in _in_process if not thread.is_alive()]
+    stale_after = settings.COSMO_READY_WORKER_STALE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    for name, process, beat_at in WorkerHeartbeat.objects.filter(beat_at__lt=cutoff).values_list(
+        "name", "process", "beat_at"
+    ):
+        silent = (timezone.now() - beat_at).total_seconds()
+        problems.append(f"worker {name} ({process}) silent for {silent:.0f} s")
+    return problems

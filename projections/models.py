@@ -212,3 +212,17 @@ class AuditTimelineEntry(ReadModel):
         indexes = [
             models.Index(fields=["generation", "property_id", "position"], name="timeline_by_property")
         ]
+
+
+class WorkerHeartbeat(models.Model):
+    """When a background worker last finished a round, so ``/ready`` sees one that died or hangs.
+
+    Kept in the database rather than in memory: ``run_workers`` runs in other processes (or on
+    other hosts) than the API that answers ``/ready``. One row per worker name (its image
+    partition), so a restarted worker takes over its predecessor's row instead of leaving a stale
+    one behind; a worker that stops cleanly removes its row.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    process = models.CharField(max_length=200)
+    beat_at = models.DateTimeField()

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
+from django import db
 from django.db import connection, transaction
+from eventsourcing import persistence
 from eventsourcing.application import Application
 
 from projections.models import ProjectionState, ProjectionTracking
@@ -26,6 +29,15 @@ DEFAULT_BATCH_SIZE = 500
 SWAP_ATTEMPTS = 20
 CATCH_UP_WAIT_SECONDS = 5.0
 Progress = Callable[[int, int], None]
+# The database went away (a restart, a dropped connection, a full pool): worth retrying later.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    db.OperationalError,
+    db.InterfaceError,
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 
 class StoreKeptChanging(Exception):
@@ -87,10 +99,11 @@ def catch_up(projection: Projection, app: Application[Any], batch_size: int = DE
 def catch_up_quietly(
     projections: Iterable[Projection], app: Application[Any], position: int | None = None
 ) -> None:
-    """Bring read models up to ``position`` (a write's) or the head; a stalled one is logged, not raised.
+    """Bring read models up to ``position`` (a write's) or the head; a failure is logged, not raised.
 
-    The write has already been recorded: failing the request would misreport it. The stalled
-    projection keeps its error in its tracking row for operators to see.
+    The write has already been recorded: failing the request would misreport it (and invite a
+    retry that records it twice). A stalled projection keeps its error in its tracking row for
+    operators to see; one the database failed (a restart mid-request) is left to the worker.
     """
     for projection in projections:
         try:
@@ -100,6 +113,14 @@ def catch_up_quietly(
                 catch_up_past(projection, app, position)
         except ProjectionStalled:
             continue
+        except DATABASE_UNAVAILABLE as error:
+            logger.warning(
+                "read model not caught up: database unavailable",
+                extra={"projection": projection.name, "position": position, "error": repr(error)},
+            )
+            if not connection.in_atomic_block:
+                connection.close()  # possibly broken: the next query opens a fresh one
+            return
 
 
 def catch_up_past(

@@ -16,6 +16,7 @@ from api.errors import error_body
 from api.query import StrictQueryView
 from api.schema import ErrorSerializer
 from infrastructure.composition import property_service
+from infrastructure.workers import worker_problems
 from projections.registry import all_projections
 from projections.runner import status
 
@@ -40,7 +41,7 @@ class HealthView(StrictQueryView):
 
 
 class ReadyView(StrictQueryView):
-    """Both databases answer, and no projection is stalled or too far behind to serve reads."""
+    """Both databases answer, no projection is stalled or too far behind, no worker dead or silent."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
@@ -48,8 +49,9 @@ class ReadyView(StrictQueryView):
     @extend_schema(
         operation_id="ready",
         summary="Readiness",
-        description="Both databases answer and no read model is stalled or too far behind; 503 "
-        "(`not_ready`) otherwise.",
+        description="Both databases answer, no read model is stalled or too far behind, and no "
+        "background worker is dead or silent (no heartbeat within COSMO_READY_WORKER_STALE_SECONDS); "
+        "503 (`not_ready`) otherwise.",
         auth=[],
         responses={
             200: inline_serializer(
@@ -69,10 +71,13 @@ class ReadyView(StrictQueryView):
                 for row in (status(projection, app) for projection in all_projections())
                 if row.state == "stalled" or row.lag_events > settings.COSMO_READY_MAX_LAG_EVENTS
             ]
+            workers = worker_problems()
         except Exception as error:  # noqa: BLE001 - any failure means "not ready"
             logger.warning("not ready", extra={"error": repr(error)})
             return Response(error_body("not_ready", f"database unavailable: {error}"), status=503)
         if lagging:
             names = ", ".join(f"{row.name} ({row.state}, {row.lag_events} behind)" for row in lagging)
             return Response(error_body("not_ready", f"read models behind: {names}"), status=503)
+        if workers:
+            return Response(error_body("not_ready", f"workers: {'; '.join(workers)}"), status=503)
         return Response({"status": "ready", "event_store_head": head or 0})

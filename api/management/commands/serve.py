@@ -6,13 +6,13 @@ and ``run_workers`` as separate processes instead.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from infrastructure.composition import worker
+from infrastructure.workers import start_in_thread
 
 
 class Command(BaseCommand):
@@ -22,5 +22,5 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        threading.Thread(target=worker(poll_interval=0.5).run, name="cosmo-workers", daemon=True).start()
+        start_in_thread(worker(poll_interval=0.5))
         call_command("runserver", options["addrport"], use_reloader=False)

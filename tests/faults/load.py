@@ -1,0 +1,97 @@
+"""Clients that keep writing while something breaks, and what every answer looked like."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.api.conftest import NEW_PROPERTY
+
+
+@dataclass(frozen=True)
+class Answer:
+    method: str
+    path: str
+    status: int
+    seconds: float
+    content_type: str
+    headers: dict[str, str]
+    body: Any
+
+
+def send(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+    timeout: float = 30,
+) -> Answer:
+    """One request; the answer whatever it is: an HTML page or a refused connection (status 0) too.
+
+    (``tests.api.test_http_server.call`` expects JSON and a listening server; here neither holds.)
+    """
+    payload = data if data is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(base + path, data=payload, method=method)
+    if data is None:
+        request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw, answer_headers = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        status, raw, answer_headers = error.code, error.read(), dict(error.headers)
+    except OSError as error:
+        return Answer(method, path, 0, time.monotonic() - started, "", {}, repr(error))
+    elapsed = time.monotonic() - started
+    content_type = answer_headers.get("Content-Type", "")
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = raw[:200].decode(errors="replace")
+    return Answer(method, path, status, elapsed, content_type, answer_headers, parsed)
+
+
+@dataclass
+class SteadyWriter:
+    """Registers a property every ``interval`` seconds on a thread until stopped."""
+
+    base: str
+    headers: dict[str, str]
+    interval: float = 0.02
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> SteadyWriter:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Answer]:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(timeout=60)
+        return self.answers
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            body = {**NEW_PROPERTY, "name": f"Steady {n}"}
+            self.answers.append(send(self.base, "POST", "/api/properties", body, self.headers))
+            self._stop.wait(self.interval)
+
+
+def bearer(base: str, username: str, password: str) -> dict[str, str]:
+    answer = send(base, "POST", "/api/auth/token", {"username": username, "password": password})
+    assert answer.status == 200, answer
+    return {"Authorization": f"Bearer {answer.body['access']}"}
