@@ -116,3 +116,9 @@ def _give_back(counters: list[_Counter]) -> None:
 
 def _seconds_until(moment: datetime, now: datetime) -> int:
     return max(1, math.ceil((moment - now).total_seconds()))
+
+
+def forget_expired_failures() -> None:
+    """Deletes counters whose window is over (the next attempt would reset them anyway)."""
+    opened_before = timezone.now() - timedelta(seconds=settings.COSMO_LOGIN_FAILURE_WINDOW_SECONDS)
+    LoginFailures.objects.filter(since__lte=opened_before).delete()

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from api.client_ip import client_ip
@@ -32,14 +33,20 @@ def invalid_token() -> InvalidToken:
     return InvalidToken("Token is invalid or expired.")
 
 
-class CosmoRefreshToken(RefreshToken):
-    """A refresh token stamped with the user's token generation (its access tokens copy it)."""
-
+class _GenerationClaim(Token):
     @classmethod
-    def for_user(cls, user: Any) -> CosmoRefreshToken:
-        token = cast(CosmoRefreshToken, super().for_user(user))
+    def for_user(cls, user: Any) -> Any:
+        token = super().for_user(user)
         token[GENERATION_CLAIM] = user.token_generation
         return token
+
+
+class CosmoRefreshToken(RefreshToken, _GenerationClaim):  # type: ignore[misc]  # simplejwt's own stubs clash
+    """A refresh token stamped with the user's token generation (its access tokens copy it).
+
+    The claim comes from a base after simplejwt's blacklist mixin, so the token it records as
+    outstanding is the token issued, claim included.
+    """
 
 
 def user_of(token: Token) -> User:
@@ -117,3 +124,9 @@ class LogoutSerializer(serializers.Serializer[Any]):
         """Blacklists the refresh token; logging out twice is refused like any spent token."""
         refresh_token(attrs["refresh"]).blacklist()
         return {}
+
+
+def forget_expired_tokens() -> None:
+    """Deletes the records of refresh tokens past their expiry, with their blacklist entries: an
+    expired token is refused by its signature's ``exp`` alone (simplejwt's ``flushexpiredtokens``)."""
+    OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()

@@ -3,14 +3,17 @@ parallel bursts over real servers, and bodies that never reach a password check.
 
 from __future__ import annotations
 
+import io
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from api.models import LoginFailures
 from domain.service import PropertyService
 from tests.api.conftest import PASSWORD, make_user
 from tests.api.test_http_server import call, gunicorn
@@ -84,6 +87,15 @@ def test_refusals_of_the_body_are_not_failures(service: PropertyService) -> None
     for body in [{"username": "mgrb"}, {"password": "x"}, {"username": "mgrb\x00", "password": "x"}] * 3:
         assert client.post("/api/auth/token", body, format="json").status_code == 400
     assert login("mgrb", PASSWORD) == 200
+
+
+@override_settings(COSMO_LOGIN_FAILURE_WINDOW_SECONDS=1)
+def test_prune_audit_forgets_counters_whose_window_is_over(service: PropertyService) -> None:
+    login("ana", "wrong")
+    time.sleep(1.1)
+    login("bea", "wrong", "192.0.2.1")
+    call_command("prune_audit", "--days", "30", stdout=io.StringIO())
+    assert LoginFailures.objects.count() == 2, "only bea's name and address are still counted"
 
 
 @override_settings(COSMO_LOGIN_FAILURE_WINDOW_SECONDS=1)

@@ -3,13 +3,17 @@ a change of their user (password, role, organisation, deactivation, deletion).""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from api.models import User
 from api.tokens import CosmoRefreshToken
@@ -181,3 +185,14 @@ def test_the_schema_documents_logout_with_the_auth_operations(service: PropertyS
     assert {"204", "400", "401"} <= set(logout_operation["responses"])
     refreshed = schema["paths"]["/api/auth/token/refresh"]["post"]["responses"]["200"]
     assert refreshed["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Tokens"}
+
+
+def test_prune_audit_forgets_expired_refresh_tokens_and_keeps_live_ones(service: PropertyService) -> None:
+    make_user("alice")
+    live, expired = tokens(), tokens()
+    assert logout(expired["refresh"])[0] == 204
+    OutstandingToken.objects.filter(token=expired["refresh"]).update(expires_at=timezone.now())
+    call_command("prune_audit", "--days", "30", stdout=io.StringIO())
+    assert list(OutstandingToken.objects.values_list("token", flat=True)) == [live["refresh"]]
+    assert not BlacklistedToken.objects.exists()
+    assert refresh(live["refresh"])[0] == 200

@@ -2,7 +2,8 @@
 
 Two rules, one recorded run: originals of photos settled before the cutoff, and blobs that no
 recorded photo refers to (left by uploads whose event was refused) and nobody stored for H hours.
-Expired Idempotency-Key rows (no longer honoured anyway) are deleted too.
+Expired Idempotency-Key rows (no longer honoured anyway) are deleted too, and so are failed-login
+counters whose window is over and the records of expired refresh tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.login_throttle import forget_expired_failures
+from api.tokens import forget_expired_tokens
 from domain.audit import AuditContext, Role, acting_as
 from domain.retention import Removal
 from infrastructure.audit_trail import chained
@@ -67,6 +70,8 @@ class Command(BaseCommand):
         if not dry_run:
             keys_expired_at = now - timedelta(hours=settings.COSMO_IDEMPOTENCY_KEY_HOURS)
             chained(app.recorder).delete_expired_idempotency_keys(keys_expired_at.timestamp())
+            forget_expired_failures()
+            forget_expired_tokens()
         verb = "would free" if dry_run else "freed"
         self.stdout.write(
             f"{len(originals.sha256s)} originals, {len(orphans.sha256s)} orphaned blobs, {verb} "
