@@ -41,5 +41,15 @@ def test_createuser_refuses_duplicates_and_bad_roles(
         createuser(monkeypatch, "carl", "--org", " ", "--role", "manager")
 
 
+@pytest.mark.parametrize("username", ["ann ", " ann", "ANN", "Ann", "\uff41nn", "a nn", "ann\n"])
+def test_createuser_refuses_names_that_log_in_as_another_or_hold_whitespace(
+    service: PropertyService, monkeypatch: pytest.MonkeyPatch, username: str
+) -> None:
+    createuser(monkeypatch, "ann", "--org", "acme", "--role", "manager")
+    with pytest.raises(CommandError):
+        createuser(monkeypatch, username, "--org", "acme", "--role", "manager")
+    assert list(User.objects.values_list("username", flat=True)) == ["ann"]
+
+
 def test_no_user_exists_until_one_is_created(service: PropertyService) -> None:
     assert User.objects.count() == 0

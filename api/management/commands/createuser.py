@@ -14,6 +14,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.login_throttle import folded_username
 from domain.audit import Role
 
 ROLES = [Role.MANAGER.value, Role.AUDITOR.value, Role.ADMIN.value]
@@ -33,8 +34,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
         username: str = options["username"]
-        if User.objects.filter(username=username).exists():
-            raise CommandError(f"user {username!r} already exists")
+        try:
+            User.username_validator(username)
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages)) from None
+        # Logins are throttled per folded name: two accounts that fold alike would share a limit.
+        taken = [
+            name
+            for name in User.objects.values_list("username", flat=True)
+            if folded_username(name) == folded_username(username)
+        ]
+        if taken:
+            raise CommandError(f"user {taken[0]!r} already exists")
         if options["password_stdin"]:
             password = sys.stdin.readline().rstrip("\n")
         else:
