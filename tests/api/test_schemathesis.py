@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from api.tokens import CosmoRefreshToken
 from domain.service import PropertyService
 from tests.api.conftest import make_user
 from tests.conftest import ROOT
@@ -32,7 +32,7 @@ def test_schemathesis_finds_nothing_wrong(live_server: Any, service: PropertySer
     manager = make_user("alice")
     env = {
         **os.environ,
-        "COSMO_SCHEMATHESIS_TOKEN": str(RefreshToken.for_user(manager).access_token),
+        "COSMO_SCHEMATHESIS_TOKEN": str(CosmoRefreshToken.for_user(manager).access_token),
         "PYTHONPATH": str(ROOT),  # for the hooks module
     }
     result = subprocess.run(
