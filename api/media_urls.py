@@ -5,7 +5,7 @@ which only those who may see the image learn, but anyone it is passed on to can 
 long as the photo exists. With a lifetime set, a local-disk URL carries ``?expires=…&signature=…``
 (an HMAC-SHA256 of the path and the expiry, under a key derived from ``SECRET_KEY``), so a URL
 leaked to another organisation stops working once it expires. Cloudinary URLs are the store's to
-sign (:meth:`ImageStore.client_url`).
+sign (:meth:`ImageStore.client_url`): authenticated delivery, expiring with a token key.
 
 Expiries are rounded up to a tenth of the lifetime, so a client that reads the same gallery twice
 in a row gets the same URLs and its image cache keeps working; a URL lives between one and 1.1
@@ -47,10 +47,10 @@ def for_client(url: str, now: float | None = None) -> str:
     ttl = ttl_seconds()
     if ttl <= 0:
         return url
-    if not url.startswith(settings.MEDIA_URL):
-        return image_store().client_url(url)
     step = max(1, ttl // 10)
     expires = math.ceil(((time.time() if now is None else now) + ttl) / step) * step
+    if not url.startswith(settings.MEDIA_URL):
+        return image_store().client_url(url, expires)
     return f"{url}?{urlencode({'expires': expires, 'signature': _signature(url, expires)})}"
 
 

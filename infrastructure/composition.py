@@ -15,7 +15,7 @@ from domain.service import PropertyService
 from infrastructure.audit_chain import ChainKey
 from infrastructure.image_policy import ALL_IMAGES, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
-from infrastructure.images.cloudinary_store import CloudinaryImageStore
+from infrastructure.images.cloudinary_store import AUTHENTICATED, PUBLIC, CloudinaryImageStore
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
@@ -55,7 +55,11 @@ def image_store() -> ImageStore:
             if _image_store is None:
                 _image_store = (
                     CloudinaryImageStore(
-                        settings.CLOUDINARY_URL, timeout=settings.COSMO_CLOUDINARY_TIMEOUT_SECONDS
+                        settings.CLOUDINARY_URL,
+                        timeout=settings.COSMO_CLOUDINARY_TIMEOUT_SECONDS,
+                        # Private photos: only signed URLs deliver them (api/media_urls.py).
+                        delivery=AUTHENTICATED if settings.COSMO_MEDIA_URL_TTL_SECONDS > 0 else PUBLIC,
+                        auth_token_key=settings.COSMO_CLOUDINARY_AUTH_TOKEN_KEY,
                     )
                     if settings.CLOUDINARY_URL
                     else LocalImageStore(settings.MEDIA_ROOT / "images", f"{settings.MEDIA_URL}images")

@@ -5,6 +5,12 @@ real account) never share the SDK's global configuration. Public ids are derived
 id, the width and the format (Cloudinary ids carry no extension, so a WebP and a JPEG of one width
 need two), and uploads overwrite: a retry replaces, it never duplicates. The SDK does not retry
 5xx or read timeouts on uploads; this adapter does not either. It only classifies.
+
+Private photos use Cloudinary's authenticated delivery: variants are uploaded with
+``type="authenticated"``, which Cloudinary serves only through signed URLs (``s--…--``, made with
+the API secret, so a client cannot derive one URL from another). Such a signature does not expire;
+with a token key (Cloudinary's token-based access, ``auth_token_key``) the URLs also carry a
+``__cld_token__`` that does, at the expiry the API chose.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from uuid import UUID
 import cloudinary.api  # type: ignore[import-untyped]
 import cloudinary.exceptions  # type: ignore[import-untyped]
 import cloudinary.uploader  # type: ignore[import-untyped]
+import cloudinary.utils  # type: ignore[import-untyped]
 import urllib3.exceptions
 
 from infrastructure.images.codec import Variant
@@ -39,6 +46,14 @@ _MAX_DELETE_PAGES = 20  # 1,000 public ids a page: far more than one image has
 # "Error 401 - …" (Admin API) or "Error parsing server response (502) - …" (a non-JSON answer).
 _STATUS_IN_MESSAGE = re.compile(r"^Error (\d{3}) - |^Error parsing server response \((\d{3})\)")
 _FOLDER = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*")
+PUBLIC, AUTHENTICATED = "upload", "authenticated"
+# A delivery URL as an upload answers it: https://res.cloudinary.com/<cloud>/image/<type>/
+# [s--<signature>--/][v<version>/]<public id>.<format>
+_DELIVERY_URL = re.compile(
+    r"https://res\.cloudinary\.com/(?P<cloud>[^/]+)/image/(?P<type>upload|authenticated)/"
+    r"(?:s--[A-Za-z0-9_-]+--/)?(?:v(?P<version>[0-9]+)/)?(?P<public_id>[^?#]+)\.(?P<format>[a-z0-9]+)"
+)
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +120,8 @@ class CloudinaryImageStore(ImageStore):
         *,
         folder: str = DEFAULT_FOLDER,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        delivery: str = PUBLIC,
+        auth_token_key: str = "",
     ) -> None:
         if not _FOLDER.fullmatch(folder):
             raise ImageStoreMisconfigured(
@@ -112,9 +129,15 @@ class CloudinaryImageStore(ImageStore):
             )
         if timeout <= 0:
             raise ImageStoreMisconfigured(f"timeout must be positive, not {timeout}")
+        if delivery not in (PUBLIC, AUTHENTICATED):
+            raise ImageStoreMisconfigured(f"delivery must be {PUBLIC} or {AUTHENTICATED}, not {delivery!r}")
+        if auth_token_key and not _HEX.fullmatch(auth_token_key):
+            raise ImageStoreMisconfigured("the Cloudinary token key must be hex (token-based access)")
         self.config = CloudinaryConfig.from_url(cloudinary_url)
         self.folder = folder
         self.timeout = timeout
+        self.delivery = delivery
+        self._auth_token_key = auth_token_key
 
     def public_id(self, image_id: UUID, variant: Variant) -> str:
         return f"{self._prefix(image_id)}{variant.width}-{variant.format}"
@@ -124,15 +147,43 @@ class CloudinaryImageStore(ImageStore):
 
     def delete(self, image_id: UUID) -> None:
         """Delete every resource under the image's prefix, including any that a failed attempt
-        uploaded before giving up (no event recorded those). This is the Admin API: it counts
-        against the account's hourly Admin API limit, and urllib3 retries a timed-out DELETE
-        three times, so a hung server costs four timeouts here."""
+        uploaded before giving up (no event recorded those), of both delivery types: photos
+        uploaded before private photos were turned on or off keep the type they were stored
+        with. This is the Admin API: it counts against the account's hourly Admin API limit
+        (two calls a photo), and urllib3 retries a timed-out DELETE three times, so a hung server
+        costs four timeouts here."""
+        for delivery in (PUBLIC, AUTHENTICATED):
+            self._delete_by_prefix(image_id, delivery)
+
+    def client_url(self, url: str, expires: int) -> str:
+        """An authenticated variant's URL signed for delivery (and expiring, with a token key);
+        any other URL (a public upload's, another cloud's) is given back as it is."""
+        found = _DELIVERY_URL.fullmatch(url)
+        if found is None or found["type"] != AUTHENTICATED or found["cloud"] != self.config.cloud_name:
+            return url
+        token = {"key": self._auth_token_key, "expiration": expires} if self._auth_token_key else False
+        signed, _ = cloudinary.utils.cloudinary_url(
+            found["public_id"],
+            type=AUTHENTICATED,
+            resource_type="image",
+            format=found["format"],
+            version=found["version"],
+            sign_url=True,
+            secure=True,
+            auth_token=token,
+            cloud_name=self.config.cloud_name,
+            api_secret=self.config.api_secret,
+            signature_algorithm=self.config.signature_algorithm,
+        )
+        return str(signed)
+
+    def _delete_by_prefix(self, image_id: UUID, delivery: str) -> None:
         options = {**self.config.call_options(), "timeout": self.timeout}
         cursor: str | None = None
         for _ in range(_MAX_DELETE_PAGES):
             try:
                 result = cloudinary.api.delete_resources_by_prefix(
-                    self._prefix(image_id), invalidate=True, next_cursor=cursor, **options
+                    self._prefix(image_id), invalidate=True, next_cursor=cursor, type=delivery, **options
                 )
             except Exception as e:  # the Admin API raises bare Exception for some statuses
                 raise _classify_exception(e) from e
@@ -154,7 +205,7 @@ class CloudinaryImageStore(ImageStore):
                 invalidate=True,
                 unique_filename=False,
                 resource_type="image",
-                type="upload",
+                type=self.delivery,
                 timeout=self.timeout,
                 return_error=True,
                 **self.config.call_options(),

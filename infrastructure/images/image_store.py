@@ -59,8 +59,9 @@ class ImageStore(abc.ABC):
     def delete(self, image_id: UUID) -> None:
         """Remove everything stored for ``image_id``; nothing there is not an error."""
 
-    def client_url(self, url: str) -> str:
-        """A URL :meth:`store` recorded, as a client may fetch it while photos are private.
+    def client_url(self, url: str, expires: int) -> str:
+        """A URL :meth:`store` recorded, as a client may fetch it while photos are private, until
+        ``expires`` (Unix time) where the store can make URLs expire.
 
         Stores that cannot restrict delivery give it back unchanged; local-disk URLs are signed
         by the API that serves them (``api/media_urls.py``).

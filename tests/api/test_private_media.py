@@ -3,21 +3,33 @@ client, expire, and are checked by the media view before it looks for the file."
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
-from uuid import UUID
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from uuid import UUID, uuid4
 
 import pytest
 from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from api import media_urls
+from domain.audit import acting_as
+from domain.image import ImageVariant
 from domain.service import PropertyService
+from infrastructure import composition
+from infrastructure.images.cloudinary_store import AUTHENTICATED, CloudinaryImageStore
+from infrastructure.images.codec import Variant, make_variants
+from infrastructure.images.image_store import ImageStoreMisconfigured
 from tests.api.conftest import create
 from tests.api.test_cover import detail, listed, project, upload
-from tests.fixtures.image_outcomes import record_processed
+from tests.fixtures.fake_cloudinary import FakeCloudinary
+from tests.fixtures.image_outcomes import next_tracking, policy_context, record_processed
+from tests.fixtures.tiny_png import tiny_png
 
 TTL = 600
 
@@ -158,3 +170,115 @@ def test_with_private_photos_off_urls_stay_plain_and_public(
     response = fetch(urls[0])
     assert response.status_code == 200
     assert response["Cache-Control"] == "public, max-age=3600"
+
+
+# Cloudinary: authenticated delivery, signed (and, with a token key, expiring) URLs.
+
+TOKEN_KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def cloudinary() -> Iterator[FakeCloudinary]:
+    with FakeCloudinary() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def photo_variants() -> list[Variant]:
+    return make_variants(tiny_png(), formats=("webp",))
+
+
+def private_store(server: FakeCloudinary, key: str = "") -> CloudinaryImageStore:
+    return CloudinaryImageStore(server.cloudinary_url(), delivery=AUTHENTICATED, auth_token_key=key)
+
+
+def test_private_photos_are_uploaded_for_authenticated_delivery_only(
+    cloudinary: FakeCloudinary, photo_variants: list[Variant]
+) -> None:
+    [stored] = private_store(cloudinary).store(uuid4(), photo_variants)
+    assert cloudinary.requests[0].params["type"] == "authenticated"
+    assert stored.url.startswith(
+        f"https://res.cloudinary.com/{cloudinary.cloud_name}/image/authenticated/s--"
+    )
+
+
+def test_without_a_token_key_the_store_signs_urls_exactly_as_cloudinary_does(
+    cloudinary: FakeCloudinary, photo_variants: list[Variant]
+) -> None:
+    store = private_store(cloudinary)
+    [stored] = store.store(uuid4(), photo_variants)
+    assert store.client_url(stored.url, int(time.time()) + TTL) == stored.url
+
+
+def test_with_a_token_key_cloudinary_urls_expire_when_the_api_says(
+    cloudinary: FakeCloudinary, photo_variants: list[Variant]
+) -> None:
+    store = private_store(cloudinary, TOKEN_KEY)
+    [stored] = store.store(uuid4(), photo_variants)
+    expires = int(time.time()) + TTL
+    signed = urlsplit(store.client_url(stored.url, expires))
+    token = parse_qs(signed.query)["__cld_token__"][0]
+    fields = dict(part.split("=", 1) for part in token.split("~"))
+    assert fields["exp"] == str(expires)
+    # What Cloudinary's edge checks: HMAC-SHA256, under the token key, of the expiry and the
+    # escaped path; the token replaces the s--…-- signature.
+    message = f"exp={expires}~url={quote(signed.path, safe='').replace('%2F', '%2f')}".encode()
+    assert fields["hmac"] == hmac.new(bytes.fromhex(TOKEN_KEY), message, hashlib.sha256).hexdigest()
+    assert f"{signed.scheme}://{signed.netloc}{signed.path}" == without_signature(stored.url)
+
+
+def without_signature(url: str) -> str:
+    return re.sub(r"/s--[A-Za-z0-9_-]+--/", "/", url)
+
+
+def test_public_uploads_and_other_clouds_urls_are_left_as_they_are(cloudinary: FakeCloudinary) -> None:
+    store = private_store(cloudinary, TOKEN_KEY)
+    for url in (
+        f"https://res.cloudinary.com/{cloudinary.cloud_name}/image/upload/v1/cosmo/x/480-webp.webp",
+        "https://res.cloudinary.com/another-cloud/image/authenticated/v1/cosmo/x/480-webp.webp",
+    ):
+        assert store.client_url(url, int(time.time()) + TTL) == url
+
+
+def test_deleting_a_photo_removes_it_whichever_delivery_it_was_stored_for(
+    cloudinary: FakeCloudinary, photo_variants: list[Variant]
+) -> None:
+    image_id = uuid4()
+    CloudinaryImageStore(cloudinary.cloudinary_url()).store(image_id, photo_variants)
+    assert cloudinary.objects
+    private_store(cloudinary).delete(image_id)
+    assert not cloudinary.objects
+
+
+@pytest.mark.parametrize(("delivery", "key"), [("private", ""), (AUTHENTICATED, "not-hex")])
+def test_an_unusable_private_delivery_configuration_is_refused(
+    cloudinary: FakeCloudinary, delivery: str, key: str
+) -> None:
+    with pytest.raises(ImageStoreMisconfigured):
+        CloudinaryImageStore(cloudinary.cloudinary_url(), delivery=delivery, auth_token_key=key)
+
+
+def test_the_api_hands_out_expiring_cloudinary_urls_for_private_photos(
+    monkeypatch: pytest.MonkeyPatch,
+    cloudinary: FakeCloudinary,
+    photo_variants: list[Variant],
+    manager: APIClient,
+    service: PropertyService,
+) -> None:
+    store = private_store(cloudinary, TOKEN_KEY)
+    monkeypatch.setattr(composition, "_image_store", store)
+    prop = create(manager)
+    image_id = upload(manager, prop["id"])
+    stored = store.store(UUID(image_id), photo_variants)
+    with acting_as(policy_context()):
+        service.record_image_processed(
+            UUID(image_id),
+            [ImageVariant(s.width, s.height, s.format, s.size_bytes, s.url) for s in stored],
+            1,
+            next_tracking(service),
+        )
+    project(service)
+    url = urlsplit(detail(manager, prop["id"])["cover"]["url"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == without_signature(stored[0].url)
+    expires = int(dict(p.split("=", 1) for p in parse_qs(url.query)["__cld_token__"][0].split("~"))["exp"])
+    assert time.time() + TTL <= expires <= time.time() + TTL * 1.1 + 1
