@@ -75,16 +75,16 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Ran]]:
     for name in (".venv", "manage.py", "tests"):
         (checkout / name).symlink_to(ROOT / name)
     env = environment(checkout / "var")
-    python = [str(checkout / ".venv/bin/python"), "manage.py"]
+    python = str(checkout / ".venv/bin/python")
     # As `make run` does: local keys made once in var/local.env, then migrate and serve, DEBUG off.
     for command in (["-m", "infrastructure.local_env"], ["manage.py", "migrate", "--no-input"]):
         subprocess.run(
-            [python[0], *command], cwd=checkout, env={**env, "DEBUG": "0"}, check=True, capture_output=True
+            [python, *command], cwd=checkout, env={**env, "DEBUG": "0"}, check=True, capture_output=True
         )
     port = free_port()
     log = (checkout / "server.log").open("wb")
     server = subprocess.Popen(
-        [*python, "serve", f"127.0.0.1:{port}"],
+        [python, "manage.py", "serve", f"127.0.0.1:{port}"],
         cwd=checkout,
         env={**env, "DEBUG": "0"},
         stdout=log,
