@@ -44,8 +44,15 @@ def read(path: Path) -> dict[str, str]:
     for line in text.splitlines():
         name, sep, value = line.strip().partition("=")
         if sep and name and not name.startswith("#"):
-            values[name.strip()] = value.strip()
+            values[name.strip()] = _unquoted(value.strip())
     return values
+
+
+def _unquoted(value: str) -> str:
+    """``KEY="value"`` and ``KEY='value'`` as a shell would read them; the file is hand-editable."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def create(directory: Path) -> Path:

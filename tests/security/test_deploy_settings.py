@@ -139,6 +139,15 @@ def test_keys_of_an_older_checkout_are_adopted_so_its_audit_chain_still_verifies
     assert len(values["SECRET_KEY"]) >= 50
 
 
+def test_the_local_file_reads_as_a_shell_would(tmp_path: Path) -> None:
+    path = tmp_path / "local.env"
+    path.write_text(
+        "# a comment\nSECRET_KEY=\"quoted value\"\nDATABASE_URL='sqlite:///x'\n\nNOT A LINE\nEMPTY=\n"
+    )
+    assert local_env.read(path) == {"SECRET_KEY": "quoted value", "DATABASE_URL": "sqlite:///x", "EMPTY": ""}
+    assert local_env.read(tmp_path / "absent.env") == {}
+
+
 def test_the_environment_wins_over_the_local_file(tmp_path: Path) -> None:
     local_env.create(tmp_path)
     mine = "a-key-set-in-the-environment-of-this-process-0123456789"
