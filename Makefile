@@ -12,7 +12,7 @@ SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
 # `make run DEBUG=1` opts in to Django's debug mode; the default serves as production would.
 DEBUG ?= 0
 
-.PHONY: run test test-unit test-sqlite test-postgres lint bench postgres migrate clean
+.PHONY: run test test-unit test-sqlite test-postgres schemathesis lint bench postgres migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ test-postgres: $(STAMP) postgres
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api tests/security
 
 test: lint test-unit test-sqlite test-postgres
+
+# The fuzzer alone, on both databases (make test runs it with the API suite): tests/api/test_schemathesis.py.
+schemathesis: $(STAMP) postgres
+	mkdir -p var
+	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/api/test_schemathesis.py
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/api/test_schemathesis.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
