@@ -9,6 +9,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.client_ip import client_ip
 from api.idempotency import IdempotentRequest, Replayed
 from api.models import User
 from api.query import StrictQueryView
@@ -28,7 +29,7 @@ def audit_context_for(request: Request) -> AuditContext:
         role=Role(user.role),
         organisation=user.organisation,
         request_id=getattr(request._request, "request_id", ""),
-        client_ip=request.META.get("REMOTE_ADDR", ""),
+        client_ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
     )
 
