@@ -12,7 +12,7 @@ SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
 # `make run DEBUG=1` opts in to Django's debug mode; the default serves as production would.
 DEBUG ?= 0
 
-.PHONY: run test test-unit test-sqlite test-postgres schemathesis lint bench postgres migrate clean
+.PHONY: run test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,10 +46,10 @@ test-unit: $(STAMP)
 
 test-sqlite: $(STAMP)
 	mkdir -p var
-	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/integration tests/api tests/security
+	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/integration tests/api tests/security tests/faults
 
 test-postgres: $(STAMP) postgres
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api tests/security
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api tests/security tests/faults
 
 test: lint test-unit test-sqlite test-postgres
 
@@ -68,6 +68,14 @@ lint: $(STAMP)
 bench: $(STAMP) postgres
 	mkdir -p var
 	$(BIN)/python -m bench
+
+# A bounded soak (mixed reads, writes, uploads over gunicorn + run_workers, loopback only) on both
+# databases, printing its figures (SOAK {...}); make test runs a 30 s version. SOAK_SECONDS to change.
+SOAK_SECONDS ?= 180
+soak: $(STAMP) postgres
+	mkdir -p var
+	COSMO_SOAK_SECONDS=$(SOAK_SECONDS) DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest -q -s tests/faults/test_soak.py
+	COSMO_SOAK_SECONDS=$(SOAK_SECONDS) DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest -q -s tests/faults/test_soak.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
