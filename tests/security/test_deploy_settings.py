@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from domain.service import PropertyService
 from infrastructure import local_env
 from tests.conftest import ROOT
+from tests.security.http import manage_py_serve, raw
 
 README = ROOT / "README.md"
 
@@ -200,3 +201,21 @@ def test_behind_the_proxy_a_request_is_secure_when_the_proxy_says_so(
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     response = APIClient().get("/api/properties", HTTP_X_FORWARDED_PROTO=proto)
     assert response.status_code == (401 if proto == "https" else 301)
+
+
+@pytest.mark.http_server
+def test_with_debug_off_make_runs_server_still_serves_the_docs_and_their_assets(
+    service: PropertyService,
+) -> None:
+    with manage_py_serve(debug=False) as base:
+        status, content_type, page = raw(base, "GET", "/api/docs")
+        assert (status, content_type.split(";")[0]) == (200, "text/html")
+        assets = re.findall(rb'(?:src|href)="(/static/[^"]+)"', page)
+        assert len(assets) >= 3, page
+        for asset in [a.decode() for a in assets]:
+            assert raw(base, "GET", asset)[0] == 200, asset
+        status, content_type, script = raw(base, "GET", "/api/docs?script=")
+        assert (status, content_type) == (200, "application/javascript")
+        assert b"SwaggerUIBundle" in script
+        status, content_type, _ = raw(base, "GET", "/no-such-page")
+        assert (status, content_type) == (404, "application/json")
