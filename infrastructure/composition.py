@@ -7,6 +7,7 @@ PostgreSQL is a ``DATABASE_URL`` change and tests can reset the wiring between d
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -19,6 +20,8 @@ from infrastructure.images.cloudinary_store import AUTHENTICATED, PUBLIC, Cloudi
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
+from infrastructure.signed_note import SigningKey
+from infrastructure.transparency_log import TransparencyLog
 from infrastructure.workers import Worker
 from projections.registry import all_projections
 from projections.runner import DEFAULT_BATCH_SIZE
@@ -100,6 +103,21 @@ def worker(
 
 def audit_key() -> ChainKey:
     return ChainKey(settings.COSMO_AUDIT_KEY.encode())
+
+
+def signing_key() -> SigningKey | None:
+    """The checkpoint signing key from ``COSMO_AUDIT_SIGNING_KEY`` or ``_FILE``; None when neither is set."""
+    origin = settings.COSMO_AUDIT_ORIGIN
+    if settings.COSMO_AUDIT_SIGNING_KEY:
+        return SigningKey.from_text(origin, settings.COSMO_AUDIT_SIGNING_KEY)
+    if settings.COSMO_AUDIT_SIGNING_KEY_FILE:
+        return SigningKey.from_file(origin, Path(settings.COSMO_AUDIT_SIGNING_KEY_FILE))
+    return None
+
+
+def transparency_log() -> TransparencyLog:
+    """The Merkle log over the events, with the key that signs its checkpoints."""
+    return TransparencyLog(property_service().recorder, signing_key(), settings.COSMO_AUDIT_ORIGIN)
 
 
 def reset() -> None:

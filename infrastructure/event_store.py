@@ -8,6 +8,8 @@ exist without its link (or the other way round), and positions follow commit ord
 the library already serialises inserts (SQLite's single writer; PostgreSQL's table lock). The
 notification id is that same gap-free position on both databases (see ``_lock_table``), and the
 row of a request's ``Idempotency-Key`` is inserted by the same transaction as its events.
+The same transaction appends the events' Merkle leaves and the subtree nodes they complete
+(``infrastructure/merkle.py``, docs/adr/0012), reading only the tree's frontier.
 Selected with ``PERSISTENCE_MODULE=infrastructure.event_store:ChainedSQLiteFactory`` (or
 ``ChainedPostgresFactory``); the key comes from the ``AUDIT_CHAIN_KEY`` setting of the application,
 and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
@@ -39,7 +41,9 @@ from infrastructure.idempotency import (
     StoredResponse,
     pending_claim,
 )
+from infrastructure.log_leaf import event_leaf
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
+from infrastructure.merkle import appended_nodes, frontier, node_seq, size_from_node_count
 from infrastructure.retry_budget import RetriesWithinBudget
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
@@ -62,6 +66,24 @@ def seals_table(events_table: str) -> str:
 
 def idempotency_table(events_table: str) -> str:
     return f"{events_table}_idempotency"
+
+
+def merkle_table(events_table: str) -> str:
+    return f"{events_table}_merkle"
+
+
+def checkpoints_table(events_table: str) -> str:
+    return f"{events_table}_checkpoints"
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A row of the checkpoints table: the signed note and what it says, as recorded."""
+
+    size: int
+    made_at: str
+    root: bytes
+    note: str
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,8 @@ class ChainedRecorder(ApplicationRecorder):
             chain=chain_table(self.events_table_name),
             seals=seals_table(self.events_table_name),
             keys=idempotency_table(self.events_table_name),
+            merkle=merkle_table(self.events_table_name),
+            checkpoints=checkpoints_table(self.events_table_name),
             events=self.events_table_name,
             id=self.notification_id_column,
         ).replace("%s", self.placeholder)
@@ -133,6 +157,102 @@ class ChainedRecorder(ApplicationRecorder):
         links = self.linker.links(previous, notification_ids, stored_events)
         insert = f"INSERT INTO {{chain}} ({_LINK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
         cursor.executemany(self._sql(insert), self._link_rows(links))
+        if links:
+            self._append_leaves(cursor, links[0].position - 1, zip(links, stored_events, strict=True))
+
+    def _append_leaves(self, cursor: Any, size: int, events: Any) -> bool:
+        """Append the leaves of ``(link, stored event)`` pairs to a tree of ``size`` leaves.
+
+        Only the frontier (at most one node per level) is read. A tree that is behind the chain
+        (a log recorded before the Merkle tree existed) is left for ``backfill_tree`` to catch up:
+        returns False and writes nothing.
+        """
+        wanted = [node_seq(level, index) for level, index in frontier(size)]
+        found = self._nodes_in(cursor, wanted)
+        if len(found) != len(wanted):
+            return False
+        leaves = [event_leaf(link.position, stored) for link, stored in events]
+        created = appended_nodes(size, [found[seq] for seq in wanted], leaves)
+        cursor.executemany(self._sql("INSERT INTO {merkle} (seq, hash) VALUES (%s, %s)"), created)
+        return True
+
+    def _nodes_in(self, cursor: Any, seqs: Sequence[int]) -> dict[int, bytes]:
+        if not seqs:
+            return {}
+        marks = ", ".join(["%s"] * len(seqs))
+        cursor.execute(self._sql(f"SELECT seq, hash FROM {{merkle}} WHERE seq IN ({marks})"), tuple(seqs))
+        return {row[0]: bytes(row[1]) for row in cursor.fetchall()}
+
+    def _locked_write(self, work: Any) -> Any:
+        """Run ``work(cursor)`` in a write transaction that excludes event inserts."""
+        raise NotImplementedError
+
+    def select_tree_size(self) -> int:
+        rows = self._run("SELECT MAX(seq) FROM {merkle}")
+        top = rows[0][0] if rows else None
+        return 0 if top is None else size_from_node_count(top + 1)
+
+    def select_nodes(self, seqs: Sequence[int]) -> dict[int, bytes]:
+        if not seqs:
+            return {}
+        marks = ", ".join(["%s"] * len(seqs))
+        rows = self._run(f"SELECT seq, hash FROM {{merkle}} WHERE seq IN ({marks})", tuple(seqs))
+        return {row[0]: bytes(row[1]) for row in rows}
+
+    def select_node_page(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        rows = self._run(
+            "SELECT seq, hash FROM {merkle} WHERE seq > %s ORDER BY seq LIMIT %s", (after_seq, limit)
+        )
+        return [(row[0], bytes(row[1])) for row in rows]
+
+    def backfill_tree(self, limit: int) -> int:
+        """Append up to ``limit`` leaves of events recorded before their tree; how many were added.
+
+        Runs under the insert lock, so no insert can slip in between reading the tree's size and
+        writing the nodes; once caught up, inserts append their own leaves again.
+        """
+
+        def work(cursor: Any) -> int:
+            cursor.execute(self._sql("SELECT MAX(seq) FROM {merkle}"))
+            top = cursor.fetchone()
+            size = 0 if top is None or top[0] is None else size_from_node_count(top[0] + 1)
+            columns = ", ".join(f"c.{name.strip()}" for name in _LINK_COLUMNS.split(","))
+            cursor.execute(
+                self._sql(
+                    f"SELECT {columns}, e.state FROM {{chain}} c "
+                    "JOIN {events} e ON e.{id} = c.notification_id "
+                    "WHERE c.position > %s ORDER BY c.position LIMIT %s"
+                ),
+                (size, limit),
+            )
+            rows = cursor.fetchall()
+            pairs = []
+            for row in rows:
+                link = self._link(row)
+                pairs.append(
+                    (
+                        link,
+                        StoredEvent(link.originator_id, link.originator_version, link.topic, bytes(row[8])),
+                    )
+                )
+            if not pairs or not self._append_leaves(cursor, size, pairs):
+                return 0
+            return len(pairs)
+
+        added: int = self._locked_write(work)
+        return added
+
+    def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        self._run(
+            "INSERT INTO {checkpoints} (size, made_at, root, note) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (size, made_at) DO NOTHING",
+            (checkpoint.size, checkpoint.made_at, checkpoint.root, checkpoint.note),
+            write=True,
+        )
+
+    def select_checkpoints(self) -> list[StoredCheckpoint]:
+        rows = self._run("SELECT size, made_at, root, note FROM {checkpoints} ORDER BY made_at, size")
+        return [StoredCheckpoint(row[0], row[1], bytes(row[2]), row[3]) for row in rows]
 
     def _link_rows(self, links: Sequence[ChainLink]) -> list[tuple[Any, ...]]:
         return [
@@ -292,6 +412,10 @@ def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, bin
         "CREATE TABLE IF NOT EXISTS {seals} ("
         f"position {integer} NOT NULL, digest TEXT NOT NULL, "
         "sealed_at TEXT NOT NULL, signature TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {{merkle}} (seq {integer} PRIMARY KEY, hash {binary} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {checkpoints} ("
+        f"size {integer} NOT NULL, made_at TEXT NOT NULL, root {binary} NOT NULL, note TEXT NOT NULL, "
+        "PRIMARY KEY (size, made_at))",
     ]
 
 
@@ -325,6 +449,10 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
         with self.datastore.transaction(commit=write) as c:
             c.execute(self._sql(sql), tuple(params))
             return list(c.fetchall())
+
+    def _locked_write(self, work: Any) -> Any:
+        with self.datastore.transaction(commit=True) as c:
+            return work(c)
 
 
 class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProcessRecorder):
@@ -382,6 +510,11 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             curs.execute(self._sql(sql), tuple(params))
             return [tuple(row.values()) for row in curs.fetchall()] if curs.description else []
 
+    def _locked_write(self, work: Any) -> Any:
+        with self.datastore.transaction(commit=True) as curs:
+            super()._lock_table(curs)
+            return work(_TupleCursor(curs))
+
 
 class _TupleCursor:
     """The library's PostgreSQL cursors return dict rows; the shared chain code indexes by column."""
@@ -398,6 +531,9 @@ class _TupleCursor:
     def fetchone(self) -> tuple[Any, ...] | None:
         row = self._cursor.fetchone()
         return None if row is None else tuple(row.values())
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(row.values()) for row in self._cursor.fetchall()]
 
 
 def _linker(factory: SQLiteFactory | PostgresFactory) -> ChainLinker:

@@ -46,6 +46,17 @@ SECRET_KEY = _required_key("SECRET_KEY")
 # Keys the audit chain and its seals. Keep it off the database host: whoever holds it and the
 # database could rewrite history undetected. Changing it makes the existing chain unverifiable.
 COSMO_AUDIT_KEY = _required_key("COSMO_AUDIT_KEY")
+# Signs the Merkle log's checkpoints (Ed25519: base64 of the 32-byte seed, or PEM), from the
+# environment or a file, never the database; auditors verify with the public key alone. Without
+# one, no checkpoint is made (proofs and `audit verify` still work).
+COSMO_AUDIT_SIGNING_KEY = os.environ.get("COSMO_AUDIT_SIGNING_KEY", "")
+COSMO_AUDIT_SIGNING_KEY_FILE = os.environ.get("COSMO_AUDIT_SIGNING_KEY_FILE", "")
+# The log's name in checkpoints and in the public key (C2SP origin / key name).
+COSMO_AUDIT_ORIGIN = os.environ.get("COSMO_AUDIT_ORIGIN", "cosmo.local/audit")
+# Workers sign a checkpoint after this many new events, or this long after the last one if any
+# event came since.
+COSMO_CHECKPOINT_EVERY_EVENTS = int(os.environ.get("COSMO_CHECKPOINT_EVERY_EVENTS", "1000"))
+COSMO_CHECKPOINT_EVERY_SECONDS = float(os.environ.get("COSMO_CHECKPOINT_EVERY_SECONDS", "60"))
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 if DEBUG:
@@ -166,7 +177,7 @@ DATABASES = {"default": _database}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.tokens.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.CosmoAutoSchema",
     "EXCEPTION_HANDLER": "api.errors.exception_handler",

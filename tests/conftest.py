@@ -15,7 +15,13 @@ from domain.audit import AuditContext, Role, acting_as
 from domain.service import PropertyService
 from domain.values import Address, Rent
 from infrastructure import composition
-from infrastructure.event_store import chain_table, idempotency_table, seals_table
+from infrastructure.event_store import (
+    chain_table,
+    checkpoints_table,
+    idempotency_table,
+    merkle_table,
+    seals_table,
+)
 
 EVENT_TABLES = {"sqlite": "stored_events", "postgresql": "cosmo_events"}
 TRACKING_TABLES = {"sqlite": "tracking", "postgresql": "cosmo_tracking"}
@@ -46,7 +52,14 @@ def process_env() -> dict[str, str]:
 def wipe_event_store() -> None:
     """Tests share one database; each starts from an empty stream numbered from 1 again."""
     events = EVENT_TABLES[connection.vendor]
-    tables = [events, chain_table(events), seals_table(events), idempotency_table(events)]  # fixed names
+    tables = [
+        events,
+        chain_table(events),
+        seals_table(events),
+        idempotency_table(events),
+        merkle_table(events),
+        checkpoints_table(events),
+    ]  # fixed names
     with connection.cursor() as cursor:
         # The library keeps a schema marker row in its tracking table: leave that one.
         tracking = TRACKING_TABLES[connection.vendor]
