@@ -12,7 +12,7 @@ SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
 # `make run DEBUG=1` opts in to Django's debug mode; the default serves as production would.
 DEBUG ?= 0
 
-.PHONY: run test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean
+.PHONY: local-env run test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Local SECRET_KEY and COSMO_AUDIT_KEY, made once; the server and every manage.py command read them.
-var/local.env: | $(STAMP)
+# Local SECRET_KEY, COSMO_AUDIT_KEY and COSMO_AUDIT_SIGNING_KEY (checkpoints), made once in
+# var/local.env (an older file gets the signing key added); the server and every manage.py command read them.
+local-env: $(STAMP)
 	$(BIN)/python -m infrastructure.local_env
 
-migrate: $(STAMP) var/local.env
+migrate: $(STAMP) local-env
 	$(BIN)/python manage.py migrate --no-input
 
 run: migrate

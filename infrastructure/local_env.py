@@ -7,19 +7,25 @@ same keys, with no variable to export and no reason to turn DEBUG on. A variable
 environment always wins over the file: a deployment sets its own and never needs one.
 
 The file is ``KEY=VALUE`` lines (``#`` comments allowed), readable by its owner only, and never
-rewritten once it exists: a new audit key would make the recorded chain unverifiable.
+rewritten once it exists: a new audit key would make the recorded chain unverifiable. A secret
+added in a later version (the checkpoint signing key) is appended to an older file, once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import sys
 from pathlib import Path
 
+from infrastructure.signed_note import SigningKey
+
 FILE_NAME = "local.env"
 SECRETS = ("SECRET_KEY", "COSMO_AUDIT_KEY")
+# The Ed25519 seed that signs audit checkpoints (infrastructure/signed_note.py reads it).
+SIGNING_KEY = "COSMO_AUDIT_SIGNING_KEY"
 # Checkouts from before this file kept each development key in a file of its own: adopt them, so
 # existing tokens and the audit chain recorded under them stay valid.
 _LEGACY_FILES = {"SECRET_KEY": "dev-secret-key", "COSMO_AUDIT_KEY": "dev-cosmo-audit-key"}
@@ -63,9 +69,11 @@ def create(directory: Path) -> Path:
     """
     path = directory / FILE_NAME
     if path.exists():
+        _add_signing_key(path)
         return path
     directory.mkdir(parents=True, exist_ok=True)
     lines = [f"{name}={_legacy(directory, name) or secrets.token_urlsafe(50)}\n" for name in SECRETS]
+    lines.append(f"{SIGNING_KEY}={SigningKey.generate_text()}\n")
     draft = directory / f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -78,6 +86,16 @@ def create(directory: Path) -> Path:
     finally:
         draft.unlink(missing_ok=True)
     return path
+
+
+def _add_signing_key(path: Path) -> None:
+    """Give a file made before checkpoints existed its signing key; the other lines stay as they are."""
+    if SIGNING_KEY in read(path):
+        return
+    with path.open("a", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # of two processes adding it, the second sees the first's
+        if SIGNING_KEY not in read(path):
+            file.write(f"{SIGNING_KEY}={SigningKey.generate_text()}\n")
 
 
 def _legacy(directory: Path, name: str) -> str | None:
