@@ -1,0 +1,544 @@
+"""The offline verifier (tools/cosmo_verify.py) against bundles and trees built here, independently.
+
+The trees come from RFC 9162's recursive definitions (MTH, PATH, PROOF) written out below and are
+cross-checked with pymerkle; the bundles are written by hand, field by field, as
+docs/audit-bundle.md describes them, so the verifier is tested against the format, not itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import itertools
+import json
+import random
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pymerkle import InmemoryTree  # type: ignore[import-untyped]
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "cosmo_verify.py"
+
+
+def load_tool() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("cosmo_verify", TOOL)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cosmo_verify"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cv = load_tool()
+
+# --- RFC 9162 §2.1, recursively ---------------------------------------------------------------
+
+
+def split(n: int) -> int:
+    """The largest power of two smaller than n."""
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def mth(leaves: list[bytes]) -> bytes:
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = split(len(leaves))
+    return hashlib.sha256(b"\x01" + mth(leaves[:k]) + mth(leaves[k:])).digest()
+
+
+def path(m: int, leaves: list[bytes]) -> list[bytes]:
+    if len(leaves) == 1:
+        return []
+    k = split(len(leaves))
+    if m < k:
+        return [*path(m, leaves[:k]), mth(leaves[k:])]
+    return [*path(m - k, leaves[k:]), mth(leaves[:k])]
+
+
+def subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
+    n = len(leaves)
+    if m == n:
+        return [] if whole else [mth(leaves)]
+    k = split(n)
+    if m <= k:
+        return [*subproof(m, leaves[:k], whole), mth(leaves[k:])]
+    return [*subproof(m - k, leaves[k:], False), mth(leaves[:k])]
+
+
+def consistency(m: int, leaves: list[bytes]) -> list[bytes]:
+    return subproof(m, leaves, True)
+
+
+# --- A signing log and hand-written events ----------------------------------------------------
+
+ORIGIN = "cosmo.test/audit"
+PROPERTY = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+IMAGE = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"
+OTHER = "99999999-4e5f-4a6b-8c7d-8e9f0a1b2c3d"
+
+
+def audit(role: str = "manager") -> tuple[dict[str, Any], dict[str, Any]]:
+    """An audit context as stored (tagged) and as shown."""
+    shown = {
+        "actor_id": "17",
+        "username": "mara",
+        "role": role,
+        "organisation": "acme",
+        "request_id": "req-1",
+        "causation_id": "",
+        "client_ip": "192.0.2.7",
+        "user_agent": "curl/8 \u00e9t\u00e9",
+    }
+    stored = {"_type_": "audit_context", "_data_": {**shown, "role": {"_type_": "role", "_data_": role}}}
+    return stored, shown
+
+
+def stored_time(second: int, micro: int) -> tuple[dict[str, Any], str, str]:
+    """A timestamp as stored, as shown, and as a leaf spells it."""
+    iso = f"2026-11-30T10:00:{second:02d}" + (f".{micro:06d}" if micro else "")
+    return (
+        {"_type_": "datetime", "_data_": iso + "+00:00"},
+        iso + "Z",
+        f"2026-11-30T10:00:{second:02d}.{micro:06d}Z",
+    )
+
+
+EVENT_KINDS: list[tuple[str, str, str, Callable[[int], tuple[dict[str, Any], dict[str, Any]]]]] = [
+    (
+        "cosmo.property.registered",
+        "Property",
+        "PropertyRegistered",
+        lambda n: (
+            {
+                "name": f"Harbour View {n}",
+                "kind": {"_type_": "property_kind", "_data_": "apartment"},
+                "address": {
+                    "_type_": "address",
+                    "_data_": {"street": "1 Quay", "city": "Kiel", "postal_code": "24103", "country": "DE"},
+                },
+                "rent": {
+                    "_type_": "rent",
+                    "_data_": {"amount": {"_type_": "decimal", "_data_": "1E+3"}, "currency": "EUR"},
+                },
+                "organisation": "acme",
+            },
+            {
+                "name": f"Harbour View {n}",
+                "kind": "apartment",
+                "address": {"street": "1 Quay", "city": "Kiel", "postal_code": "24103", "country": "DE"},
+                "rent": {"amount": "1000", "currency": "EUR"},
+                "organisation": "acme",
+            },
+        ),
+    ),
+    (
+        "cosmo.property.image_attached",
+        "Property",
+        "ImageAttached",
+        lambda n: (
+            {"image_id": {"_type_": "uuid", "_data_": IMAGE.replace("-", "")}},
+            {"image_id": IMAGE},
+        ),
+    ),
+    (
+        "cosmo.image.added",
+        "PropertyImage",
+        "ImageAdded",
+        lambda n: (
+            {
+                "property_id": {"_type_": "uuid", "_data_": PROPERTY.replace("-", "")},
+                "caption": "Kitchen",
+                "taken_on": {"_type_": "date", "_data_": "2026-11-01"},
+                "sizes": [1, 2.5, True, None],
+            },
+            {
+                "property_id": PROPERTY,
+                "caption": "Kitchen",
+                "taken_on": "2026-11-01",
+                "sizes": [1, 2.5, True, None],
+            },
+        ),
+    ),
+    (
+        "cosmo.property.renamed",
+        "Property",
+        "PropertyRenamed",
+        lambda n: ({"name": f"Renamed \u2603 {n}"}, {"name": f"Renamed \u2603 {n}"}),
+    ),
+]
+AGGREGATE_OF = {
+    "cosmo.property.registered": PROPERTY,
+    "cosmo.property.image_attached": PROPERTY,
+    "cosmo.image.added": IMAGE,
+    "cosmo.property.renamed": PROPERTY,
+}
+
+
+class Log:
+    """A log of ``size`` events with checkpoints signed by its own key, able to write bundles."""
+
+    def __init__(self, size: int, *, key: Ed25519PrivateKey | None = None, salt: str = "") -> None:
+        self.key = key or Ed25519PrivateKey.generate()
+        self.events: list[dict[str, Any]] = []
+        self.leaves: list[bytes] = []
+        versions: dict[str, int] = {}
+        for position in range(1, size + 1):
+            topic, aggregate_type, type_name, make = EVENT_KINDS[(position - 1) % len(EVENT_KINDS)]
+            aggregate_id = AGGREGATE_OF[topic]
+            versions[aggregate_id] = versions.get(aggregate_id, 0) + 1
+            data_stored, data_shown = make(position)
+            audit_stored, audit_shown = audit()
+            time_stored, time_shown, time_leaf = stored_time(
+                position % 60, 0 if position % 3 else 250 * position
+            )
+            state = {**data_stored, "timestamp": time_stored, "audit": audit_stored}
+            payload = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode() + salt.encode()
+            digest = hashlib.sha256(payload).hexdigest()
+            actor = f'{{"actor_id":"17","organisation":"acme","role":"{audit_shown["role"]}"}}'
+            self.leaves.append(
+                b"".join(
+                    len(field.encode()).to_bytes(4, "big") + field.encode()
+                    for field in (
+                        "cosmo-leaf/1",
+                        str(position),
+                        aggregate_id,
+                        str(versions[aggregate_id]),
+                        topic,
+                        time_leaf,
+                        actor,
+                        digest,
+                    )
+                )
+            )
+            self.events.append(
+                {
+                    "position": position,
+                    "aggregate_id": aggregate_id,
+                    "aggregate_type": aggregate_type,
+                    "version": versions[aggregate_id],
+                    "type": type_name,
+                    "timestamp": time_shown,
+                    "actor": {"id": "17", "username": "mara", "role": "manager"},
+                    "data": data_shown,
+                    "metadata": audit_shown,
+                    "topic": topic,
+                    "payload_sha256": digest,
+                    "payload": base64.b64encode(payload).decode(),
+                }
+            )
+
+    @property
+    def vkey(self) -> str:
+        public = self.key.public_key().public_bytes_raw()
+        key_hash = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + public).digest()[:4]
+        encoded = base64.b64encode(b"\x01" + public).decode()
+        return f"{ORIGIN}+{key_hash.hex()}+{encoded}"
+
+    def checkpoint(self, size: int, second: int = 0) -> str:
+        root = base64.b64encode(mth(self.leaves[:size])).decode()
+        body = f"{ORIGIN}\n{size}\n{root}\ntime 2026-12-01T00:00:{second:02d}Z\n"
+        public = self.key.public_key().public_bytes_raw()
+        key_hash = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + public).digest()[:4]
+        signature = base64.b64encode(key_hash + self.key.sign(body.encode())).decode()
+        return f"{body}\n\u2014 {ORIGIN} {signature}\n"
+
+    def bundle(
+        self,
+        positions: list[int],
+        size: int,
+        earlier: tuple[int, ...] = (),
+        selection: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        events = [
+            {**self.events[p - 1], "inclusion_proof": [h.hex() for h in path(p - 1, self.leaves[:size])]}
+            for p in positions
+        ]
+        return {
+            "format": "cosmo-audit-bundle/1",
+            "selection": selection or {"from": positions[0], "to": positions[-1]},
+            "checkpoint": self.checkpoint(size),
+            "events": events,
+            "consistency": [
+                {
+                    "checkpoint": self.checkpoint(m, second=i + 1),
+                    "proof": [h.hex() for h in consistency(m, self.leaves[:size])],
+                }
+                for i, m in enumerate(earlier)
+            ],
+        }
+
+
+def encode(bundle: dict[str, Any]) -> bytes:
+    return json.dumps(bundle, indent=1, ensure_ascii=False).encode()
+
+
+def verdict(raw: bytes, vkey: str, kept: str | None = None) -> str:
+    """``"OK"`` or the failure message."""
+    try:
+        cv.verify_bundle(raw, vkey, kept)
+    except cv.VerificationFailed as failure:
+        return str(failure)
+    return "OK"
+
+
+@pytest.fixture(scope="module")
+def log() -> Log:
+    return Log(11)
+
+
+# --- Proof maths ------------------------------------------------------------------------------
+
+
+def test_roots_match_pymerkle_and_every_proof_verifies_for_small_trees() -> None:
+    leaves = [b"leaf %d" % i for i in range(1, 34)]
+    reference = InmemoryTree(algorithm="sha256")
+    for size in range(1, len(leaves) + 1):
+        reference.append_entry(leaves[size - 1])
+        root = mth(leaves[:size])
+        assert reference.get_root(size) == root
+        for index in range(size):
+            leaf = cv.leaf_hash(leaves[index])
+            assert cv.inclusion_root(index, size, leaf, path(index, leaves[:size])) == root
+        for old in range(1, size + 1):
+            proof = consistency(old, leaves[:size])
+            assert cv.consistency_holds(old, size, mth(leaves[:old]), root, proof)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 300), data=st.data())
+def test_any_flipped_bit_of_a_leaf_proof_or_root_fails(size: int, data: st.DataObject) -> None:
+    leaves = [b"e%d" % i for i in range(size)]
+    index = data.draw(st.integers(0, size - 1))
+    old = data.draw(st.integers(1, size))
+    root = mth(leaves)
+    proof = path(index, leaves)
+    cproof = consistency(old, leaves)
+    leaf = cv.leaf_hash(leaves[index])
+    old_root = mth(leaves[:old])
+    assert cv.inclusion_root(index, size, leaf, proof) == root
+    assert cv.consistency_holds(old, size, old_root, root, cproof)
+
+    def flipped(value: bytes) -> bytes:
+        bit = data.draw(st.integers(0, len(value) * 8 - 1))
+        return bytes(b ^ (1 << (bit % 8)) if i == bit // 8 else b for i, b in enumerate(value))
+
+    assert cv.inclusion_root(index, size, flipped(leaf), proof) != root
+    assert cv.inclusion_root(index, size, leaf, proof) != flipped(root)
+    assert not cv.consistency_holds(old, size, flipped(old_root), root, cproof)
+    assert not cv.consistency_holds(old, size, old_root, flipped(root), cproof)
+    if proof:
+        which = data.draw(st.integers(0, len(proof) - 1))
+        assert (
+            cv.inclusion_root(index, size, leaf, [*proof[:which], flipped(proof[which]), *proof[which + 1 :]])
+            != root
+        )
+    if cproof:
+        which = data.draw(st.integers(0, len(cproof) - 1))
+        broken = [*cproof[:which], flipped(cproof[which]), *cproof[which + 1 :]]
+        assert not cv.consistency_holds(old, size, old_root, root, broken)
+
+
+def test_a_proof_for_another_index_or_size_fails() -> None:
+    leaves = [b"x%d" % i for i in range(13)]
+    root = mth(leaves)
+    proof = path(4, leaves)
+    assert cv.inclusion_root(5, 13, cv.leaf_hash(leaves[4]), proof) != root
+    assert cv.inclusion_root(4, 14, cv.leaf_hash(leaves[4]), proof) != mth([*leaves, b"more"])
+    assert cv.inclusion_root(4, 5, cv.leaf_hash(leaves[4]), proof) is None
+    assert cv.inclusion_root(13, 13, cv.leaf_hash(leaves[4]), proof) is None
+    assert not cv.consistency_holds(5, 13, mth(leaves[:5]), root, consistency(6, leaves))
+    assert not cv.consistency_holds(0, 13, mth([]), root, [])
+
+
+# --- Whole bundles ----------------------------------------------------------------------------
+
+
+def test_a_bundle_of_a_range_with_earlier_checkpoints_verifies(log: Log) -> None:
+    raw = encode(log.bundle([3, 4, 5, 6], size=11, earlier=(1, 4, 8, 11)))
+    report = cv.verify_bundle(raw, log.vkey)
+    assert (report.events, report.earlier_checkpoints, report.checkpoint.size) == (4, 4, 11)
+    assert report.selection == "positions 3..6"
+
+
+def test_a_property_bundle_holds_its_photos_events_and_nothing_else(log: Log) -> None:
+    selection = {"property_id": PROPERTY}
+    assert verdict(encode(log.bundle(list(range(1, 12)), 11, selection=selection)), log.vkey) == "OK"
+    foreign = log.bundle(list(range(1, 5)), 11, selection={"property_id": OTHER})
+    assert "neither the property's nor one of its photos'" in verdict(encode(foreign), log.vkey)
+
+
+def test_a_range_bundle_missing_an_event_of_its_range_fails(log: Log) -> None:
+    bundle = log.bundle([3, 4, 6], size=11, selection={"from": 3, "to": 6})
+    assert "not exactly the selected positions" in verdict(encode(bundle), log.vkey)
+
+
+def edit(bundle: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> bytes:
+    copy = json.loads(json.dumps(bundle))
+    change(copy)
+    return encode(copy)
+
+
+def payload_edit(bundle: dict[str, Any]) -> None:
+    event = bundle["events"][1]
+    state = json.loads(base64.b64decode(event["payload"]))
+    state["image_id"]["_data_"] = OTHER.replace("-", "")
+    payload = json.dumps(state, separators=(",", ":")).encode()
+    event["payload"] = base64.b64encode(payload).decode()
+    event["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+    event["data"]["image_id"] = OTHER
+
+
+TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "shown data": (lambda b: b["events"][0]["data"].update(name="Forged"), "shown data"),
+    "shown metadata": (lambda b: b["events"][0]["metadata"].update(client_ip="10.0.0.1"), "shown metadata"),
+    "shown actor": (lambda b: b["events"][0]["actor"].update(username="eve"), "shown actor"),
+    "shown timestamp": (lambda b: b["events"][0].update(timestamp="2026-11-30T10:00:02Z"), "shown timestamp"),
+    "event type": (lambda b: b["events"][0].update(type="PropertyRenamed"), "shown type"),
+    "topic": (
+        lambda b: b["events"][3].update(topic="cosmo.property.archived", type="PropertyArchived"),
+        "inclusion",
+    ),
+    "version": (lambda b: b["events"][0].update(version=2), "inclusion"),
+    "aggregate id": (lambda b: b["events"][0].update(aggregate_id=OTHER), "inclusion"),
+    "position": (lambda b: b["events"][0].update(position=2), "inclusion"),
+    "payload and its hash": (payload_edit, "inclusion"),
+    "payload hash only": (lambda b: b["events"][0].update(payload_sha256="0" * 64), "payload_sha256"),
+    "proof hash": (lambda b: b["events"][2]["inclusion_proof"].__setitem__(0, "1" * 64), "inclusion"),
+    "proof dropped": (lambda b: b["events"][2]["inclusion_proof"].pop(), "inclusion"),
+    "checkpoint size": (
+        lambda b: b.update(checkpoint=b["checkpoint"].replace("\n11\n", "\n12\n")),
+        "signature",
+    ),
+    "extra field": (lambda b: b["events"][0].update(note="hi"), "exactly the fields"),
+    "earlier checkpoint's proof": (lambda b: b["consistency"][0]["proof"].reverse(), "not a prefix"),
+    "format tag": (lambda b: b.update(format="cosmo-audit-bundle/2"), "format"),
+}
+
+
+@pytest.mark.parametrize("name", list(TAMPERING))
+def test_each_edit_of_a_bundle_fails_naming_what(log: Log, name: str) -> None:
+    change, expected = TAMPERING[name]
+    bundle = log.bundle([1, 2, 3, 4], size=11, earlier=(2, 7))
+    message = verdict(edit(bundle, change), log.vkey)
+    assert expected in message
+
+
+def test_the_failure_names_the_events_position(log: Log) -> None:
+    bundle = log.bundle([5, 6, 7], size=11)
+    message = verdict(edit(bundle, lambda b: b["events"][1]["data"].update(name="x")), log.vkey)
+    assert message.startswith("event at position 6: ")
+
+
+def test_proofs_swapped_between_two_events_fail(log: Log) -> None:
+    bundle = log.bundle([2, 3], size=11)
+
+    def swap(b: dict[str, Any]) -> None:
+        first, second = b["events"]
+        first["inclusion_proof"], second["inclusion_proof"] = (
+            second["inclusion_proof"],
+            first["inclusion_proof"],
+        )
+
+    assert verdict(edit(bundle, swap), log.vkey).startswith("event at position 2: the inclusion proof")
+
+
+def test_a_checkpoint_signed_by_another_key_fails(log: Log) -> None:
+    impostor = Log(11, key=Ed25519PrivateKey.generate())
+    raw = encode(impostor.bundle([1, 2], size=11))
+    assert "no signature by the key" in verdict(raw, log.vkey)
+
+
+def test_a_forged_log_with_its_own_key_does_not_pass_for_ours(log: Log) -> None:
+    forged = Log(11, salt=" ")
+    raw = encode(forged.bundle([1, 2], size=11))
+    assert verdict(raw, forged.vkey) == "OK"
+    assert verdict(raw, log.vkey) != "OK"
+
+
+def test_a_kept_checkpoint_from_before_more_writes_passes(log: Log) -> None:
+    raw = encode(log.bundle([9, 10], size=11, earlier=(5, 8)))
+    assert verdict(raw, log.vkey, kept=log.checkpoint(8, second=2)) == "OK"
+    assert verdict(raw, log.vkey, kept=log.checkpoint(11)) == "OK"
+
+
+def test_a_kept_checkpoint_of_a_forked_log_fails() -> None:
+    honest = Log(11)
+    forked = Log(11, key=honest.key, salt=" ")
+    raw = encode(honest.bundle([9, 10], size=11, earlier=(5, 8)))
+    message = verdict(raw, honest.vkey, kept=forked.checkpoint(8))
+    assert "the log was rewritten" in message
+
+
+def test_a_kept_checkpoint_larger_than_the_bundle_tree_fails_as_a_cut_log(log: Log) -> None:
+    truncated = encode(log.bundle([1, 2], size=6, earlier=(3,)))
+    message = verdict(truncated, log.vkey, kept=log.checkpoint(9))
+    assert "no consistency proof from the kept checkpoint's tree size 9" in message
+
+
+def test_a_kept_checkpoint_signed_by_another_key_fails(log: Log) -> None:
+    raw = encode(log.bundle([9, 10], size=11, earlier=(8,)))
+    stranger = Log(11, key=Ed25519PrivateKey.generate())
+    assert "kept checkpoint" in verdict(raw, log.vkey, kept=stranger.checkpoint(8))
+
+
+def test_every_single_byte_edit_fails_unless_it_leaves_the_same_json_value() -> None:
+    """The proofs bind values, not layout: only an edit that parses to the very same value passes."""
+    small = Log(5)
+    bundle = small.bundle([2, 3, 4], size=5, earlier=(1, 3))
+    raw = encode(bundle)
+    original = cv.canonical(json.loads(raw))
+    chooser = random.Random(2026)  # reproducible sampling
+    offsets = sorted(set(range(0, len(raw), 7)) | set(chooser.sample(range(len(raw)), 400)))
+    passed_with_other_value = []
+    for offset, mask in itertools.product(offsets, (0x01, 0x20)):
+        mutated = bytearray(raw)
+        mutated[offset] ^= mask
+        if verdict(bytes(mutated), small.vkey) == "OK":
+            same = cv.canonical(json.loads(bytes(mutated))) == original
+            if not same:
+                passed_with_other_value.append((offset, raw[offset : offset + 1], mask))
+    assert passed_with_other_value == []
+
+
+def test_the_public_key_must_be_a_well_formed_ed25519_verifier_key(log: Log) -> None:
+    raw = encode(log.bundle([1], size=11))
+    name, key_hash, key = log.vkey.split("+", 2)
+    assert "hash does not match" in verdict(raw, f"{name}+00000000+{key}")
+    assert "verifier key" in verdict(raw, "not a key")
+    assert "hash does not match" in verdict(raw, f"other.origin+{key_hash}+{key}")
+
+
+# --- The command line -------------------------------------------------------------------------
+
+
+def test_the_command_exits_0_1_or_2(log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle_file = tmp_path / "bundle.json"
+    key_file = tmp_path / "key.txt"
+    kept_file = tmp_path / "kept.txt"
+    bundle_file.write_bytes(encode(log.bundle([2, 3], size=11, earlier=(4,))))
+    key_file.write_text(log.vkey + "\n")
+    kept_file.write_text(log.checkpoint(4, second=1))
+    assert cv.main([str(bundle_file), "--public-key", str(key_file), "--kept", str(kept_file)]) == 0
+    assert "OK: 2 events" in capsys.readouterr().out
+    assert cv.main([str(bundle_file), "--public-key", log.vkey, "--kept", log.checkpoint(5)]) == 1
+    assert "FAILED: the bundle has no consistency proof" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as missing:
+        cv.main([str(tmp_path / "nowhere.json"), "--public-key", log.vkey])
+    assert missing.value.code == 2
+    with pytest.raises(SystemExit) as no_key:
+        cv.main([str(bundle_file)])
+    assert no_key.value.code == 2

@@ -1,0 +1,571 @@
+#!/usr/bin/env python3
+"""Verify a Cosmo audit bundle offline: ``cosmo_verify.py BUNDLE --public-key KEY [--kept CHECKPOINT]``.
+
+An auditor runs this on their own machine with nothing but Python 3.11+ and ``cryptography``: no
+Django, no database, no server, no secret, no code of Cosmo's. It trusts only the public key it is
+given. It checks that the checkpoint is signed by that key, that every event in the bundle is a
+leaf of the checkpoint's tree (RFC 9162 inclusion proofs over leaves it re-encodes itself from the
+shown fields and the stored payload), that each shown field is what the stored payload says, that
+every earlier checkpoint in the bundle is a prefix of this one (consistency proofs), and, with
+``--kept``, that a checkpoint the auditor saved earlier is a prefix too.
+
+The format is documented in docs/audit-bundle.md. Exit status: 0 when everything holds, 1 naming
+the first failure (and the event position when an event failed), 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import itertools
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn, TypeGuard
+from uuid import UUID
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+BUNDLE_FORMAT = "cosmo-audit-bundle/1"
+LEAF_FORMAT = "cosmo-leaf/1"
+ED25519_ALGORITHM = 0x01
+EM_DASH = "\u2014"
+
+BUNDLE_KEYS = frozenset({"format", "selection", "checkpoint", "events", "consistency"})
+EVENT_KEYS = frozenset(
+    {
+        "position",
+        "aggregate_id",
+        "aggregate_type",
+        "version",
+        "type",
+        "timestamp",
+        "actor",
+        "data",
+        "metadata",
+        "topic",
+        "payload_sha256",
+        "payload",
+        "inclusion_proof",
+    }
+)
+CONSISTENCY_KEYS = frozenset({"checkpoint", "proof"})
+ENVELOPE = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp", "audit"})
+IMAGE_ATTACHED = "cosmo.property.image_attached"
+
+# The names the export shows for each stored topic: (aggregate type, event type). Stored topics are
+# stable (a refactor never renames them); a new event type adds a line here and in the format doc.
+TOPIC_NAMES: dict[str, tuple[str, str]] = {
+    "cosmo.property.registered": ("Property", "PropertyRegistered"),
+    "cosmo.property.image_attached": ("Property", "ImageAttached"),
+    "cosmo.property.image_detached": ("Property", "ImageDetached"),
+    "cosmo.property.cover_image_set": ("Property", "CoverImageSet"),
+    "cosmo.property.images_reordered": ("Property", "ImagesReordered"),
+    "cosmo.property.renamed": ("Property", "PropertyRenamed"),
+    "cosmo.property.address_corrected": ("Property", "AddressCorrected"),
+    "cosmo.property.rent_changed": ("Property", "RentChanged"),
+    "cosmo.property.archived": ("Property", "PropertyArchived"),
+    "cosmo.image.added": ("PropertyImage", "ImageAdded"),
+    "cosmo.image.caption_changed": ("PropertyImage", "ImageCaptionChanged"),
+    "cosmo.image.processed": ("PropertyImage", "ImageProcessed"),
+    "cosmo.image.processing_failed": ("PropertyImage", "ImageProcessingFailed"),
+    "cosmo.image.retry_requested": ("PropertyImage", "ImageRetryRequested"),
+    "cosmo.image.removed": ("PropertyImage", "ImageRemoved"),
+    "cosmo.retention.originals_pruned": ("RetentionRun", "OriginalsPruned"),
+    "cosmo.retention.orphaned_blobs_removed": ("RetentionRun", "OrphanedBlobsRemoved"),
+}
+
+
+class VerificationFailed(Exception):
+    """The bundle does not prove what it claims; ``position`` names the event when one failed."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if self.position is None else f"event at position {self.position}: {text}"
+
+
+# --- RFC 9162 §2.1 Merkle tree hashing and proof verification ---------------------------------
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + leaf).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def inclusion_root(index: int, size: int, leaf: bytes, proof: list[bytes]) -> bytes | None:
+    """The root an inclusion proof leads to (RFC 9162 §2.1.3.2), or None when it is malformed."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, result = index, size - 1, leaf
+    for sibling in proof:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            result = node_hash(sibling, result)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            result = node_hash(result, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    return result if sn == 0 else None
+
+
+def consistency_holds(
+    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> bool:
+    """Whether the tree of ``old_size`` leaves is a prefix of the one of ``new_size`` (§2.1.4.2)."""
+    if not 0 < old_size <= new_size:
+        return False
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:
+        path.insert(0, old_root)
+    if not path:
+        return False
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for sibling in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(sibling, fr), node_hash(sibling, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, sibling)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == old_root and sr == new_root
+
+
+# --- The leaf: cosmo-leaf/1 ------------------------------------------------------------------
+
+
+def leaf_bytes(
+    position: int,
+    aggregate_id: str,
+    version: int,
+    topic: str,
+    recorded_time: str,
+    actor: str,
+    payload_sha256: str,
+) -> bytes:
+    """Each field as a 4-byte big-endian length and its UTF-8 bytes, in the documented order."""
+    fields = [LEAF_FORMAT, str(position), aggregate_id, str(version), topic, recorded_time, actor]
+    fields.append(payload_sha256)
+    out = bytearray()
+    for field in fields:
+        encoded = field.encode("utf-8")
+        out += len(encoded).to_bytes(4, "big") + encoded
+    return bytes(out)
+
+
+def actor_json(audit: dict[str, Any] | None) -> str:
+    """The pseudonymous actor of a leaf: id, organisation and role, canonical compact JSON."""
+    audit = audit or {}
+    actor = {key: str(audit.get(key, "")) for key in ("actor_id", "organisation", "role")}
+    return json.dumps(actor, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- Signed notes and checkpoints (C2SP signed-note, tlog-checkpoint) ------------------------
+
+
+@dataclass(frozen=True)
+class VerifierKey:
+    name: str
+    key_hash: bytes
+    public_key: Ed25519PublicKey
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root: bytes
+    time: str
+
+
+def strict_b64(text: str, what: str) -> bytes:
+    """Standard base64 in its one canonical spelling, so no edited character decodes the same."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationFailed(f"{what} is not valid base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise VerificationFailed(f"{what} is not canonical base64")
+    return raw
+
+
+def strict_hex(text: Any, what: str) -> bytes:
+    """A SHA-256 as 64 lowercase hex digits, nothing else."""
+    if not isinstance(text, str) or len(text) != 64 or text.strip("0123456789abcdef"):
+        raise VerificationFailed(f"{what} is not 64 lowercase hex digits")
+    return bytes.fromhex(text)
+
+
+def key_hash_of(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ED25519_ALGORITHM]) + public_key).digest()[:4]
+
+
+def parse_vkey(text: str) -> VerifierKey:
+    """``<name>+<8 hex key hash>+<base64(0x01 ‖ 32-byte Ed25519 key)>`` (C2SP signed-note vkey)."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise VerificationFailed("the public key is not a '<name>+<hash>+<key>' verifier key")
+    name, hash_hex, key_b64 = parts
+    raw = strict_b64(key_b64, "the public key")
+    if len(raw) != 33 or raw[0] != ED25519_ALGORITHM:
+        raise VerificationFailed("the public key is not an Ed25519 verifier key")
+    key_hash = key_hash_of(name, raw[1:])
+    if hash_hex != key_hash.hex():
+        raise VerificationFailed("the public key's hash does not match its name and key")
+    return VerifierKey(name, key_hash, Ed25519PublicKey.from_public_bytes(raw[1:]))
+
+
+def verify_checkpoint(note: Any, key: VerifierKey, what: str) -> Checkpoint:
+    """The checkpoint a signed note carries, once a signature by ``key`` over its body holds."""
+    if not isinstance(note, str):
+        raise VerificationFailed(f"{what} is not a signed note text")
+    body, separator, signatures = note.partition("\n\n")
+    if not separator or not signatures.endswith("\n"):
+        raise VerificationFailed(f"{what} is not a signed note (body, blank line, signature lines)")
+    body += "\n"
+    signed = False
+    for line in signatures[:-1].split("\n"):
+        prefix, _, rest = line.partition(" ")
+        name, _, signature_b64 = rest.partition(" ")
+        if prefix != EM_DASH or not name or not signature_b64:
+            raise VerificationFailed(f"{what} has a malformed signature line")
+        signature = strict_b64(signature_b64, f"{what}'s signature")
+        if name != key.name or signature[:4] != key.key_hash:
+            continue  # another party's cosignature: not ours to check (C2SP signed-note)
+        if len(signature) != 68:
+            raise VerificationFailed(f"{what}'s signature is not 4 + 64 bytes")
+        try:
+            key.public_key.verify(signature[4:], body.encode("utf-8"))
+        except InvalidSignature:
+            raise VerificationFailed(f"{what}'s signature does not verify with the public key") from None
+        signed = True
+    if not signed:
+        raise VerificationFailed(f"{what} carries no signature by the key {key.name!r}")
+    return parse_checkpoint_body(body, key.name, what)
+
+
+def parse_checkpoint_body(body: str, origin: str, what: str) -> Checkpoint:
+    lines = body[:-1].split("\n")
+    if len(lines) < 3:
+        raise VerificationFailed(f"{what} has no origin, size and root hash lines")
+    if lines[0] != origin:
+        raise VerificationFailed(f"{what} is for origin {lines[0]!r}, the key for {origin!r}")
+    if not lines[1].isascii() or not lines[1].isdigit() or str(int(lines[1])) != lines[1]:
+        raise VerificationFailed(f"{what}'s tree size is not a decimal number")
+    root = strict_b64(lines[2], f"{what}'s root hash")
+    if len(root) != 32:
+        raise VerificationFailed(f"{what}'s root hash is not 32 bytes")
+    times = [line.removeprefix("time ") for line in lines[3:] if line.startswith("time ")]
+    return Checkpoint(lines[0], int(lines[1]), root, times[0] if times else "")
+
+
+# --- Reading the bundle -----------------------------------------------------------------------
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise VerificationFailed("the bundle repeats a key in one JSON object")
+    return result
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise VerificationFailed(f"the bundle holds {name}, which is not JSON")
+
+
+def strict_json(raw: bytes, what: str) -> Any:
+    """UTF-8 JSON with no repeated keys and no NaN/Infinity: one text, one meaning."""
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError):
+        raise VerificationFailed(f"{what} is not valid UTF-8 JSON") from None
+
+
+def canonical(value: Any) -> str:
+    """One spelling per value, telling 1, 1.0 and true apart, for comparing shown with stored."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def hashes(value: Any, what: str) -> list[bytes]:
+    if not isinstance(value, list):
+        raise VerificationFailed(f"{what} is not a list of hashes")
+    return [strict_hex(item, what) for item in value]
+
+
+def expect_keys(value: Any, keys: frozenset[str], what: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) != keys:
+        raise VerificationFailed(f"{what} does not have exactly the fields {sorted(keys)}")
+    return value
+
+
+# --- The stored payload as the export renders it ----------------------------------------------
+
+
+def utc_iso(moment: datetime) -> str:
+    """As the export shows times: ISO 8601 in UTC with a Z (microseconds only when not zero)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat() + "Z"
+
+
+def leaf_time(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stored_datetime(value: Any) -> datetime:
+    if not isinstance(value, dict) or value.get("_type_") != "datetime" or set(value) != {"_type_", "_data_"}:
+        raise ValueError("not a stored datetime")
+    return datetime.fromisoformat(value["_data_"])
+
+
+def rendered(value: Any) -> Any:
+    """A stored (tagged) value as the export shows it: see "Rendering" in docs/audit-bundle.md."""
+    if isinstance(value, list):
+        return [rendered(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 2 and "_type_" in value and "_data_" in value:
+        kind, data = value["_type_"], value["_data_"]
+        if kind == "uuid":
+            return str(UUID(hex=data))
+        if kind == "decimal":
+            return format(Decimal(data), "f")
+        if kind == "datetime":
+            return utc_iso(datetime.fromisoformat(data))
+        if kind == "date":
+            return date.fromisoformat(data).isoformat()
+        return rendered(data)  # a value object's fields, or an enumeration's value
+    return {key: rendered(item) for key, item in value.items()}
+
+
+def check_shown_fields(event: dict[str, Any], state: Any) -> tuple[str, str]:
+    """Compare what the bundle shows with the payload; return the leaf's recorded time and actor."""
+    if not isinstance(state, dict) or not isinstance(state.get("audit"), dict):
+        raise VerificationFailed("the payload is not an event state with an audit context")
+    try:
+        moment = stored_datetime(state.get("timestamp"))
+        audit = rendered(state["audit"])
+        data = {key: rendered(item) for key, item in state.items() if key not in ENVELOPE}
+    except (ValueError, TypeError, AttributeError, InvalidOperation):
+        raise VerificationFailed("the payload holds a value of no known stored form") from None
+    if not isinstance(audit, dict):
+        raise VerificationFailed("the payload's audit context is not an object")
+    expected = {
+        "timestamp": utc_iso(moment),
+        "actor": {"id": audit.get("actor_id"), "username": audit.get("username"), "role": audit.get("role")},
+        "data": data,
+        "metadata": audit,
+    }
+    for name, value in expected.items():
+        if canonical(event[name]) != canonical(value):
+            raise VerificationFailed(f"the shown {name} is not what the stored payload says")
+    return leaf_time(moment), actor_json(audit)
+
+
+def check_event(event: Any, index: int, checkpoint: Checkpoint) -> dict[str, Any]:
+    """One event: shown fields against the payload, then its leaf against the checkpoint root."""
+    position = event.get("position") if isinstance(event, dict) else None
+    try:
+        shown = expect_keys(event, EVENT_KEYS, f"event #{index + 1}")
+        number = shown["position"]
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise VerificationFailed(f"event #{index + 1}'s position is not a positive integer")
+        version = shown["version"]
+        if not is_int(version) or version < 1:
+            raise VerificationFailed("the version is not a positive integer")
+        topic, aggregate_id = shown["topic"], shown["aggregate_id"]
+        if not isinstance(topic, str) or not isinstance(aggregate_id, str):
+            raise VerificationFailed("the topic and aggregate id must be strings")
+        try:
+            canonical_id = str(UUID(aggregate_id))
+        except ValueError:
+            canonical_id = ""
+        if aggregate_id != canonical_id:
+            raise VerificationFailed("the aggregate id is not a lowercase UUID with dashes")
+        names = TOPIC_NAMES.get(topic)
+        if names is None:
+            raise VerificationFailed(
+                f"topic {topic!r} is unknown to this verifier; use the one shipped with the server"
+            )
+        if (shown["aggregate_type"], shown["type"]) != names:
+            raise VerificationFailed(f"the shown type is not {names[1]} of {names[0]}, as topic {topic!r} is")
+        if not isinstance(shown["payload"], str):
+            raise VerificationFailed("the payload is not base64 text")
+        payload = strict_b64(shown["payload"], "the payload")
+        payload_hash = hashlib.sha256(payload).hexdigest()
+        if strict_hex(shown["payload_sha256"], "payload_sha256").hex() != payload_hash:
+            raise VerificationFailed("payload_sha256 is not the SHA-256 of the payload")
+        recorded_time, actor = check_shown_fields(shown, strict_json(payload, "the payload"))
+        leaf = leaf_bytes(number, aggregate_id, version, topic, recorded_time, actor, payload_hash)
+        proof = hashes(shown["inclusion_proof"], "the inclusion proof")
+        if inclusion_root(number - 1, checkpoint.size, leaf_hash(leaf), proof) != checkpoint.root:
+            raise VerificationFailed(
+                f"the inclusion proof does not lead from it to the root of tree size {checkpoint.size}"
+            )
+    except VerificationFailed as failure:
+        if is_int(position) and failure.position is None:
+            failure.position = position
+        raise
+    return shown
+
+
+def check_selection(selection: Any, events: list[dict[str, Any]]) -> str:
+    """The bundle holds what it says it selected: a whole position range, or one property's story."""
+    positions = [event["position"] for event in events]
+    if any(later <= earlier for earlier, later in itertools.pairwise(positions)):
+        raise VerificationFailed("the events are not in strictly increasing position order")
+    if isinstance(selection, dict) and set(selection) == {"from", "to"}:
+        first, last = selection["from"], selection["to"]
+        if not (is_int(first) and is_int(last)) or positions != list(range(first, last + 1)):
+            raise VerificationFailed("the events are not exactly the selected positions, every one of them")
+        return f"positions {first}..{last}"
+    if isinstance(selection, dict) and set(selection) == {"property_id"}:
+        property_id = selection["property_id"]
+        members = {property_id} | {
+            event["data"].get("image_id")
+            for event in events
+            if event["aggregate_id"] == property_id and event["topic"] == IMAGE_ATTACHED
+        }
+        for event in events:
+            if event["aggregate_id"] not in members:
+                raise VerificationFailed(
+                    "the event is neither the property's nor one of its photos'", event["position"]
+                )
+        return f"property {property_id}"
+    raise VerificationFailed("the selection is neither {from, to} nor {property_id}")
+
+
+@dataclass(frozen=True)
+class Report:
+    checkpoint: Checkpoint
+    selection: str
+    events: int
+    earlier_checkpoints: int
+    kept: Checkpoint | None
+
+    def text(self) -> str:
+        lines = [
+            f"OK: {self.events} events ({self.selection}) are in the log of {self.checkpoint.origin}",
+            f"    checkpoint: tree size {self.checkpoint.size}, signed {self.checkpoint.time or '(no time)'}",
+            f"    {self.earlier_checkpoints} earlier checkpoints are prefixes of it",
+        ]
+        if self.kept is not None:
+            lines.append(f"    the kept checkpoint (tree size {self.kept.size}) is a prefix of it")
+        return "\n".join(lines)
+
+
+def verify_bundle(raw: bytes, public_key: str, kept: str | None = None) -> Report:
+    """Everything the bundle claims, or the first ``VerificationFailed``."""
+    key = parse_vkey(public_key)
+    bundle = expect_keys(strict_json(raw, "the bundle"), BUNDLE_KEYS, "the bundle")
+    if bundle["format"] != BUNDLE_FORMAT:
+        raise VerificationFailed(f"the bundle's format is not {BUNDLE_FORMAT!r}")
+    checkpoint = verify_checkpoint(bundle["checkpoint"], key, "the bundle's checkpoint")
+    if not isinstance(bundle["events"], list) or not bundle["events"]:
+        raise VerificationFailed("the bundle holds no events")
+    events = [check_event(event, index, checkpoint) for index, event in enumerate(bundle["events"])]
+    selection = check_selection(bundle["selection"], events)
+    if not isinstance(bundle["consistency"], list):
+        raise VerificationFailed("the bundle's consistency proofs are not a list")
+    earlier: dict[int, list[bytes]] = {}
+    for number, item in enumerate(bundle["consistency"], start=1):
+        what = f"earlier checkpoint #{number}"
+        expect_keys(item, CONSISTENCY_KEYS, what)
+        old = verify_checkpoint(item["checkpoint"], key, what)
+        proof = hashes(item["proof"], f"{what}'s consistency proof")
+        if not consistency_holds(old.size, checkpoint.size, old.root, checkpoint.root, proof):
+            raise VerificationFailed(
+                f"{what} (tree size {old.size}) is not a prefix of the bundle's tree (size {checkpoint.size})"
+            )
+        earlier[old.size] = proof
+    kept_checkpoint = None
+    if kept is not None:
+        kept_checkpoint = verify_checkpoint(kept, key, "the kept checkpoint")
+        if kept_checkpoint.size == checkpoint.size:
+            proof = []
+        elif kept_checkpoint.size in earlier:
+            proof = earlier[kept_checkpoint.size]
+        else:
+            raise VerificationFailed(
+                f"the bundle has no consistency proof from the kept checkpoint's tree size "
+                f"{kept_checkpoint.size} (the log may have been cut back or rebuilt)"
+            )
+        if not consistency_holds(
+            kept_checkpoint.size, checkpoint.size, kept_checkpoint.root, checkpoint.root, proof
+        ):
+            raise VerificationFailed(
+                f"the kept checkpoint (tree size {kept_checkpoint.size}) is not a prefix of the bundle's "
+                "tree: the log was rewritten since it was saved"
+            )
+    return Report(checkpoint, selection, len(events), len(earlier), kept_checkpoint)
+
+
+# --- Command line -----------------------------------------------------------------------------
+
+
+def text_or_file(value: str) -> str:
+    """A key or checkpoint given as itself, or as the path of a file holding it."""
+    if "\n" not in value and os.path.isfile(value):
+        with open(value, encoding="utf-8") as handle:
+            return handle.read()
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cosmo_verify.py",
+        description="Verify a Cosmo audit bundle offline (format: docs/audit-bundle.md).",
+    )
+    parser.add_argument("bundle", help="the bundle file written by `manage.py audit bundle`")
+    parser.add_argument(
+        "--public-key", required=True, help="the log's verifier key text, or a file holding it"
+    )
+    parser.add_argument("--kept", help="a checkpoint you saved earlier (signed note, or a file holding it)")
+    arguments = parser.parse_args(argv)
+    try:
+        with open(arguments.bundle, "rb") as handle:
+            raw = handle.read()
+        public_key = text_or_file(arguments.public_key)
+        kept = None if arguments.kept is None else text_or_file(arguments.kept)
+    except OSError as error:
+        parser.error(f"cannot read {error.filename}: {error.strerror}")
+    try:
+        report = verify_bundle(raw, public_key, kept)
+    except VerificationFailed as failure:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
+    print(report.text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
