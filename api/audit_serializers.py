@@ -11,7 +11,7 @@ from typing import Any
 from rest_framework import serializers
 
 from api.event_json import EVENT_TOPICS
-from api.serializers import MAX_POSITION, StrictSerializer
+from api.serializers import MAX_POSITION, AsciiIntegerField, StrictSerializer
 from infrastructure.event_store import AuditFilter
 
 MAX_PAGE = 1000
@@ -48,10 +48,10 @@ class AuditFilterSerializer(StrictSerializer):
 
 
 class AuditPageSerializer(AuditFilterSerializer):
-    after = serializers.IntegerField(
+    after = AsciiIntegerField(
         min_value=0, max_value=MAX_POSITION, default=0, help_text="the last position already read"
     )
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=DEFAULT_PAGE)
+    limit = AsciiIntegerField(min_value=1, max_value=MAX_PAGE, default=DEFAULT_PAGE)
 
 
 class ActorSerializer(serializers.Serializer[Any]):

@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from api.query import ascii_integer
 from domain.values import PropertyKind, PropertyStatus
 from projections.models import PropertyListing
 
@@ -38,8 +39,12 @@ TEXT_PARAMETER = {"type": "string", "maxLength": 200}
 
 class StableOrderingFilter(django_filters.OrderingFilter):  # type: ignore[misc]  # untyped library
     def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
-        if not value:
+        if value is None:
             return qs
+        if not value:  # ?ordering= reads as [], like ?status= it is not a value
+            raise ValidationError(
+                {self.field_name: ["must name a field; leave the parameter out for newest first"]}
+            )
         return qs.order_by(*(self.get_ordering_value(param) for param in value), TIE_BREAKER)
 
 
@@ -89,17 +94,19 @@ class PropertyPagination(PageNumberPagination):
         raw = request.query_params.get(self.page_query_param)
         if raw is None:
             return 1
-        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+        page = ascii_integer(raw)
+        if page is None or page < 1:
             raise ValidationError({"page": ["must be an integer from 1"]})
-        return int(raw)
+        return page
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+        size = ascii_integer(raw)
+        if size is None or not 1 <= size <= self.max_page_size:
             raise ValidationError({"page_size": [f"must be an integer from 1 to {self.max_page_size}"]})
-        return int(raw)
+        return size
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)

@@ -11,7 +11,6 @@ from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from api.errors import error_body
-from api.uploads import MULTIPART_ALLOWANCE
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -47,9 +46,10 @@ class RefuseUnservableRequestsMiddleware:
         try:
             request.get_host()
         except DisallowedHost:
-            return refusal(400, "disallowed_host", "this server does not answer for that Host")
-        limit = body_limit(request)
-        if content_length(request) > limit:
+            return refusal(400, "bad_request", "this server does not answer for that Host")
+        limit = int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        if request.content_type != "multipart/form-data" and content_length(request) > limit:
+            # Photos come as forms, up to COSMO_MAX_UPLOAD_BYTES: the upload view refuses those.
             return refusal(
                 413, "request_too_large", f"the request body is larger than the limit of {limit} bytes"
             )
@@ -62,13 +62,6 @@ def refusal(status: int, code: str, message: str) -> JsonResponse:
     response = JsonResponse(error_body(code, message), status=status)
     response["Content-Length"] = str(len(response.content))
     return response
-
-
-def body_limit(request: HttpRequest) -> int:
-    """Photos come as multipart forms, up to the upload limit; any other body is read into memory."""
-    if request.content_type == "multipart/form-data":
-        return int(settings.COSMO_MAX_UPLOAD_BYTES) + MULTIPART_ALLOWANCE
-    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 
 def content_length(request: HttpRequest) -> int:

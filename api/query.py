@@ -14,6 +14,21 @@ from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from api.serializers import MAX_POSITION
+
+
+def ascii_integer(raw: str) -> int | None:
+    """``raw`` as a non-negative 64-bit integer written in ASCII digits, else None.
+
+    ``int()`` also reads "\uff11" (fullwidth) and "\u0663" (Arabic-Indic), and raises ValueError past
+    4300 digits: a number in a header or a hand-parsed parameter is checked here instead.
+    """
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_POSITION)):
+        return None
+    value = int(text)
+    return value if value <= MAX_POSITION else None
+
 
 def names_of(*sources: type[serializers.Serializer[Any]] | Iterable[str]) -> frozenset[str]:
     """The parameter names a query serializer's fields (or plain names) stand for."""

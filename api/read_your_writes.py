@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.query import ascii_integer
 from domain.service import Receipt
 from infrastructure.composition import property_service
 from projections.registry import inline_projections
@@ -43,9 +44,9 @@ def wait_for_min_position(request: Request, *projections: str) -> None:
     header = request.headers.get(MIN_POSITION_HEADER)
     if header is None:
         return
-    if not (header.strip().isascii() and header.strip().isdigit()):  # "²".isdigit(), but int("²") fails
+    position = ascii_integer(header)
+    if position is None:
         raise ValidationError({MIN_POSITION_HEADER: ["must be a non-negative integer"]})
-    position = int(header)
     head = property_service().recorder.max_notification_id() or 0
     if position > head:
         # Clients learn positions only from recorded writes: one beyond the head is a mistake (or a

@@ -24,6 +24,16 @@ MONEY_PATTERN = re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?")
 MAX_POSITION = 2**63 - 1
 
 
+class AsciiIntegerField(serializers.IntegerField):
+    """An integer in ASCII digits: ``int()`` would also read "\uff11" or "\u0663" as a number, so
+    ``?version=\uff11`` would name version 1 under a spelling no cache or log reader expects."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not data.isascii():
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
 def _as_validation_error(error: InvalidValue) -> serializers.ValidationError:
     """A value object's own check, reported under the field it concerns."""
     leaf = (error.field or "non_field_errors").split(".")[-1]
@@ -163,7 +173,7 @@ class ArchiveSerializer(StrictSerializer):
 
 
 class TimeTravelSerializer(serializers.Serializer[Any]):
-    version = serializers.IntegerField(min_value=1, max_value=MAX_POSITION, required=False)
+    version = AsciiIntegerField(min_value=1, max_value=MAX_POSITION, required=False)
     as_of = serializers.DateTimeField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import QueryDict
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 
 from api.image_serializers import ImageUploadSerializer
@@ -20,6 +21,7 @@ from infrastructure.images.codec import inspect_upload
 # Multipart boundaries, part headers and the caption travel with the file in the same body.
 MULTIPART_ALLOWANCE = 64 * 1024
 MAX_FILENAME_LENGTH = 255
+UNDECODABLE = "\ufffd"
 
 
 class UploadTooLarge(APIException):
@@ -41,13 +43,26 @@ def read_upload(request: Request) -> Upload:
     limit = settings.COSMO_MAX_UPLOAD_BYTES
     if declared_length(request) > limit + MULTIPART_ALLOWANCE:
         raise UploadTooLarge(too_large(limit))
+    repeated = repeated_fields(request.data)
+    if repeated:
+        raise ValidationError({name: ["given more than once"] for name in repeated})
     form = ImageUploadSerializer(data=request.data)
     form.is_valid(raise_exception=True)
     file = form.validated_data["file"]
     if file.size > limit:
         raise UploadTooLarge(too_large(limit))
+    if UNDECODABLE in form.validated_data["caption"]:
+        # Django's form parser puts U+FFFD where the bytes were not UTF-8: the caption lost text.
+        raise ValidationError({"caption": ["must be UTF-8 text"]})
     caption = valid_caption(form.validated_data["caption"])
     return Upload(data=file.read(), filename=upload_filename(file.name or ""), caption=caption)
+
+
+def repeated_fields(data: object) -> list[str]:
+    """Form fields given more than once (two files, two captions): which one was meant?"""
+    if not isinstance(data, QueryDict):
+        return []
+    return sorted(name for name, values in data.lists() if len(values) > 1)
 
 
 def inspected_file(upload: Upload) -> ImageFile:

@@ -54,8 +54,7 @@ def media_path(path: str) -> Path | None:
     root = Path(settings.MEDIA_ROOT).resolve()
     try:
         file = (root / path).resolve()
-    except (OSError, ValueError):  # a NUL byte, a symlink loop
+        found = file.is_relative_to(root) and file.suffix.lower() in CONTENT_TYPES and file.is_file()
+    except (OSError, ValueError):  # a NUL byte, a symlink loop, a name too long for the file system
         return None
-    if not file.is_relative_to(root) or file.suffix.lower() not in CONTENT_TYPES or not file.is_file():
-        return None
-    return file
+    return file if found else None

@@ -21,7 +21,7 @@ from api.context import AuditedView
 from api.filters import PropertyFilter, PropertyPagination
 from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
-from api.query import names_of, query_values
+from api.query import ascii_integer, names_of, query_values
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
 from api.schema import ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION, POSITION, errors
 from api.serializers import (
@@ -95,9 +95,10 @@ def expected_version(request: Request) -> int | None:
     if header is None or header.strip() == "*":
         return None
     match = _ETAG.match(header)
-    if not match:
+    version = ascii_integer(match.group(1)) if match else None
+    if version is None:
         raise ValidationError({"If-Match": [f'must be a version ETag like "3", not {header!r}']})
-    return int(match.group(1))
+    return version
 
 
 def written(request: Request, receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
