@@ -7,6 +7,7 @@ authorization matrix fails for an endpoint nobody classified here.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,10 @@ ACCESS: dict[str, Access] = {
     "audit-events": Access.AUDIT_TRAIL,
     "audit-export": Access.AUDIT_TRAIL,
     "audit-verify": Access.AUDIT_TRAIL,
+    "audit-public-key": Access.AUDIT_TRAIL,
+    "audit-checkpoint": Access.AUDIT_TRAIL,
+    "audit-proof": Access.AUDIT_TRAIL,
+    "audit-consistency": Access.AUDIT_TRAIL,
     "projections": Access.ADMIN,
 }
 # Function views have no class to ask for their methods.
@@ -67,6 +72,7 @@ class Endpoint:
     name: str
     method: str
     kwargs: tuple[str, ...]
+    template: str  # as the OpenAPI schema writes the path: /api/images/{image_id}
 
     @property
     def scoped(self) -> bool:
@@ -95,7 +101,12 @@ def methods_of(name: str, pattern: URLPattern) -> list[str]:
 
 
 ENDPOINTS = [
-    Endpoint(name, method, tuple(pattern.pattern.converters))
+    Endpoint(
+        name,
+        method,
+        tuple(pattern.pattern.converters),
+        "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(pattern.pattern)),
+    )
     for name, pattern in routed()
     for method in methods_of(name, pattern)
 ]
@@ -110,7 +121,12 @@ class Resources:
     media_path: str
 
     def kwargs(self, names: tuple[str, ...]) -> dict[str, str]:
-        values = {"property_id": self.property_id, "image_id": self.image_id, "path": self.media_path}
+        values = {
+            "property_id": self.property_id,
+            "image_id": self.image_id,
+            "path": self.media_path,
+            "position": "1",  # an inclusion proof: every world has recorded an event by then
+        }
         return {name: values[name] for name in names}
 
 
@@ -168,6 +184,8 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("image-retry", "POST"): Probe(fresh=True, failed_photo=True),
     # Readiness is about the workers, not the caller: 503 while they have not reported yet.
     ("ready", "GET"): Probe(succeeds_with=503),
+    # No checkpoint is made in the matrix's world: 404 no_checkpoint is the allowed answer.
+    ("audit-checkpoint", "GET"): Probe(succeeds_with=404),
 }
 
 
