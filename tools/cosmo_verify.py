@@ -127,6 +127,8 @@ def consistency_holds(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]
 ) -> bool:
     """Whether the tree of ``old_size`` leaves is a prefix of the one of ``new_size`` (§2.1.4.2)."""
+    if old_size == 0:
+        return not proof and old_root == hashlib.sha256(b"").digest()  # the empty tree prefixes all
     if not 0 < old_size <= new_size:
         return False
     if old_size == new_size:

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import itertools
 import json
 import random
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,18 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree  # type: ignore[import-untyped]
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "cosmo_verify.py"
-
-
-def load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cosmo_verify", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cosmo_verify"] = module
-    spec.loader.exec_module(module)
-    return module
-
+from tests.verifier import load_tool
 
 cv = load_tool()
 
@@ -361,7 +347,9 @@ def test_a_proof_for_another_index_or_size_fails() -> None:
     assert cv.inclusion_root(4, 5, cv.leaf_hash(leaves[4]), proof) is None
     assert cv.inclusion_root(13, 13, cv.leaf_hash(leaves[4]), proof) is None
     assert not cv.consistency_holds(5, 13, mth(leaves[:5]), root, consistency(6, leaves))
-    assert not cv.consistency_holds(0, 13, mth([]), root, [])
+    assert cv.consistency_holds(0, 13, mth([]), root, [])
+    assert not cv.consistency_holds(0, 13, mth([]), root, [root])
+    assert not cv.consistency_holds(0, 13, root, root, [])
 
 
 # --- Whole bundles ----------------------------------------------------------------------------

@@ -1,16 +1,22 @@
-"""``manage.py audit verify|seal|export``: check, sign and export the tamper-evident event record."""
+"""``manage.py audit verify|seal|export|bundle``: check, sign, export and bundle the event record."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from api.audit_bundle import BundleRefused, property_bundle, range_bundle
 from api.audit_serializers import AuditFilterSerializer
 from api.audit_stream import ndjson_chunks
 from infrastructure import audit_trail
 from infrastructure.audit_chain import InvalidSealText, parse_seal
-from infrastructure.composition import audit_key, property_service
+from infrastructure.checkpoint_publish import PublishFailed, publish
+from infrastructure.composition import audit_key, property_service, signing_key, transparency_log
+from infrastructure.signed_note import Checkpoint, InvalidNote, split_notes
+from infrastructure.transparency_log import TransparencyLog
 
 
 class Command(BaseCommand):
@@ -26,6 +32,25 @@ class Command(BaseCommand):
             metavar="TEXT",
             help="a seal line kept outside the database (repeatable); catches a cut-off tail",
         )
+        verify.add_argument(
+            "--checkpoint",
+            action="append",
+            default=[],
+            metavar="NOTE_OR_FILE",
+            help="a signed checkpoint kept outside the database, or a file of them (repeatable)",
+        )
+        checkpoint = actions.add_parser(
+            "checkpoint", help="sign the Merkle tree as it is now, keep it and print the signed note"
+        )
+        checkpoint.add_argument(
+            "--publish",
+            action="append",
+            default=[],
+            metavar="FILE_OR_URL",
+            help="also append the note to FILE, or POST it to an http(s) URL (repeatable)",
+        )
+        actions.add_parser("public-key", help="print the checkpoint verifier key (C2SP vkey)")
+        actions.add_parser("backfill", help="build the Merkle tree for events recorded before it existed")
         actions.add_parser("seal", help="sign the current head; keep the printed line somewhere safe")
         export = actions.add_parser(
             "export", help="write the events to stdout as NDJSON, as GET /api/audit/export does"
@@ -35,14 +60,34 @@ class Command(BaseCommand):
         export.add_argument("--type", help="only events of this type, e.g. PropertyRenamed")
         export.add_argument("--aggregate-id", help="only this aggregate's events")
         export.add_argument("--actor", help="only events recorded by this username")
+        bundle = actions.add_parser(
+            "bundle",
+            help="write events with their proofs for offline verification (tools/cosmo_verify.py)",
+        )
+        bundle.add_argument("--out", required=True, help="the bundle file to write")
+        bundle_of = bundle.add_mutually_exclusive_group(required=True)
+        bundle_of.add_argument("--property", type=UUID, help="this property's events and its photos'")
+        bundle_of.add_argument("--from", dest="first", type=int, help="the first position (with --to)")
+        bundle.add_argument("--to", dest="last", type=int, help="the last position (with --from)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "seal":
             self._seal()
         elif options["action"] == "export":
             self._export(options)
+        elif options["action"] == "bundle":
+            self._bundle(options)
+        elif options["action"] == "checkpoint":
+            self._checkpoint(options["publish"])
+        elif options["action"] == "public-key":
+            self.stdout.write(self._log().verifier.vkey)
+        elif options["action"] == "backfill":
+            added = transparency_log().backfill()
+            self.stdout.write(
+                f"added {added} events to the Merkle tree; it now holds {transparency_log().size()}"
+            )
         else:
-            self._verify(options["seal"])
+            self._verify(options["seal"], options["checkpoint"])
 
     def _export(self, options: dict[str, Any]) -> None:
         names = AuditFilterSerializer().fields.keys()
@@ -58,20 +103,85 @@ class Command(BaseCommand):
         for chunk in ndjson_chunks(query.audit_filter()):
             self.stdout.write(chunk.decode(), ending="")
 
+    def _bundle(self, options: dict[str, Any]) -> None:
+        """Write the bundle file; the checkpoint it proves against is printed to compare and keep."""
+        try:
+            if options["property"] is not None:
+                if options["last"] is not None:
+                    raise BundleRefused("--to goes with --from, not with --property")
+                made = property_bundle(options["property"])
+            elif options["last"] is None:
+                raise BundleRefused("--from needs --to")
+            else:
+                made = range_bundle(options["first"], options["last"])
+        except BundleRefused as refusal:
+            raise CommandError(str(refusal)) from None
+        with open(options["out"], "wb") as out:
+            out.write(made.to_bytes())
+        events = len(made.document["events"])
+        self.stdout.write(f"wrote {events} events to {options['out']}, proven against this checkpoint:")
+        self.stdout.write(made.checkpoint.text, ending="")
+        if made.left_out:
+            self.stderr.write(
+                f"{made.left_out} later events are not covered by a checkpoint yet and were left out: "
+                "run `manage.py audit checkpoint` and bundle again to include them"
+            )
+
     def _seal(self) -> None:
         made = audit_trail.seal(property_service().recorder, audit_key())
         if made is None:
             raise CommandError("nothing to seal: no event has been recorded yet")
         self.stdout.write(made.text())
 
-    def _verify(self, seal_texts: list[str]) -> None:
+    def _log(self) -> TransparencyLog:
+        log = transparency_log()
+        if log.signing_key is None:
+            raise CommandError(
+                "no audit signing key: set COSMO_AUDIT_SIGNING_KEY or COSMO_AUDIT_SIGNING_KEY_FILE"
+                " (`make run` keeps one in var/local.env)"
+            )
+        return log
+
+    def _checkpoint(self, targets: list[str]) -> None:
+        made = self._log().make_checkpoint()
+        self.stdout.write(made.text, ending="")
+        for target in targets:
+            try:
+                publish(made, target)
+            except PublishFailed as error:
+                raise CommandError(str(error)) from None
+
+    def _kept_checkpoints(self, texts: list[str]) -> list[Checkpoint]:
+        verifier = self._log().verifier
+        kept = []
+        for text in texts:
+            path = Path(text)
+            notes = split_notes(path.read_text(encoding="utf-8") if path.is_file() else text)
+            for note in notes:
+                try:
+                    kept.append(verifier.open(note))
+                except InvalidNote as error:
+                    raise CommandError(f"kept checkpoint refused: {error}") from None
+        return kept
+
+    def _verify(self, seal_texts: list[str], checkpoint_texts: list[str]) -> None:
         try:
             external = [parse_seal(text) for text in seal_texts]
         except InvalidSealText as error:
             raise CommandError(str(error)) from None
-        result = audit_trail.verify(property_service().recorder, audit_key(), external)
+        kept = self._kept_checkpoints(checkpoint_texts) if checkpoint_texts else []
+        key = signing_key()
+        result = audit_trail.verify(
+            property_service().recorder,
+            audit_key(),
+            external,
+            kept,
+            key.verifier if key is not None else None,
+        )
         summary = (
-            f"checked {result.checked} events and {result.seals_checked} seals; head {result.head_position}"
+            f"checked {result.checked} events and {result.seals_checked} seals; head {result.head_position};"
+            f" Merkle tree of {result.tree_size} events, root {result.root}, {result.checkpoints_checked}"
+            " checkpoints"
         )
         if result.first_problem is None:
             self.stdout.write(f"OK: {summary}")
