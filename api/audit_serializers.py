@@ -120,9 +120,16 @@ class ProblemSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
 
 
+class TreeSerializer(serializers.Serializer[Any]):
+    size = serializers.IntegerField(help_text="events in the Merkle tree rebuilt from the events")
+    root = serializers.CharField(help_text="its base64 RFC 9162 root hash")  # type: ignore[assignment]
+
+
 class VerificationSerializer(serializers.Serializer[Any]):
     ok = serializers.BooleanField()
     checked = serializers.IntegerField()
     head = HeadSerializer()
     seals_checked = serializers.IntegerField()
+    tree = TreeSerializer()
+    checkpoints_checked = serializers.IntegerField()
     first_problem = ProblemSerializer(allow_null=True)

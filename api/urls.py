@@ -21,6 +21,12 @@ from api.views.images import (
 from api.views.media import media_file
 from api.views.projections import ProjectionsView
 from api.views.properties import PropertyArchiveView, PropertyCollectionView, PropertyDetailView
+from api.views.transparency import (
+    AuditCheckpointView,
+    AuditConsistencyProofView,
+    AuditInclusionProofView,
+    AuditPublicKeyView,
+)
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
@@ -40,6 +46,10 @@ urlpatterns = [
     path("api/audit/events", AuditEventsView.as_view(), name="audit-events"),
     path("api/audit/export", AuditExportView.as_view(), name="audit-export"),
     path("api/audit/verify", AuditVerifyView.as_view(), name="audit-verify"),
+    path("api/audit/public-key", AuditPublicKeyView.as_view(), name="audit-public-key"),
+    path("api/audit/checkpoint", AuditCheckpointView.as_view(), name="audit-checkpoint"),
+    path("api/audit/events/<int:position>/proof", AuditInclusionProofView.as_view(), name="audit-proof"),
+    path("api/audit/consistency", AuditConsistencyProofView.as_view(), name="audit-consistency"),
     path("api/dashboard", DashboardView.as_view(), name="dashboard"),
     path("api/projections", ProjectionsView.as_view(), name="projections"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),

@@ -162,6 +162,9 @@ class Verification:
     head_digest: str = GENESIS_DIGEST
     seals_checked: int = 0
     first_problem: Problem | None = None
+    tree_size: int = 0
+    root: str = ""
+    checkpoints_checked: int = 0
 
     @property
     def ok(self) -> bool:

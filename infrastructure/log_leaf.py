@@ -7,53 +7,70 @@ at the speed of hashing. Only the pseudonymous actor (id, organisation, role) en
 
 from __future__ import annotations
 
-from datetime import datetime
+import struct
+from hashlib import sha256
 from typing import Any
+from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import StoredEvent
 
-from infrastructure.merkle import leaf_bytes, leaf_hash, payload_hash, recorded_time
+from infrastructure.merkle import LEAF_FORMAT, LEAF_PREFIX, actor_json, recorded_time
 from infrastructure.transcoder import DATA_KEY
+
+_pack = struct.Struct(">I").pack
 
 
 def _untagged(value: Any) -> Any:
     return value.get(DATA_KEY) if isinstance(value, dict) and DATA_KEY in value else value
 
 
-def time_and_actor(state: bytes) -> tuple[str, dict[str, str]]:
-    """The event's recorded time and actor; empty strings for an event in a foreign format."""
+def time_and_actor(state: bytes) -> tuple[str, bytes]:
+    """The event's recorded time and actor JSON; empty values for an event in a foreign format."""
     try:
         decoded = orjson.loads(state)
     except orjson.JSONDecodeError:
-        return "", {}
+        return "", _NO_ACTOR
     if not isinstance(decoded, dict):
-        return "", {}
+        return "", _NO_ACTOR
     timestamp = _untagged(decoded.get("timestamp"))
     try:
-        when = recorded_time(datetime.fromisoformat(timestamp)) if isinstance(timestamp, str) else ""
+        when = recorded_time(timestamp) if isinstance(timestamp, str) else ""
     except ValueError:
         when = ""
     audit = _untagged(decoded.get("audit"))
     if not isinstance(audit, dict):
-        return when, {}
-    actor = {name: str(_untagged(audit.get(name)) or "") for name in ("actor_id", "organisation", "role")}
-    return when, actor
+        return when, _NO_ACTOR
+    role = audit.get("role")
+    actor = {
+        "actor_id": str(audit.get("actor_id") or ""),
+        "organisation": str(audit.get("organisation") or ""),
+        "role": str((role.get(DATA_KEY) if isinstance(role, dict) else role) or ""),
+    }
+    return when, orjson.dumps(actor)  # keys already in sorted order
+
+
+_NO_ACTOR = actor_json(None).encode()
+_PREFIX = _pack(len(LEAF_FORMAT)) + LEAF_FORMAT.encode()
 
 
 def event_leaf_bytes(position: int, stored: StoredEvent) -> bytes:
-    when, actor = time_and_actor(bytes(stored.state))
-    return leaf_bytes(
-        position,
-        stored.originator_id,
-        stored.originator_version,
-        stored.topic,
-        when,
+    """``merkle.leaf_bytes`` for a stored event, inlined: verify computes one per event."""
+    state = stored.state if isinstance(stored.state, bytes) else bytes(stored.state)
+    when, actor = time_and_actor(state)
+    originator = stored.originator_id
+    parts = (
+        str(position).encode(),
+        (str(originator) if isinstance(originator, UUID) else str(UUID(originator))).encode(),
+        str(stored.originator_version).encode(),
+        stored.topic.encode(),
+        when.encode(),
         actor,
-        payload_hash(bytes(stored.state)),
+        sha256(state).hexdigest().encode(),
     )
+    return _PREFIX + b"".join([_pack(len(part)) + part for part in parts])
 
 
 def event_leaf(position: int, stored: StoredEvent) -> bytes:
     """The leaf hash of the event at ``position`` (1-based): leaf index ``position - 1``."""
-    return leaf_hash(event_leaf_bytes(position, stored))
+    return sha256(LEAF_PREFIX + event_leaf_bytes(position, stored)).digest()

@@ -10,11 +10,12 @@ strictly at its end, and any subtree hash an RFC 9162 proof needs is a fold of a
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
+
+import orjson
 
 LEAF_FORMAT = "cosmo-leaf/1"
 LEAF_PREFIX = b"\x00"
@@ -26,13 +27,21 @@ ACTOR_FIELDS = ("actor_id", "organisation", "role")
 def actor_json(actor: Mapping[str, str] | None) -> str:
     """The pseudonymous actor of a leaf: ids and role only; names and addresses stay in the payload."""
     values = {name: str((actor or {}).get(name, "")) for name in ACTOR_FIELDS}
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(values, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def recorded_time(moment: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, always six fraction digits."""
+def recorded_time(moment: datetime | str) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, always six fraction digits (from ISO 8601 text too)."""
+    if isinstance(moment, str):
+        if len(moment) == 32 and moment.endswith("+00:00") and moment[19] == ".":
+            return moment[:26] + "Z"  # what the transcoder stores for UTC: no parsing needed
+        moment = datetime.fromisoformat(moment)
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _canonical_uuid(value: UUID | str) -> str:
+    return str(value) if isinstance(value, UUID) else str(UUID(value))
 
 
 def leaf_bytes(
@@ -51,7 +60,7 @@ def leaf_bytes(
     fields = (
         LEAF_FORMAT,
         str(position),
-        str(UUID(str(aggregate_id))),
+        _canonical_uuid(aggregate_id),
         str(version),
         topic,
         recorded_at if isinstance(recorded_at, str) else recorded_time(recorded_at),
@@ -195,6 +204,39 @@ def frontier(size: int) -> list[tuple[int, int]]:
     return perfect_subtrees(0, size)
 
 
+class TreeBuilder:
+    """Appends leaves left to right keeping only the frontier; says which nodes each append creates."""
+
+    def __init__(self, size: int = 0, frontier_hashes: Sequence[bytes] = ()) -> None:
+        self.size = size
+        self._stack = [
+            (level, digest) for (level, _), digest in zip(frontier(size), frontier_hashes, strict=True)
+        ]
+
+    def append(self, leaf: bytes) -> list[tuple[int, bytes]]:
+        """The (seq, hash) of the leaf and of every subtree it completes, in creation order."""
+        index = self.size
+        stack = self._stack
+        stack.append((0, leaf))
+        created = [(node_seq(0, index), leaf)]
+        while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
+            level, right = stack.pop()
+            _, left = stack.pop()
+            parent = node_hash(left, right)
+            stack.append((level + 1, parent))
+            created.append((node_seq(level + 1, index >> (level + 1)), parent))
+        self.size = index + 1
+        return created
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return EMPTY_ROOT
+        folded = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            folded = node_hash(left, folded)
+        return folded
+
+
 def appended_nodes(
     size: int, frontier_hashes: Sequence[bytes], leaf_hashes: Iterable[bytes]
 ) -> list[tuple[int, bytes]]:
@@ -202,19 +244,8 @@ def appended_nodes(
 
     ``frontier_hashes`` are the hashes of ``frontier(size)``, left to right; nothing else is read.
     """
-    stack = [(level, digest) for (level, _), digest in zip(frontier(size), frontier_hashes, strict=True)]
-    created = []
-    for leaf in leaf_hashes:
-        stack.append((0, leaf))
-        created.append((node_seq(0, size), leaf))
-        while len(stack) > 1 and stack[-1][0] == stack[-2][0]:
-            level, right = stack.pop()
-            _, left = stack.pop()
-            parent = node_hash(left, right)
-            stack.append((level + 1, parent))
-            created.append((node_seq(level + 1, size >> (level + 1)), parent))
-        size += 1
-    return created
+    builder = TreeBuilder(size, frontier_hashes)
+    return [node for leaf in leaf_hashes for node in builder.append(leaf)]
 
 
 # --- client-side checks (RFC 9162 §2.1.3.2 and §2.1.4.2) -----------------------------------------

@@ -120,6 +120,24 @@ class VerifierKey:
         raise InvalidNote(f"no signature by {self.name} ({self.hash.hex()}) on the checkpoint")
 
 
+def split_notes(text: str) -> list[str]:
+    """The signed notes in ``text``: one, or several appended one after another (``--publish FILE``)."""
+    notes: list[str] = []
+    current: list[str] = []
+    in_signatures = False
+    for line in text.splitlines(keepends=True):
+        if in_signatures and not line.startswith(EM_DASH):
+            notes.append("".join(current))
+            current, in_signatures = [], False
+        if not current and not line.strip():
+            continue
+        current.append(line)
+        in_signatures = in_signatures or line.startswith(EM_DASH)
+    if current:
+        notes.append("".join(current))
+    return notes
+
+
 def parse_body(body: str, text: str) -> Checkpoint:
     lines = body.split("\n")
     if len(lines) != 5 or lines[-1] != "":

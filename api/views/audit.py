@@ -23,7 +23,7 @@ from api.permissions import ReadsAuditTrail
 from api.query import names_of, query_values
 from infrastructure import audit_trail
 from infrastructure.audit_chain import Verification
-from infrastructure.composition import audit_key, property_service
+from infrastructure.composition import audit_key, property_service, signing_key
 
 NDJSON = "application/x-ndjson"
 
@@ -35,6 +35,8 @@ def verification_json(result: Verification) -> dict[str, Any]:
         "checked": result.checked,
         "head": {"position": result.head_position, "digest": result.head_digest},
         "seals_checked": result.seals_checked,
+        "tree": {"size": result.tree_size, "root": result.root},
+        "checkpoints_checked": result.checkpoints_checked,
         "first_problem": None
         if problem is None
         else {"position": problem.position, "kind": problem.kind, "detail": problem.detail},
@@ -92,16 +94,21 @@ class AuditExportView(AuditedView):
 
 
 class AuditVerifyView(AuditedView):
-    """Recomputes the audit chain and reports the first position that no longer matches (200 either way)."""
+    """Recomputes the audit chain and the Merkle tree and reports the first position that no longer
+    matches (200 either way)."""
 
     permission_classes = [ReadsAuditTrail]
 
     @extend_schema(
         operation_id="verify_audit_trail",
         summary="Verify the audit chain",
-        description="Recomputes the keyed chain over every stored event and reports the first position "
-        "that no longer matches (200 either way: `ok` says which).",
+        description="Recomputes the keyed chain and the Merkle tree over every stored event, checks every "
+        "stored checkpoint's signature and root, and reports the first position that no longer matches "
+        "(200 either way: `ok` says which).",
         responses=VerificationSerializer,
     )
     def get(self, request: Request) -> Response:
-        return Response(verification_json(audit_trail.verify(property_service().recorder, audit_key())))
+        key = signing_key()
+        verifier = key.verifier if key is not None else None
+        result = audit_trail.verify(property_service().recorder, audit_key(), verifier=verifier)
+        return Response(verification_json(result))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +14,7 @@ from domain.audit import AuditContext
 from domain.service import PropertyService
 from infrastructure import audit_trail
 from infrastructure.audit_chain import GENESIS_DIGEST
-from infrastructure.composition import audit_key
+from infrastructure.composition import audit_key, transparency_log
 from tests.integration.test_audit_chain import record_five_events, sql
 
 
@@ -33,6 +35,8 @@ def test_an_empty_store_verifies_clean(auditor: APIClient) -> None:
         "checked": 0,
         "head": {"position": 0, "digest": GENESIS_DIGEST},
         "seals_checked": 0,
+        "tree": {"size": 0, "root": base64.b64encode(hashlib.sha256(b"").digest()).decode()},
+        "checkpoints_checked": 0,
         "first_problem": None,
     }
 
@@ -42,6 +46,7 @@ def test_an_untouched_store_verifies_clean_up_to_its_head(
 ) -> None:
     record_five_events(service)
     audit_trail.seal(service.recorder, audit_key())
+    checkpoint = transparency_log().make_checkpoint()
     head = audit_trail.chained(service.recorder).select_head()
     assert head is not None
     assert verify(auditor) == {
@@ -49,6 +54,8 @@ def test_an_untouched_store_verifies_clean_up_to_its_head(
         "checked": 5,
         "head": {"position": 5, "digest": head.digest},
         "seals_checked": 1,
+        "tree": {"size": 5, "root": base64.b64encode(checkpoint.root).decode()},
+        "checkpoints_checked": 1,
         "first_problem": None,
     }
 

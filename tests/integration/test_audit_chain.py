@@ -15,7 +15,8 @@ from domain.values import PropertyKind
 from infrastructure import audit_trail
 from infrastructure.audit_chain import Verification
 from infrastructure.composition import audit_key
-from infrastructure.event_store import chain_table, seals_table
+from infrastructure.event_store import chain_table, checkpoints_table, merkle_table, seals_table
+from infrastructure.merkle import nodes_for_size
 from tests.conftest import EVENT_TABLES, quay_street, rent
 
 
@@ -38,7 +39,14 @@ def sql(statement: str, *params: Any) -> None:
     nid = "rowid" if connection.vendor == "sqlite" else "notification_id"
     with connection.cursor() as cursor:
         cursor.execute(
-            statement.format(events=events, chain=chain_table(events), seals=seals_table(events), nid=nid),
+            statement.format(
+                events=events,
+                chain=chain_table(events),
+                seals=seals_table(events),
+                merkle=merkle_table(events),
+                checkpoints=checkpoints_table(events),
+                nid=nid,
+            ),
             params,
         )
 
@@ -131,6 +139,7 @@ def test_cut_off_tail_is_caught_by_a_seal_kept_outside_the_database(store: Prope
     assert seal is not None
     sql("DELETE FROM {events} WHERE {nid} > 3")
     sql("DELETE FROM {chain} WHERE position > 3")
+    sql("DELETE FROM {merkle} WHERE seq >= %s", nodes_for_size(3))
     sql("DELETE FROM {seals}")
     assert verify(store).ok, "without any seal a clean cut at the tail looks like a shorter history"
     problem = verify(store, seal).first_problem

@@ -262,7 +262,8 @@ def test_hostile_paths_are_json_404s(world: World) -> None:
             continue
         valid = reverse(endpoint.name, kwargs=world.shared[OWN].kwargs(endpoint.kwargs))
         own_id = world.shared[OWN].kwargs(endpoint.kwargs)[endpoint.kwargs[0]]
-        for value in [*corpus.PATH_IDS, own_id.upper()]:
+        other_case = [own_id.upper()] if own_id.upper() != own_id else []  # a position has no case
+        for value in [*corpus.PATH_IDS, *other_case]:
             path = valid.replace(own_id, value)
             sweep.send(endpoint, value[:30], path=path, body=_valid_body(endpoint, world))
     sweep.check(at_least=60)
