@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from bench import (
+    audit_bundle,
     chain_cost,
     event_append,
     event_log,
@@ -90,6 +91,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-append", action="store_true", help="no event append section")
     parser.add_argument("--skip-chain", action="store_true", help="no write cost of the audit chain")
     parser.add_argument("--skip-scans", action="store_true", help="no export, verify or rebuild")
+    parser.add_argument("--skip-bundle", action="store_true", help="no offline audit bundle")
     parser.add_argument("--skip-images", action="store_true", help="no image policy figures")
     parser.add_argument("--skip-uploads", action="store_true", help="no upload-to-ready latency")
     parser.add_argument("--skip-http", action="store_true", help="no HTTP load section")
@@ -119,6 +121,7 @@ class Findings:
     latencies: list[Latency] = field(default_factory=list)
     upload_problem: str = ""
     seeding: list[str] = field(default_factory=list)
+    bundles: list[audit_bundle.BundleRow] = field(default_factory=list)
 
 
 def run_scans(args: argparse.Namespace, server_url: str, found: Findings) -> None:
@@ -180,6 +183,10 @@ def run_all(
             found.chain += chain_cost.measure_postgres(server_url, append, log)
     if not args.skip_scans:
         run_scans(args, server_url, found)
+    if not args.skip_bundle:
+        log(f"offline audit bundle: one property's history in a log of {args.store_events:,} events")
+        bundle_server = None if args.skip_postgres else server_url
+        found.bundles = audit_bundle.measure_all(bundle_server, WORK / "bundle", args.store_events, log)
     if not args.skip_images:
         log(f"image policy: {args.repeats} runs per photo")
         found.images, found.variants = image_variants.measure(args.repeats, log)
@@ -200,7 +207,7 @@ def run_all(
 
 
 def skipped(args: argparse.Namespace) -> str:
-    names = ["append", "chain", "scans", "images", "uploads", "http", "postgres"]
+    names = ["append", "chain", "scans", "bundle", "images", "uploads", "http", "postgres"]
     chosen = [f"--skip-{name}" for name in names if getattr(args, f"skip_{name}")]
     return ", ".join(chosen) if chosen else "none: every section ran"
 
@@ -271,6 +278,7 @@ def sections(args: argparse.Namespace, found: Findings) -> list[list[str]]:
     parts = [
         log_report.audit_section(found.chain, found.audit, sizes),
         log_report.rebuild_section(found.rebuild, sizes),
+        audit_bundle.section(found.bundles),
         image_report.section(
             found.images, found.variants, found.latencies, found.upload_problem, upload_setup
         ),

@@ -1,0 +1,220 @@
+"""An auditor's bundle: one property's history bundled on the server and verified offline.
+
+Why: issue 10 asks what ``manage.py audit bundle --property`` and ``tools/cosmo_verify.py`` cost.
+Each database gets a throwaway store seeded with :mod:`bench.event_log` (so proofs run against a
+tree of that many leaves), then one property with a long history (renames, rent changes, photos)
+recorded through the service, a checkpoint, and the bundle written by ``audit bundle`` in a
+Django process of its own. The verifier then runs as the auditor runs it: a ``python -S`` that
+imports only ``cryptography`` (process start included), and in-process for the checks alone.
+
+``python -m bench.audit_bundle`` runs this section alone and prints its table.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from statistics import median
+
+import dj_database_url
+
+from bench import event_log, http_load, log_scans, postgres
+
+CHANGES = 150
+PHOTOS = 6
+RUNS = 3
+
+
+@dataclass(frozen=True)
+class BundleRow:
+    database: str
+    log_events: int
+    property_events: int
+    bundle_seconds: float
+    bundle_bytes: int
+    verify_process_seconds: float
+    verify_checks_seconds: float
+    problem: str = ""
+
+
+def record_and_bundle(out: Path) -> dict[str, object]:
+    """In the Django child: one long property history, a checkpoint, then the timed bundle."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench.event_append import CONTEXT
+    from domain.audit import acting_as
+    from domain.image import ImageFile
+    from domain.service import PropertyChanges
+    from domain.values import Address, PropertyKind, Rent
+    from infrastructure.composition import property_service, transparency_log
+
+    service = property_service()
+    address = Address(street="1 Rua Augusta", city="Lisboa", postal_code="1100-053", country="PT")
+    with acting_as(CONTEXT):
+        pid = service.register_property(
+            name="Audited", kind=PropertyKind.APARTMENT, address=address, rent=Rent(Decimal(900), "EUR")
+        ).id
+        for k in range(PHOTOS):
+            photo = ImageFile(f"{k:064x}", 3_400_000, 3024, 4032, "jpeg", f"IMG_{k}.jpg")
+            image_id = service.add_image(pid, photo, f"Room {k}").id
+            service.change_image_caption(image_id, f"Room {k}, sea view")
+        for k in range(CHANGES):
+            change = (
+                PropertyChanges(name=f"Audited {k}")
+                if k % 2
+                else PropertyChanges(rent=Rent(Decimal(900 + k), "EUR"))
+            )
+            service.update_property(pid, change, None)
+    log = transparency_log()
+    log.make_checkpoint()
+    started = time.perf_counter()
+    call_command("audit", "bundle", "--property", str(pid), "--out", str(out), stdout=sys.stderr)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "key": log.verifier.vkey, "log_events": log.size()}
+
+
+def measure(
+    database: str,
+    database_url: str,
+    workdir: Path,
+    stories: list[event_log.Story],
+    events: int,
+    log: Callable[[str], None],
+) -> BundleRow:
+    from tests.verifier import cryptography_only_path, isolated_python, load_tool
+
+    env = log_scans.probe_env(database_url, workdir)
+    env["COSMO_AUDIT_SIGNING_KEY"] = _signing_key_text()
+    http_load.manage(env, "migrate", "--no-input")
+    event_log.seed(dict(dj_database_url.parse(database_url)), stories, events, log, f"{database} {events:,}")
+    out = workdir / "bundle.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.audit_bundle", "--child", str(out)],
+        cwd=http_load.REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
+    made = json.loads(child.stdout.strip().splitlines()[-1])
+    site = cryptography_only_path(workdir / "auditor")
+    tool = str(http_load.REPO / "tools" / "cosmo_verify.py")
+    process_seconds = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        done = isolated_python(site, tool, str(out), "--public-key", made["key"], cwd=workdir)
+        process_seconds.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise RuntimeError(f"the bundle did not verify: {done.stdout}{done.stderr}")
+    verifier = load_tool()
+    raw = out.read_bytes()
+    checks_seconds = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        report = verifier.verify_bundle(raw, made["key"])
+        checks_seconds.append(time.perf_counter() - started)
+    log(f"  {database}: {report.events} events bundled in {made['seconds']:.3f} s, {len(raw):,} B")
+    return BundleRow(
+        database,
+        made["log_events"],
+        report.events,
+        made["seconds"],
+        len(raw),
+        median(process_seconds),
+        median(checks_seconds),
+    )
+
+
+def _signing_key_text() -> str:
+    from infrastructure.signed_note import SigningKey
+
+    return SigningKey.generate_text()
+
+
+def measure_all(
+    server_url: str | None, directory: Path, events: int, log: Callable[[str], None]
+) -> list[BundleRow]:
+    """SQLite, then PostgreSQL unless ``server_url`` is None."""
+    stories = event_log.template()
+    with (
+        log_scans.workspace(directory / "sqlite") as workdir,
+        http_load.sqlite_database(workdir / "db") as url,
+    ):
+        rows = [_measured_or_problem("SQLite", url, workdir, stories, events, log)]
+    if server_url is not None:
+        with (
+            log_scans.workspace(directory / "postgres") as workdir,
+            postgres.throwaway_database(server_url, "cosmo_bench_bundle") as url,
+        ):
+            rows.append(_measured_or_problem("PostgreSQL", url, workdir, stories, events, log))
+    return rows
+
+
+def _measured_or_problem(
+    database: str,
+    database_url: str,
+    workdir: Path,
+    stories: list[event_log.Story],
+    events: int,
+    log: Callable[[str], None],
+) -> BundleRow:
+    """A failure becomes a row saying so, so the rest of ``make bench`` still runs and reports."""
+    try:
+        return measure(database, database_url, workdir, stories, events, log)
+    except Exception as error:
+        problem = (
+            f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
+        )
+        log(f"  {database}: the bundle was NOT MEASURED: {problem}")
+        return BundleRow(database, events, 0, 0.0, 0, 0.0, 0.0, problem)
+
+
+def section(rows: list[BundleRow]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "## Offline audit bundle: one property's history",
+        "",
+        f"A property with {CHANGES} changes and {PHOTOS} captioned photos, recorded after a seeded log;"
+        " one checkpoint; `manage.py audit bundle --property` timed in its own Django process;"
+        " `tools/cosmo_verify.py` run as an auditor runs it (`python -S`, only `cryptography`"
+        f" importable, process start included) and, for the checks alone, in-process; median of {RUNS}.",
+        "",
+        "| database | log events | property events | bundle | size | verify (process) | verify (checks) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.database} | {r.log_events:,} | NOT MEASURED: {r.problem} | | | | |"
+        if r.problem
+        else f"| {r.database} | {r.log_events:,} | {r.property_events:,} | {r.bundle_seconds * 1000:,.0f} ms"
+        f" | {r.bundle_bytes / 1024:,.0f} KiB | {r.verify_process_seconds * 1000:,.0f} ms"
+        f" | {r.verify_checks_seconds * 1000:,.0f} ms |"
+        for r in rows
+    ]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        print(json.dumps(record_and_bundle(Path(argv[1]))))
+        return 0
+    events = next((int(arg) for arg in argv if arg.isdigit()), 100_000)
+    skip_postgres = "--skip-postgres" in argv
+    server = None if skip_postgres else postgres.server_url()
+    rows = measure_all(server, http_load.REPO / "var" / "bench" / "bundle", events, print)
+    print("\n".join(section(rows)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
