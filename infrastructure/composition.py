@@ -98,7 +98,13 @@ def worker(
         poll_interval,
         stop,
         batch_size=batch_size,
+        keep_log=keep_transparency_log,
     )
+
+
+def keep_transparency_log() -> None:
+    """Each worker round: catch the tree up (a log from before it) and sign a checkpoint when due."""
+    transparency_log().keep(settings.COSMO_CHECKPOINT_EVERY_EVENTS, settings.COSMO_CHECKPOINT_EVERY_SECONDS)
 
 
 def audit_key() -> ChainKey:

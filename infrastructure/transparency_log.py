@@ -119,12 +119,29 @@ class TransparencyLog:
             return self.make_checkpoint()
         return None
 
+    def behind(self) -> bool:
+        """Whether events recorded before the tree existed still wait for their leaves."""
+        head = self.recorder.select_head()
+        return head is not None and head.position > self.size()
+
     def backfill(self, batch: int = BACKFILL_BATCH) -> int:
         """Build the tree for events recorded before it existed; returns the leaves added."""
         added = 0
-        while step := self.recorder.backfill_tree(batch):
+        while self.behind() and (step := self.recorder.backfill_tree(batch)):
             added += step
         return added
+
+    def keep(self, every_events: int, every_seconds: float) -> None:
+        """A worker round's upkeep: one backfill batch when behind, else a checkpoint when due.
+
+        Only a log never checkpointed is backfilled by itself (the migration of a log recorded
+        before the tree): once a checkpoint exists, a tree behind its events is evidence that
+        someone removed nodes, and extending it is left to an operator (``audit backfill``).
+        """
+        if not self.behind():
+            self.checkpoint_if_due(every_events, every_seconds)
+        elif not self.recorder.select_checkpoints():
+            self.recorder.backfill_tree(BACKFILL_BATCH)
 
 
 def _checkpoint(row: StoredCheckpoint) -> Checkpoint:

@@ -67,8 +67,10 @@ class Worker:
         poll_interval: float = 1.0,
         stop: threading.Event | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        keep_log: Callable[[], object] | None = None,
     ) -> None:
         self.app = app
+        self.keep_log = keep_log  # the Merkle log's upkeep: backfill and checkpoints when due
         self.projections = projections
         self.policy = policy
         self.poll_interval = poll_interval
@@ -134,6 +136,8 @@ class Worker:
                 logger.error(
                     "projection stalled", extra={"projection": projection.name, "error": str(stalled)}
                 )
+        if self.keep_log is not None:
+            self.keep_log()
         return applied
 
     def rebuild_outdated(self) -> None:
