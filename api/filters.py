@@ -13,6 +13,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
 from api.query import ascii_integer
+from api.serializers import MAX_POSITION
 from domain.values import PropertyKind, PropertyStatus
 from projections.models import PropertyListing
 
@@ -110,7 +111,10 @@ class PropertyPagination(PageNumberPagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
-        bounds = {"page": {"minimum": 1}, "page_size": {"minimum": 1, "maximum": self.max_page_size}}
+        bounds = {
+            "page": {"minimum": 1, "maximum": MAX_POSITION},
+            "page_size": {"minimum": 1, "maximum": self.max_page_size},
+        }
         for parameter in parameters:
             parameter["schema"].update(bounds[parameter["name"]])
         return parameters
