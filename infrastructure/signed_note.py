@@ -82,7 +82,7 @@ class VerifierKey:
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
         try:
-            name, hex_hash, encoded = text.strip().split("+")
+            name, hex_hash, encoded = text.strip().split("+", 2)
             raw = base64.b64decode(encoded, validate=True)
             if raw[:1] != bytes([ALGORITHM_ED25519]) or len(raw) != 33:
                 raise ValueError("not an Ed25519 key")

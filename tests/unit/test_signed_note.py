@@ -1,0 +1,113 @@
+"""Checkpoints in the C2SP signed-note format: what they say, who signed them, and forgeries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import orjson
+import pytest
+from eventsourcing.persistence import StoredEvent
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from infrastructure.log_leaf import event_leaf_bytes
+from infrastructure.merkle import leaf_bytes, payload_hash
+from infrastructure.signed_note import EM_DASH, InvalidNote, SigningKey, VerifierKey, split_notes
+
+ORIGIN = "cosmo.local/audit"
+KEY = SigningKey.from_text(ORIGIN, base64.b64encode(b"k" * 32).decode())
+ROOT = hashlib.sha256(b"root").digest()
+WHEN = datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def test_a_checkpoint_is_the_c2sp_body_a_blank_line_and_one_signature_line() -> None:
+    made = KEY.sign(42, ROOT, WHEN)
+    body, signature = made.text.split("\n\n")
+    assert body + "\n" == f"{ORIGIN}\n42\n{base64.b64encode(ROOT).decode()}\ntime 2026-12-02T01:02:03Z\n"
+    assert signature.startswith(f"{EM_DASH} {ORIGIN} ")
+    assert signature.endswith("\n")
+    blob = base64.b64decode(signature.split(" ")[2])
+    assert blob[:4] == KEY.verifier.hash
+    assert len(blob) == 68
+    assert (made.size, made.root, made.time) == (42, ROOT, WHEN.replace(microsecond=0))
+
+
+def test_the_verifier_key_is_a_c2sp_vkey_whose_hash_binds_name_and_key() -> None:
+    name, key_hash, encoded = KEY.verifier.vkey.split("+", 2)
+    raw = base64.b64decode(encoded)
+    assert name == ORIGIN
+    assert raw[0] == 0x01
+    assert len(raw) == 33
+    assert key_hash == hashlib.sha256(ORIGIN.encode() + b"\n\x01" + raw[1:]).digest()[:4].hex()
+    assert VerifierKey.parse(KEY.verifier.vkey).open(KEY.sign(1, ROOT, WHEN).text).size == 1
+    with pytest.raises(InvalidNote):
+        VerifierKey.parse(f"other.example+{key_hash}+{encoded}")
+
+
+def test_a_pem_key_signs_like_its_seed() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    private = Ed25519PrivateKey.from_private_bytes(b"k" * 32)
+    pem = private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    assert SigningKey.from_text(ORIGIN, pem).verifier.vkey == KEY.verifier.vkey
+
+
+def test_a_checkpoint_signed_by_another_key_is_refused() -> None:
+    other = SigningKey.from_text(ORIGIN, base64.b64encode(b"o" * 32).decode())
+    with pytest.raises(InvalidNote, match="no signature"):
+        KEY.verifier.open(other.sign(42, ROOT, WHEN).text)
+
+
+@settings(max_examples=80, deadline=None)
+@given(position=st.integers(0, 10_000), bit=st.integers(0, 7))
+def test_flipping_any_bit_of_a_signed_checkpoint_fails_its_check(position: int, bit: int) -> None:
+    text = KEY.sign(42, ROOT, WHEN).text.encode()
+    changed = bytearray(text)
+    changed[position % len(text)] ^= 1 << bit
+    try:
+        forged = changed.decode()
+    except UnicodeDecodeError:
+        return  # not text any more: no verifier would read it
+    with pytest.raises(InvalidNote):
+        KEY.verifier.open(forged)
+
+
+def test_a_file_of_appended_checkpoints_splits_into_each_note() -> None:
+    notes = [KEY.sign(size, ROOT, WHEN).text for size in (1, 2, 3)]
+    assert split_notes("\n".join(notes) + "\n") == notes
+    assert split_notes(notes[0]) == [notes[0]]
+
+
+def test_an_events_leaf_is_cosmo_leaf_1_of_its_stored_fields() -> None:
+    """The inlined leaf the store writes is the documented encoding, foreign events included."""
+    timestamp = datetime(2026, 12, 2, 0, 47, 20, 18508, tzinfo=UTC)
+    state = orjson.dumps(
+        {
+            "timestamp": {"_type_": "datetime", "_data_": timestamp.isoformat()},
+            "audit": {
+                "_type_": "audit_context",
+                "_data_": {
+                    "actor_id": "7",
+                    "username": "alice",
+                    "role": {"_type_": "role", "_data_": "manager"},
+                    "organisation": "acmé",
+                    "client_ip": "203.0.113.7",
+                },
+            },
+            "name": "Harbour View Flats",
+        }
+    )
+    stored = StoredEvent(uuid4(), 3, "cosmo.property.renamed", state)
+    actor = {"actor_id": "7", "organisation": "acmé", "role": "manager"}
+    expected = leaf_bytes(5, stored.originator_id, 3, stored.topic, timestamp, actor, payload_hash(state))
+    assert event_leaf_bytes(5, stored) == expected
+    assert b"alice" not in expected
+    assert b"203.0.113.7" not in expected
+    foreign = StoredEvent(uuid4(), 1, "elsewhere.thing", b"\xff not json")
+    assert event_leaf_bytes(1, foreign) == leaf_bytes(
+        1, foreign.originator_id, 1, foreign.topic, "", None, payload_hash(foreign.state)
+    )
