@@ -477,8 +477,8 @@ class Report:
     def text(self) -> str:
         lines = [
             f"OK: {self.events} events ({self.selection}) are in the log of {self.checkpoint.origin}",
-            f"    checkpoint: tree size {self.checkpoint.size}, signed {self.checkpoint.time or '(no time)'}",
-            f"    {self.earlier_checkpoints} earlier checkpoints are prefixes of it",
+            f"    checkpoint: tree size {self.checkpoint.size}, signed {self.checkpoint.time or '(no time)'},"
+            " extends every earlier checkpoint in the bundle",
         ]
         if self.kept is not None:
             lines.append(f"    the kept checkpoint (tree size {self.kept.size}) is a prefix of it")

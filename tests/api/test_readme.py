@@ -72,7 +72,7 @@ def environment(var: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Ran]]:
     checkout = tmp_path_factory.mktemp("checkout")
-    for name in (".venv", "manage.py", "tests"):
+    for name in (".venv", "manage.py", "tests", "tools"):
         (checkout / name).symlink_to(ROOT / name)
     env = environment(checkout / "var")
     python = str(checkout / ".venv/bin/python")
