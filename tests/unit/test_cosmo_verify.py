@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pymerkle import InmemoryTree  # type: ignore[import-untyped]
+from pymerkle import InmemoryTree
 
 from tests.verifier import load_tool
 
