@@ -22,19 +22,27 @@ TOO_BIG = 2**64
 JSON_VALUES = [
     "NaN",
     "Infinity",
+    "-Infinity",
     "1e999999",
     "-0.0",
+    "0.1e-999999",
     "1" * 5000,  # beyond Python's 4300-digit int conversion limit
     str(TOO_BIG),
     str(-(2**63) - 1),
     "true",
     "[]",
     "{}",
+    '[["a"]]',
+    '{"a": {"b": {}}}',
     '"\\u0000"',
+    '"a\\u0000b"',
     '"\\ud800"',  # a lone surrogate, escaped as JSON allows
+    '"\\udfff\\ud800"',
     '"\\u202egnp.exe"',  # bidi override
+    '"\\u200b"',
     '"\\ufeff"',
     '"a\\u2028b"',
+    '"\\ud83d"',
     '"' + "x" * 100_000 + '"',
 ]
 

@@ -36,6 +36,7 @@ class Sweep:
     def __init__(self, world: World) -> None:
         self.world = world
         self.problems: list[str] = []
+        self.clients: dict[str, APIClient] = {}
         self.sent = 0
         self.head = self._head()
         self.files = self._files()
@@ -52,8 +53,7 @@ class Sweep:
         role: str | None = None,
         **headers: str,
     ) -> None:
-        client = client_as(self.world, role or caller(endpoint))
-        client.raise_request_exception = False  # an unhandled error is the 500 a client would get
+        client = self._client(role or caller(endpoint))
         url = path or reverse(endpoint.name, kwargs=self.world.shared[OWN].kwargs(endpoint.kwargs))
         # A server hands the application header bytes decoded as latin-1 (PEP 3333), whatever they were.
         extra: dict[str, Any] = {name: value.encode().decode("latin-1") for name, value in headers.items()}
@@ -69,6 +69,13 @@ class Sweep:
         if self._head() != self.head or self._files() != self.files:
             self.problems.append(f"{where}: {response.status_code} stored something")
             self.head, self.files = self._head(), self._files()
+
+    def _client(self, role: str) -> APIClient:
+        """One client per role: a token per request would cost a database write of its own."""
+        if role not in self.clients:
+            self.clients[role] = client_as(self.world, role)
+            self.clients[role].raise_request_exception = False  # an unhandled error is a client's 500
+        return self.clients[role]
 
     def check(self, at_least: int) -> None:
         assert not self.problems, "\n".join([f"{len(self.problems)} of {self.sent}:", *self.problems])
