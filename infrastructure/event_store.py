@@ -9,7 +9,7 @@ the library already serialises inserts (SQLite's single writer; PostgreSQL's tab
 notification id is that same gap-free position on both databases (see ``_lock_table``), and the
 row of a request's ``Idempotency-Key`` is inserted by the same transaction as its events.
 The same transaction appends the events' Merkle leaves and the subtree nodes they complete
-(``infrastructure/merkle.py``, docs/adr/0012), reading only the tree's frontier.
+(``infrastructure/merkle.py``, docs/adr/0013), reading only the tree's frontier.
 Selected with ``PERSISTENCE_MODULE=infrastructure.event_store:ChainedSQLiteFactory`` (or
 ``ChainedPostgresFactory``); the key comes from the ``AUDIT_CHAIN_KEY`` setting of the application,
 and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
