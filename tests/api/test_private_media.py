@@ -282,3 +282,16 @@ def test_the_api_hands_out_expiring_cloudinary_urls_for_private_photos(
     assert f"{url.scheme}://{url.netloc}{url.path}" == without_signature(stored[0].url)
     expires = int(dict(p.split("=", 1) for p in parse_qs(url.query)["__cld_token__"][0].split("~"))["exp"])
     assert time.time() + TTL <= expires <= time.time() + TTL * 1.1 + 1
+
+
+def test_with_private_photos_a_property_read_is_never_a_304_that_would_keep_expiring_urls(
+    settings: Settings, manager: APIClient, ready: dict[str, Any]
+) -> None:
+    prop_id = ready["property"]["id"]
+    etag = manager.get(f"/api/properties/{prop_id}")["ETag"]
+    again = manager.get(f"/api/properties/{prop_id}", HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 200
+    assert again["ETag"] == etag, "still the version, for If-Match"
+    assert parse_qs(urlsplit(again.json()["cover"]["url"]).query)["signature"]
+    settings.COSMO_MEDIA_URL_TTL_SECONDS = 0
+    assert manager.get(f"/api/properties/{prop_id}", HTTP_IF_NONE_MATCH=etag).status_code == 304
