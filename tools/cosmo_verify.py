@@ -542,6 +542,14 @@ def text_or_file(value: str) -> str:
     return value
 
 
+def kept_note(value: str) -> str:
+    """A signed note spans lines: a one-line value that names no file is a mistyped path."""
+    text = text_or_file(value)
+    if "\n" not in text:
+        raise FileNotFoundError(2, "no such file, and not a signed checkpoint note", value)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cosmo_verify.py",
@@ -557,9 +565,13 @@ def main(argv: list[str] | None = None) -> int:
         with open(arguments.bundle, "rb") as handle:
             raw = handle.read()
         public_key = text_or_file(arguments.public_key)
-        kept = None if arguments.kept is None else text_or_file(arguments.kept)
+        kept = None if arguments.kept is None else kept_note(arguments.kept)
     except OSError as error:
         parser.error(f"cannot read {error.filename}: {error.strerror}")
+    try:
+        parse_vkey(public_key)
+    except VerificationFailed as failure:
+        parser.error(f"--public-key: {failure}")
     try:
         report = verify_bundle(raw, public_key, kept)
     except VerificationFailed as failure:

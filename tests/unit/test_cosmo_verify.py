@@ -530,3 +530,10 @@ def test_the_command_exits_0_1_or_2(log: Log, tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as no_key:
         cv.main([str(bundle_file)])
     assert no_key.value.code == 2
+    with pytest.raises(SystemExit) as bad_key:
+        cv.main([str(bundle_file), "--public-key", "not-a-key"])
+    assert bad_key.value.code == 2
+    with pytest.raises(SystemExit) as kept_typo:
+        cv.main([str(bundle_file), "--public-key", log.vkey, "--kept", str(tmp_path / "kpet.txt")])
+    assert kept_typo.value.code == 2
+    assert "kpet.txt" in capsys.readouterr().err
