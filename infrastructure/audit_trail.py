@@ -46,9 +46,15 @@ def verify(
     tree = TreeCheck(_nodes(store), checkpoints, verifier)
 
     def events() -> Iterator[tuple[int, StoredEvent]]:
+        """The events for the chain walk; each goes into the tree once the walk has accepted it."""
+        accepted: StoredEvent | None = None
         for notification_id, stored in _events(store):
-            tree.feed(stored)
+            if accepted is not None:
+                tree.feed(accepted)
+            accepted = stored
             yield notification_id, stored
+        if accepted is not None:
+            tree.feed(accepted)
 
     result = walk_chain(key, events(), _links(store), seals)
     if result.first_problem is None:

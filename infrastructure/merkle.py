@@ -228,6 +228,11 @@ class TreeBuilder:
         self.size = index + 1
         return created
 
+    def copy(self) -> TreeBuilder:
+        duplicate = TreeBuilder()
+        duplicate.size, duplicate._stack = self.size, list(self._stack)
+        return duplicate
+
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

@@ -45,12 +45,14 @@ class TreeCheck:
         if self.problem is not None:
             return
         position = self._builder.size + 1
+        before = self._builder.copy()
         for seq, digest in self._builder.append(event_leaf(position, stored)):
             node = next(self._nodes, None)
             if node is None:
                 self.problem = Problem(
                     position, "unlogged_event", f"event at position {position} is not in the Merkle tree"
                 )
+                self._builder = before
                 return
             if node != (seq, digest):
                 self.problem = Problem(
@@ -58,6 +60,7 @@ class TreeCheck:
                     "tree_mismatch",
                     f"event at position {position} (or its tree node {node[0]}) differs from what was logged",
                 )
+                self._builder = before
                 return
         self._check_checkpoints()
 
