@@ -185,7 +185,7 @@ def section(rows: list[BundleRow]) -> list[str]:
     if not rows:
         return []
     lines = [
-        "## Offline audit bundle: one property's history",
+        "## Offline audit bundle (issue 10)",
         "",
         f"A property with {CHANGES} changes and {PHOTOS} captioned photos, recorded after a seeded log;"
         " one checkpoint; `manage.py audit bundle --property` timed in a Django process after its start-up;"
@@ -203,6 +203,16 @@ def section(rows: list[BundleRow]) -> list[str]:
         f" | {r.verify_checks_seconds * 1000:,.0f} ms |"
         for r in rows
     ]
+    readings = [
+        f"on {r.database} one property's {r.property_events} events were bundled in"
+        f" {r.bundle_seconds * 1000:,.0f} ms ({r.bundle_bytes / 1024:,.0f} KiB) and verified offline in"
+        f" {r.verify_process_seconds * 1000:,.0f} ms, process start included"
+        f" ({r.verify_checks_seconds * 1000:,.0f} ms of checks)"
+        for r in rows
+        if not r.problem
+    ]
+    if readings:
+        lines += ["", f"In a log of {rows[0].log_events:,} events, " + "; ".join(readings) + "."]
     return lines
 
 
