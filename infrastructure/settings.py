@@ -156,7 +156,7 @@ TEMPLATES = [
 ]
 
 # While the database is unreachable, requests answer 503 within about this long instead of hanging.
-COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS = int(os.environ.get("COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS", "2"))
+COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS = int(os.environ.get("COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS", "5"))
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'cosmo.sqlite3'}")
 _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
 if _database["ENGINE"] == "django.db.backends.sqlite3":

@@ -32,7 +32,14 @@ from eventsourcing.application import Application
 from infrastructure.image_policy import ImagePolicy
 from projections.models import ProjectionState, WorkerHeartbeat
 from projections.projection import Projection
-from projections.runner import DEFAULT_BATCH_SIZE, ProjectionStalled, catch_up, ensure_state, rebuild
+from projections.runner import (
+    DATABASE_UNAVAILABLE,
+    DEFAULT_BATCH_SIZE,
+    ProjectionStalled,
+    catch_up,
+    ensure_state,
+    rebuild,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +190,27 @@ class Worker:
                         return
 
             yield wait
+
+
+def build_when_reachable(build: Callable[[], Worker], stop: threading.Event) -> Worker | None:
+    """``build()``, retried with backoff while the database is unreachable; None if stopped first.
+
+    Building connects (the event store reads its schema), so a ``run_workers`` started while the
+    database restarts waits for it instead of exiting.
+    """
+    backoff = Backoff(cap=settings.COSMO_WORKER_MAX_BACKOFF_SECONDS)
+    while not stop.is_set():
+        try:
+            return build()
+        except DATABASE_UNAVAILABLE as error:
+            delay = backoff.next()
+            logger.error(
+                "workers cannot start: database unavailable; retrying",
+                extra={"error": repr(error), "failures": backoff.failures, "retry_in_seconds": delay},
+            )
+            _close_quietly()
+            stop.wait(delay)
+    return None
 
 
 def _close_quietly() -> None:

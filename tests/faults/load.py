@@ -22,6 +22,7 @@ class Answer:
     content_type: str
     headers: dict[str, str]
     body: Any
+    started: float = 0.0  # time.monotonic() when it was sent
 
 
 def send(
@@ -50,14 +51,14 @@ def send(
     except urllib.error.HTTPError as error:
         status, raw, answer_headers = error.code, error.read(), dict(error.headers)
     except OSError as error:
-        return Answer(method, path, 0, time.monotonic() - started, "", {}, repr(error))
+        return Answer(method, path, 0, time.monotonic() - started, "", {}, repr(error), started)
     elapsed = time.monotonic() - started
     content_type = answer_headers.get("Content-Type", "")
     try:
         parsed = json.loads(raw) if raw else None
     except ValueError:
         parsed = raw[:200].decode(errors="replace")
-    return Answer(method, path, status, elapsed, content_type, answer_headers, parsed)
+    return Answer(method, path, status, elapsed, content_type, answer_headers, parsed, started)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class SteadyWriter:
 
     base: str
     headers: dict[str, str]
+    label: str = "Steady"
     interval: float = 0.02
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -86,7 +88,7 @@ class SteadyWriter:
         n = 0
         while not self._stop.is_set():
             n += 1
-            body = {**NEW_PROPERTY, "name": f"Steady {n}"}
+            body = {**NEW_PROPERTY, "name": f"{self.label} {n}"}
             self.answers.append(send(self.base, "POST", "/api/properties", body, self.headers))
             self._stop.wait(self.interval)
 

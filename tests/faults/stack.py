@@ -147,10 +147,6 @@ class Deployment:
         for process in list(self.processes):
             self.stop(process)
 
-    def log(self, name: str) -> str:
-        path = self.var / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
 
 def wait_for_health(base: str, seconds: float = 60) -> str:
     deadline = time.monotonic() + seconds

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.api.conftest import NEW_PROPERTY
 from tests.api.test_write_path_http import upload
 from tests.faults.load import Answer, SteadyWriter, bearer, send
 from tests.faults.stack import PASSWORD, Deployment, PrivatePostgres, deployment
@@ -29,7 +30,7 @@ pytestmark = [
 WRITERS = 3
 DOWN_SECONDS = 5.0
 AFTER_SECONDS = 3.0
-FAIL_FAST_SECONDS = 8.0
+FAIL_FAST_SECONDS = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +51,26 @@ def cosmo(cluster: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory) ->
         yield stack
 
 
-def restart_under_load(cluster: PrivatePostgres, base: str, auth: dict[str, str]) -> list[Answer]:
-    writers = [SteadyWriter(base, auth).start() for _ in range(WRITERS)]
+def restart_under_load(cluster: PrivatePostgres, base: str, auth: dict[str, str], label: str) -> list[Answer]:
+    """Steady writers (a POST every 20 ms each); the cluster stops, stays down, comes back."""
+    writers = [SteadyWriter(base, auth, f"{label}-{n}").start() for n in range(WRITERS)]
     time.sleep(1.5)
     cluster.stop()
     time.sleep(DOWN_SECONDS)
     cluster.start()
+    back = time.monotonic()
     time.sleep(AFTER_SECONDS)
-    return [answer for writer in writers for answer in writer.stop()]
+    answers = [writer.stop() for writer in writers]
+    assert all(each[-1].status == 201 for each in answers), "writes did not resume"
+    resumed = min(
+        a.started + a.seconds for each in answers for a in each if a.status == 201 and a.started > back
+    )
+    print(f"\nRESTART {label}: first 201 sent after the restart answered {resumed - back:.2f} s after it")
+    return [answer for each in answers for answer in each]
 
 
-def assert_survived(answers: list[Answer], base: str, auth: dict[str, str]) -> None:
+def assert_survived(answers: list[Answer], base: str, auth: dict[str, str], label: str) -> None:
+    """503 JSON at once while down; every 201 recorded, and nothing recorded that was not a 201."""
     statuses = {answer.status for answer in answers}
     assert statuses <= {201, 503}, [a for a in answers if a.status not in (201, 503)][:3]
     assert all(answer.content_type == "application/json" for answer in answers)
@@ -68,29 +78,26 @@ def assert_survived(answers: list[Answer], base: str, auth: dict[str, str]) -> N
     assert refused, "no request arrived while the database was down"
     assert {answer.body["error"]["code"] for answer in refused} == {"database_unavailable"}
     assert all(answer.headers.get("Retry-After") == "1" for answer in refused)
-    assert max(answer.seconds for answer in answers) < FAIL_FAST_SECONDS, sorted(a.seconds for a in answers)[
-        -5:
-    ]
+    slowest = max(answer.seconds for answer in answers)
+    assert slowest < FAIL_FAST_SECONDS
     written = [answer for answer in answers if answer.status == 201]
-    assert len(written) > 50
-    for answer in written:  # every acknowledged write is there
+    for answer in written:
         assert send(base, "GET", f"/api/properties/{answer.body['id']}", headers=auth).status == 200
-    assert answers[-1].status == 201, "writes did not resume"
+    recorded = send(base, "GET", f"/api/properties?search={label}&page_size=1", headers=auth).body["count"]
+    assert recorded == len(written)  # so no 503 hid a write that was in fact recorded
+    figures = {
+        "label": label,
+        "writes": len(answers),
+        "201": len(written),
+        "503": len(refused),
+        "slowest_503_s": round(max(a.seconds for a in refused), 3),
+        "slowest_s": round(slowest, 3),
+    }
+    print(f"\nRESTART {figures}")
 
 
 def photo_becomes_ready(base: str, auth: dict[str, str], seconds: float = 30) -> None:
-    created = send(
-        base,
-        "POST",
-        "/api/properties",
-        {
-            "name": "After the restart",
-            "kind": "house",
-            "address": {"street": "2 Quay St", "city": "Lisbon", "postal_code": "1100-001", "country": "PT"},
-            "rent": {"amount": "900.00", "currency": "EUR"},
-        },
-        auth,
-    )
+    created = send(base, "POST", "/api/properties", {**NEW_PROPERTY, "name": "After the restart"}, auth)
     assert created.status == 201, created
     status, _, image = upload(base, f"/api/properties/{created.body['id']}/images", tiny_png(), auth)
     assert status == 202, image
@@ -106,12 +113,11 @@ def test_make_run_answers_503_while_postgres_restarts_and_its_worker_recovers(
     base, server = cosmo.serve()
     auth = bearer(base, "alice", PASSWORD)
 
-    answers = restart_under_load(cluster, base, auth)
+    answers = restart_under_load(cluster, base, auth, "serve")
 
-    assert_survived(answers, base, auth)
-    photo_becomes_ready(base, auth)
+    assert_survived(answers, base, auth, "serve")
+    photo_becomes_ready(base, auth)  # only the worker that lived through the restart can do that
     assert send(base, "GET", "/ready").status == 200
-    assert "worker round failed; retrying" in cosmo.log("serve")
     cosmo.stop(server)
 
 
@@ -122,12 +128,11 @@ def test_gunicorn_and_run_workers_recover_from_a_postgres_restart(
     workers = cosmo.run_workers()
     auth = bearer(base, "alice", PASSWORD)
 
-    answers = restart_under_load(cluster, base, auth)
+    answers = restart_under_load(cluster, base, auth, "gunicorn")
 
-    assert_survived(answers, base, auth)
+    assert_survived(answers, base, auth, "gunicorn")
     photo_becomes_ready(base, auth)
     assert workers.poll() is None
-    assert "worker round failed; retrying" in cosmo.log("workers")
     assert send(base, "GET", "/ready").status == 200
 
 

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from infrastructure.composition import worker
 from infrastructure.image_policy import Partition
+from infrastructure.workers import build_when_reachable
 from projections.runner import DEFAULT_BATCH_SIZE
 
 
@@ -32,7 +33,12 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        running = worker(partition, options["poll"], options["batch_size"], stop)
+        running = build_when_reachable(
+            lambda: worker(partition, options["poll"], options["batch_size"], stop), stop
+        )
+        if running is None:
+            self.stdout.write("workers stopped before they could start")
+            return
         names = ", ".join(p.name for p in running.projections)
         self.stdout.write(f"workers running: image policy {partition.tracking_name}; projections {names}")
         running.run()
