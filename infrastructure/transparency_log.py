@@ -112,9 +112,13 @@ class TransparencyLog:
         size = self.size()
         latest = self.latest_checkpoint()
         if latest is None:
-            return self.make_checkpoint() if size else None
-        grown = size - latest.size
-        age = (datetime.now(UTC) - latest.time).total_seconds()
+            first = self.recorder.select_links(0, 1)
+            if not first:
+                return None
+            grown, since = size, first[0].recorded_at  # the first checkpoint: T after the first event
+        else:
+            grown, since = size - latest.size, latest.time
+        age = (datetime.now(UTC) - since).total_seconds()
         if grown >= max(every_events, 1) or (grown > 0 and age >= every_seconds):
             return self.make_checkpoint()
         return None

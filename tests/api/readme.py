@@ -83,6 +83,8 @@ SHORT_ID = re.compile(r"(?:^|(?<= \| ))([0-9a-f]{8})(?= \| )")
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
 SUBSTITUTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b[0-9a-f]{64}\b"), "<digest>"),
+    # A SHA-256 in base64 (Merkle roots): they cover ids and timestamps, so they differ each run.
+    (re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}="), "<base64-digest>"),
     (re.compile(r"\b[0-9a-f]{32}\b"), "<request-id>"),
     (TIMESTAMP, "<time>"),
     (re.compile(r"\b\d{4}-\d\d-\d\d\b"), "<date>"),

@@ -66,7 +66,8 @@ def environment(var: Path) -> dict[str, str]:
     """A reader's shell: none of the test run's database, keys or settings, only a fresh var dir."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"}
     env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("PYENV")}
-    return {**env, "COSMO_VAR_DIR": str(var)}
+    # Workers would sign checkpoints on a timer (README "For auditors"): only the examples' own here.
+    return {**env, "COSMO_VAR_DIR": str(var), "COSMO_CHECKPOINT_EVERY_SECONDS": "3600"}
 
 
 @pytest.fixture(scope="module")

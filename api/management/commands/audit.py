@@ -180,8 +180,7 @@ class Command(BaseCommand):
         )
         summary = (
             f"checked {result.checked} events and {result.seals_checked} seals; head {result.head_position};"
-            f" Merkle tree of {result.tree_size} events, root {result.root}, {result.checkpoints_checked}"
-            " checkpoints"
+            f" Merkle tree of {result.tree_size} events, {result.checkpoints_checked} checkpoints checked"
         )
         if result.first_problem is None:
             self.stdout.write(f"OK: {summary}")
