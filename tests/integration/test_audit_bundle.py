@@ -30,6 +30,7 @@ from infrastructure.composition import signing_key, transparency_log
 from infrastructure.event_store import checkpoints_table
 from infrastructure.signed_note import SigningKey
 from tests.conftest import EVENT_TABLES, quay_street, rent
+from tests.integration.test_audit_chain import sql
 from tests.verifier import TOOL, cryptography_only_path, isolated_python, load_tool
 
 cv = load_tool()
@@ -322,3 +323,47 @@ def test_a_property_bundle_leaves_out_events_after_the_checkpoint_and_says_so(
 
 def test_the_verifier_names_every_event_type_as_the_export_does() -> None:
     assert {topic: event_type(topic) for topic in EVENT_TOPICS.values()} == cv.TOPIC_NAMES
+
+
+def edit_stored_payload(world: World) -> None:
+    stored = world.service.recorder.select_notifications(start=2, limit=1)[0].state
+    sql("UPDATE {events} SET state = %s WHERE {nid} = 2", bytes(stored).replace(b"Elsewhere", b"Elsewhera"))
+
+
+def edit_stored_topic(world: World) -> None:
+    sql("UPDATE {events} SET topic = 'cosmo.property.renamed' WHERE {nid} = 8")
+    sql("UPDATE {chain} SET topic = 'cosmo.property.renamed' WHERE position = 8")
+
+
+def swap_stored_events(world: World) -> None:
+    sql("UPDATE {events} SET {nid} = 1000 WHERE {nid} = 4")
+    sql("UPDATE {events} SET {nid} = 4 WHERE {nid} = 5")
+    sql("UPDATE {events} SET {nid} = 5 WHERE {nid} = 1000")
+
+
+DATABASE_EDITS: dict[str, tuple[Callable[[World], None], str]] = {
+    "an edited payload": (edit_stored_payload, "event at position 2: the inclusion proof"),
+    "an edited topic, in the events and the chain": (
+        edit_stored_topic,
+        "event at position 8: the inclusion proof",
+    ),
+    "a deleted event": (
+        lambda _: sql("DELETE FROM {events} WHERE {nid} = 3"),
+        "not exactly the selected positions",
+    ),
+    "two events swapped": (swap_stored_events, "event at position 4: the inclusion proof"),
+}
+
+
+@pytest.mark.parametrize("name", list(DATABASE_EDITS))
+def test_a_database_edited_after_the_checkpoint_yields_a_bundle_that_fails_offline(
+    world: World, auditor_path: Path, tmp_path: Path, name: str
+) -> None:
+    """Whoever edits the tables directly cannot make a bundle the verifier accepts."""
+    checkpoint()
+    edit, expected = DATABASE_EDITS[name]
+    edit(world)
+    out = bundle(tmp_path, "--from", "1", "--to", "8")
+    status, output = offline(auditor_path, out)
+    assert status == 1, output
+    assert expected in output
