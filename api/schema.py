@@ -18,7 +18,8 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from api.read_your_writes import MIN_POSITION_HEADER, POSITION_HEADER
-from api.text_schema import code_pattern, text_pattern
+from api.serializers import MAX_POSITION
+from api.text_schema import code_pattern, digits_up_to, text_pattern
 from domain.image import ImageStatus
 from domain.values import PropertyStatus
 
@@ -80,7 +81,7 @@ def response_header(
     )
 
 
-VERSION_ETAG = r'^(\*|(W/)?"?[0-9]+"?)$'
+VERSION_ETAG = f'^(?:\\*|(?:W/)?"?{digits_up_to(MAX_POSITION)}"?)$'
 IF_MATCH = header(
     "If-Match",
     'The version the change was made against, as the ETag shows it (`"3"`); a stale one is refused '

@@ -68,3 +68,21 @@ def code_pattern(codes: Iterable[str]) -> str:
         for first, group in by_first
     )
     return f"^{SPACE}*(?:{alternatives}){SPACE}*$"
+
+
+def digits_up_to(bound: int) -> str:
+    """ASCII digits (leading zeros allowed) whose value is at most ``bound``, as a regex group.
+
+    Shorter strings are always below it; one of the same length is below it if, at the first
+    digit where they differ, its digit is smaller.
+    """
+    digits = str(bound)
+    alternatives = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for index, digit in enumerate(digits):
+        if digit != "0":
+            rest = len(digits) - index - 1
+            tail = f"[0-9]{{{rest}}}" if rest else ""
+            smaller = "0" if digit == "1" else f"[0-{int(digit) - 1}]"
+            alternatives.append(f"{digits[:index]}{smaller}{tail}")
+    alternatives.append(digits)
+    return f"(?:{'|'.join(alternatives)})"

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from rest_framework import serializers
 from rest_framework.test import APIClient
 
-from api.serializers import IsoCodeField, TextField
-from api.text_schema import code_pattern, text_pattern
+from api.query import ascii_integer
+from api.serializers import MAX_POSITION, IsoCodeField, TextField
+from api.text_schema import code_pattern, digits_up_to, text_pattern
 from domain.errors import InvalidValue
 from domain.iso_codes import COUNTRY_CODES
 from domain.values import clean_text
@@ -69,3 +70,12 @@ def test_codes_are_taken_in_any_case_and_stored_upper_case(manager: APIClient) -
     body["rent"] = {"amount": "10.00", "currency": "eur"}
     created = manager.post("/api/properties", body, format="json").json()
     assert (created["address"]["country"], created["rent"]["currency"]) == ("PT", "EUR")
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(alphabet="0123456789", min_size=1, max_size=21) | st.integers(0, 2**64).map(str))
+@example(value=str(MAX_POSITION))
+@example(value=str(MAX_POSITION + 1))
+@example(value="0" * 19)
+def test_the_version_pattern_matches_exactly_the_numbers_the_server_reads(value: str) -> None:
+    assert (re.fullmatch(digits_up_to(MAX_POSITION), value) is not None) == (ascii_integer(value) is not None)
