@@ -96,17 +96,22 @@ class VerifierKey:
     def open(self, text: str) -> Checkpoint:
         """The checkpoint in ``text`` if this key signed exactly its body; else ``InvalidNote``."""
         body, separator, signatures = text.partition("\n\n")
-        if not separator or not body:
-            raise InvalidNote("a signed note is a body, a blank line and signature lines")
+        if not separator or not body or not text.endswith("\n"):
+            raise InvalidNote(
+                "a signed note is a body, a blank line and signature lines, each ending in a newline"
+            )
         body += "\n"
-        for line in signatures.splitlines():
+        for line in signatures[:-1].split("\n"):
             prefix = f"{EM_DASH} {self.name} "
             if not line.startswith(prefix):
                 continue
+            encoded = line[len(prefix) :]
             try:
-                blob = base64.b64decode(line[len(prefix) :], validate=True)
+                blob = base64.b64decode(encoded, validate=True)
             except binascii.Error:
                 raise InvalidNote("the signature is not base64") from None
+            if base64.b64encode(blob).decode() != encoded:
+                raise InvalidNote("the signature is not in canonical base64")
             if blob[:4] != self.hash or len(blob) != 68:
                 continue
             try:
