@@ -168,13 +168,13 @@ class Worker:
             yield poll
             return
         channel = self.app.recorder.events_table_name  # type: ignore[attr-defined]
-        settings = connection.settings_dict
+        database = connection.settings_dict
         with psycopg.connect(
-            dbname=settings["NAME"],
-            host=settings["HOST"] or "127.0.0.1",
-            port=settings["PORT"] or 5432,
-            user=settings["USER"] or "postgres",
-            password=settings["PASSWORD"] or None,
+            dbname=database["NAME"],
+            host=database["HOST"] or "127.0.0.1",
+            port=database["PORT"] or 5432,
+            user=database["USER"] or "postgres",
+            password=database["PASSWORD"] or None,
             autocommit=True,
             connect_timeout=LISTENER_CONNECT_TIMEOUT_SECONDS,
         ) as listener:
