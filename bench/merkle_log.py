@@ -2,7 +2,7 @@
 
 Why: issue 10 asks for same-run ratios on both databases. Appends run the same ``PropertyService``
 workload on the chained recorder the app uses and on the same recorder with the tree switched off
-(``_append_leaves`` a no-op: only the leaves, subtree nodes and frontier read are missing), runs
+(no frontier read, no leaves or subtree nodes: ``_frontier_hashes`` and ``_insert_leaves`` do nothing), runs
 interleaved. Proofs are timed one by one over a seeded log (random positions, sizes = the whole
 log); ``audit_trail.verify`` (chain and tree in one pass) is set against a raw read of the same
 log through the same recorder (``select_notifications`` in batches of 1000), as bench.probe does.
@@ -41,8 +41,11 @@ PROOFS = 2000
 
 
 class _WithoutTree:
-    def _append_leaves(self, cursor: Any, size: int, events: Any) -> bool:
-        return True
+    def _insert_leaves(self, cursor: Any, size: int, frontier_hashes: list[bytes], events: Any) -> None:
+        pass
+
+    def _frontier_hashes(self, cursor: Any, size: int) -> list[bytes] | None:
+        return None
 
 
 class _SQLiteRecorderWithoutTree(_WithoutTree, ChainedSQLiteRecorder):

@@ -150,31 +150,38 @@ class ChainedRecorder(ApplicationRecorder):
     def _append_links(
         self, cursor: Any, notification_ids: Sequence[int], stored_events: Sequence[StoredEvent]
     ) -> None:
-        """Called inside the insert transaction, after the events got their notification ids."""
+        """Called inside the insert transaction, after the events got their notification ids.
+
+        Both reads (the chain head, the tree's frontier) come before any insert: on PostgreSQL
+        the library pipelines this transaction, and a read after an ``executemany`` there would
+        be handed the insert's status instead of its rows.
+        """
         cursor.execute(self._sql("SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1"))
         head = cursor.fetchone()
         previous = (head[0], head[1]) if head is not None else None
+        size = previous[0] if previous is not None else 0
+        frontier_hashes = self._frontier_hashes(cursor, size)
         links = self.linker.links(previous, notification_ids, stored_events)
         insert = f"INSERT INTO {{chain}} ({_LINK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
         cursor.executemany(self._sql(insert), self._link_rows(links))
-        if links:
-            self._append_leaves(cursor, links[0].position - 1, zip(links, stored_events, strict=True))
+        if links and frontier_hashes is not None:
+            self._insert_leaves(cursor, size, frontier_hashes, zip(links, stored_events, strict=True))
 
-    def _append_leaves(self, cursor: Any, size: int, events: Any) -> bool:
-        """Append the leaves of ``(link, stored event)`` pairs to a tree of ``size`` leaves.
+    def _frontier_hashes(self, cursor: Any, size: int) -> list[bytes] | None:
+        """The hashes of the subtrees tiling a tree of ``size`` leaves (at most one per level).
 
-        Only the frontier (at most one node per level) is read. A tree that is behind the chain
-        (a log recorded before the Merkle tree existed) is left for ``backfill_tree`` to catch up:
-        returns False and writes nothing.
+        None when the tree is behind the chain (a log recorded before the Merkle tree existed):
+        its events are left for ``backfill_tree``, which catches the tree up.
         """
         wanted = [node_seq(level, index) for level, index in frontier(size)]
         found = self._nodes_in(cursor, wanted)
-        if len(found) != len(wanted):
-            return False
+        return [found[seq] for seq in wanted] if len(found) == len(wanted) else None
+
+    def _insert_leaves(self, cursor: Any, size: int, frontier_hashes: list[bytes], events: Any) -> None:
+        """Append the leaves of ``(link, stored event)`` pairs and the subtrees they complete."""
         leaves = [event_leaf(link.position, stored) for link, stored in events]
-        created = appended_nodes(size, [found[seq] for seq in wanted], leaves)
+        created = appended_nodes(size, frontier_hashes, leaves)
         cursor.executemany(self._sql("INSERT INTO {merkle} (seq, hash) VALUES (%s, %s)"), created)
-        return True
 
     def _nodes_in(self, cursor: Any, seqs: Sequence[int]) -> dict[int, bytes]:
         if not seqs:
@@ -235,8 +242,10 @@ class ChainedRecorder(ApplicationRecorder):
                         StoredEvent(link.originator_id, link.originator_version, link.topic, bytes(row[8])),
                     )
                 )
-            if not pairs or not self._append_leaves(cursor, size, pairs):
+            frontier_hashes = self._frontier_hashes(cursor, size)
+            if not pairs or frontier_hashes is None:
                 return 0
+            self._insert_leaves(cursor, size, frontier_hashes, pairs)
             return len(pairs)
 
         added: int = self._locked_write(work)

@@ -6,6 +6,7 @@ import base64
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -226,3 +227,16 @@ def test_cli_checkpoint_publishes_to_a_file_that_verify_holds_the_log_to(
     other = OTHER_KEY.sign(3, log.root(3), datetime.now(UTC))
     with pytest.raises(CommandError, match="kept checkpoint refused"):
         call_command("audit", "verify", "--checkpoint", other.text)
+
+
+def test_a_batch_of_events_inserted_together_gets_every_leaf(log: TransparencyLog) -> None:
+    """On PostgreSQL the library pipelines the insert: the tree's reads must come before its writes."""
+    template = stored_events(log)[0]
+    batch = [
+        StoredEvent(uuid4(), 1, template.topic, bytes(template.state).replace(b"Harbour", b"Harbor"))
+        for _ in range(40)
+    ]
+    log.recorder.insert_events(batch)
+    assert log.size() == 45
+    result = verify(log)
+    assert result.ok, result.first_problem
