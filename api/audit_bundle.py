@@ -17,13 +17,13 @@ from uuid import UUID
 import orjson
 
 from api.audit_stream import BATCH_SIZE, read_page
-from api.event_json import event_json
+from api.event_json import EVENT_TOPICS, event_json
 from api.views.history import property_story
 from infrastructure.composition import transparency_log
 from infrastructure.event_store import AuditEntry, AuditFilter
 from infrastructure.merkle import payload_hash
 from infrastructure.signed_note import Checkpoint
-from infrastructure.transparency_log import TransparencyLog
+from infrastructure.transparency_log import OutOfRange, TransparencyLog
 
 FORMAT = "cosmo-audit-bundle/1"
 
@@ -60,6 +60,22 @@ def _bundle(
     entries: list[AuditEntry],
 ) -> dict[str, Any]:
     checkpoint, earlier = checkpoints
+    try:
+        return _document(log, checkpoint, earlier, selection, entries)
+    except OutOfRange:
+        raise BundleRefused(
+            f"the latest checkpoint signs a tree of {checkpoint.size} leaves and the stored tree no longer "
+            "has them: the log was cut back; run `manage.py audit verify`"
+        ) from None
+
+
+def _document(
+    log: TransparencyLog,
+    checkpoint: Checkpoint,
+    earlier: list[Checkpoint],
+    selection: dict[str, Any],
+    entries: list[AuditEntry],
+) -> dict[str, Any]:
     events = []
     for entry in entries:
         state = bytes(entry.event.state)
@@ -122,7 +138,7 @@ def property_bundle(property_id: UUID) -> Bundle:
     checkpoints = _checkpoints(log)
     checkpoint = checkpoints[0]
     story = property_story(property_id)
-    if not story:
+    if not story or story[0].event.topic != EVENT_TOPICS["PropertyRegistered"]:
         raise BundleRefused(f"no property {property_id} has been recorded")
     covered = [entry for entry in story if entry.link.position <= checkpoint.size]
     if not covered:

@@ -19,7 +19,6 @@ from uuid import UUID
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from api.event_json import EVENT_TOPICS, event_type
 from domain.audit import AuditContext
@@ -27,9 +26,8 @@ from domain.image import ImageFile
 from domain.service import PropertyChanges, PropertyService
 from domain.values import PropertyKind
 from infrastructure.composition import signing_key, transparency_log
-from infrastructure.event_store import checkpoints_table
 from infrastructure.signed_note import SigningKey
-from tests.conftest import EVENT_TABLES, quay_street, rent
+from tests.conftest import quay_street, rent
 from tests.integration.test_audit_chain import sql
 from tests.verifier import TOOL, cryptography_only_path, isolated_python, load_tool
 
@@ -287,8 +285,7 @@ def test_a_kept_checkpoint_from_before_a_cut_back_log_fails(
     checkpoint()
     world.service.update_property(world.property_id, PropertyChanges(name="Harbour View III"), None)
     kept = checkpoint()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {checkpoints_table(EVENT_TABLES[connection.vendor])} WHERE size = 9")  # noqa: S608
+    sql("DELETE FROM {checkpoints} WHERE size = 9")
     out = bundle(tmp_path, "--from", "1", "--to", "8")
     status, output = offline(auditor_path, out, "--kept", kept)
     assert status == 1
@@ -304,6 +301,13 @@ def test_bundle_refuses_what_no_checkpoint_covers(world: World, tmp_path: Path) 
         bundle(tmp_path, "--from", "1", "--to", "9")
     with pytest.raises(CommandError, match="no property"):
         bundle(tmp_path, "--property", "00000000-0000-4000-8000-000000000000")
+    with pytest.raises(CommandError, match="no property"):
+        bundle(tmp_path, "--property", str(world.image_id))
+    with pytest.raises(CommandError, match="cannot write"):
+        bundle(tmp_path / "missing-directory", "--property", str(world.property_id))
+    sql("DELETE FROM {merkle} WHERE seq >= 8")  # the nodes of leaves 6 to 9: a tree of 5 leaves is left
+    with pytest.raises(CommandError, match="the log was cut back"):
+        bundle(tmp_path, "--from", "1", "--to", "3")
     with pytest.raises(CommandError, match="--from needs --to"):
         bundle(tmp_path, "--from", "1")
     with pytest.raises(CommandError, match="1 <= from <= to"):

@@ -116,8 +116,11 @@ class Command(BaseCommand):
                 made = range_bundle(options["first"], options["last"])
         except BundleRefused as refusal:
             raise CommandError(str(refusal)) from None
-        with open(options["out"], "wb") as out:
-            out.write(made.to_bytes())
+        try:
+            with open(options["out"], "wb") as out:
+                out.write(made.to_bytes())
+        except OSError as error:
+            raise CommandError(f"cannot write {options['out']}: {error.strerror}") from None
         events = len(made.document["events"])
         self.stdout.write(f"wrote {events} events to {options['out']}, proven against this checkpoint:")
         self.stdout.write(made.checkpoint.text, ending="")
