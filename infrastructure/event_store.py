@@ -259,8 +259,9 @@ class ChainedRecorder(ApplicationRecorder):
             write=True,
         )
 
-    def select_checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self._run("SELECT size, made_at, root, note FROM {checkpoints} ORDER BY made_at, size")
+    def select_checkpoints(self, latest_only: bool = False) -> list[StoredCheckpoint]:
+        order = "made_at DESC, size DESC LIMIT 1" if latest_only else "made_at, size"
+        rows = self._run(f"SELECT size, made_at, root, note FROM {{checkpoints}} ORDER BY {order}")
         return [StoredCheckpoint(row[0], row[1], bytes(row[2]), row[3]) for row in rows]
 
     def _link_rows(self, links: Sequence[ChainLink]) -> list[tuple[Any, ...]]:
@@ -425,6 +426,7 @@ def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, bin
         "CREATE TABLE IF NOT EXISTS {checkpoints} ("
         f"size {integer} NOT NULL, made_at TEXT NOT NULL, root {binary} NOT NULL, note TEXT NOT NULL, "
         "PRIMARY KEY (size, made_at))",
+        "CREATE INDEX IF NOT EXISTS {checkpoints}_made_at ON {checkpoints} (made_at, size)",
     ]
 
 

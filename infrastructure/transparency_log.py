@@ -91,8 +91,8 @@ class TransparencyLog:
         return [_checkpoint(row) for row in self.recorder.select_checkpoints()]
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        made = self.checkpoints()
-        return made[-1] if made else None
+        latest = self.recorder.select_checkpoints(latest_only=True)
+        return _checkpoint(latest[0]) if latest else None
 
     def make_checkpoint(self) -> Checkpoint:
         """Sign the tree as it is now and keep the note; an empty log has a checkpoint too."""
@@ -144,7 +144,7 @@ class TransparencyLog:
         """
         if not self.behind():
             self.checkpoint_if_due(every_events, every_seconds)
-        elif not self.recorder.select_checkpoints():
+        elif not self.recorder.select_checkpoints(latest_only=True):
             self.recorder.backfill_tree(BACKFILL_BATCH)
 
 
