@@ -7,7 +7,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -45,6 +45,35 @@ class StableOrderingFilter(django_filters.OrderingFilter):  # type: ignore[misc]
         return qs.order_by(*(self.get_ordering_value(param) for param in value), TIE_BREAKER)
 
 
+# Column: the name clients order by.
+ORDERINGS = {
+    "name": "name",
+    "city": "city",
+    "rent_amount": "rent",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
+
+
+# Declared on the operation, as the filter extension cannot say "at least one" (``?ordering=`` is
+# refused by StableOrderingFilter).
+ORDERING_PARAMETER = OpenApiParameter(
+    "ordering",
+    {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "string",
+            "enum": [*ORDERINGS.values(), *(f"-{name}" for name in ORDERINGS.values())],
+        },
+    },
+    OpenApiParameter.QUERY,
+    style="form",
+    explode=False,
+    description="comma-separated; a leading - reverses; newest first when absent",
+)
+
+
 class PropertyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped library
     search = extend_schema_field(TEXT_PARAMETER)(
         django_filters.CharFilter(
@@ -57,13 +86,7 @@ class PropertyFilter(django_filters.FilterSet):  # type: ignore[misc]  # untyped
     status = NonEmptyChoiceFilter(choices=[(s.value, s.value) for s in PropertyStatus], empty_label=None)
     kind = NonEmptyChoiceFilter(choices=[(k.value, k.value) for k in PropertyKind], empty_label=None)
     ordering = StableOrderingFilter(
-        fields=(
-            ("name", "name"),
-            ("city", "city"),
-            ("rent_amount", "rent"),
-            ("created_at", "created_at"),
-            ("updated_at", "updated_at"),
-        ),
+        fields=tuple(ORDERINGS.items()),
         help_text="comma-separated; a leading - reverses; newest first when absent",
     )
 

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from api import media_urls
 from api.context import AuditedView
-from api.filters import PropertyFilter, PropertyPagination
+from api.filters import ORDERING_PARAMETER, PropertyFilter, PropertyPagination
 from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
 from api.query import ascii_integer, names_of, query_values
@@ -132,7 +132,7 @@ class PropertyCollectionView(AuditedView):
         summary="List properties",
         description="The caller's organisation's properties (every organisation's for auditors), "
         "newest first unless `ordering` says otherwise, a page at a time.",
-        parameters=[MIN_POSITION_PARAMETER],
+        parameters=[ORDERING_PARAMETER, MIN_POSITION_PARAMETER],
         responses={200: PropertySerializer(many=True), **errors(404)},
     )
     def get(self, request: Request) -> Response:
