@@ -472,7 +472,7 @@ class Report:
     selection: str
     events: int
     earlier_checkpoints: int
-    kept: Checkpoint | None
+    kept: list[Checkpoint]
 
     def text(self) -> str:
         lines = [
@@ -480,8 +480,7 @@ class Report:
             f"    checkpoint: tree size {self.checkpoint.size}, signed {self.checkpoint.time or '(no time)'},"
             " extends every earlier checkpoint in the bundle",
         ]
-        if self.kept is not None:
-            lines.append(f"    the kept checkpoint (tree size {self.kept.size}) is a prefix of it")
+        lines += [f"    the kept checkpoint (tree size {kept.size}) is a prefix of it" for kept in self.kept]
         return "\n".join(lines)
 
 
@@ -509,26 +508,54 @@ def verify_bundle(raw: bytes, public_key: str, kept: str | None = None) -> Repor
                 f"{what} (tree size {old.size}) is not a prefix of the bundle's tree (size {checkpoint.size})"
             )
         earlier[old.size] = proof
-    kept_checkpoint = None
-    if kept is not None:
-        kept_checkpoint = verify_checkpoint(kept, key, "the kept checkpoint")
-        if kept_checkpoint.size == checkpoint.size:
-            proof = []
-        elif kept_checkpoint.size in earlier:
-            proof = earlier[kept_checkpoint.size]
-        else:
-            raise VerificationFailed(
-                f"the bundle has no consistency proof from the kept checkpoint's tree size "
-                f"{kept_checkpoint.size} (the log may have been cut back or rebuilt)"
-            )
-        if not consistency_holds(
-            kept_checkpoint.size, checkpoint.size, kept_checkpoint.root, checkpoint.root, proof
-        ):
-            raise VerificationFailed(
-                f"the kept checkpoint (tree size {kept_checkpoint.size}) is not a prefix of the bundle's "
-                "tree: the log was rewritten since it was saved"
-            )
-    return Report(checkpoint, selection, len(events), len(earlier), kept_checkpoint)
+    notes = [] if kept is None else split_notes(kept)
+    if kept is not None and not notes:
+        raise VerificationFailed("the kept checkpoint text holds no signed note")
+    kept_checkpoints = [
+        check_kept(note, key, checkpoint, earlier, "the kept checkpoint" if len(notes) == 1 else f"kept #{n}")
+        for n, note in enumerate(notes, start=1)
+    ]
+    return Report(checkpoint, selection, len(events), len(earlier), kept_checkpoints)
+
+
+def check_kept(
+    note: str, key: VerifierKey, checkpoint: Checkpoint, earlier: dict[int, list[bytes]], what: str
+) -> Checkpoint:
+    """A checkpoint the auditor kept is a prefix of the bundle's tree, by a proof the bundle carries."""
+    kept = verify_checkpoint(note, key, what)
+    if kept.size == checkpoint.size:
+        proof: list[bytes] = []
+    elif kept.size in earlier:
+        proof = earlier[kept.size]
+    else:
+        raise VerificationFailed(
+            f"the bundle has no consistency proof from {what}'s tree size {kept.size}"
+            " (the log may have been cut back or rebuilt)"
+        )
+    if not consistency_holds(kept.size, checkpoint.size, kept.root, checkpoint.root, proof):
+        raise VerificationFailed(
+            f"{what} (tree size {kept.size}) is not a prefix of the bundle's tree:"
+            " the log was rewritten since it was saved"
+        )
+    return kept
+
+
+def split_notes(text: str) -> list[str]:
+    """The signed notes in ``text``: one, or several one after another (a witness's file of them)."""
+    notes: list[str] = []
+    current: list[str] = []
+    in_signatures = False
+    for line in text.splitlines(keepends=True):
+        if in_signatures and not line.startswith(EM_DASH):
+            notes.append("".join(current))
+            current, in_signatures = [], False
+        if not current and not line.strip():
+            continue
+        current.append(line)
+        in_signatures = in_signatures or line.startswith(EM_DASH)
+    if current:
+        notes.append("".join(current))
+    return [note if note.endswith("\n") else note + "\n" for note in notes]
 
 
 # --- Command line -----------------------------------------------------------------------------
@@ -559,7 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--public-key", required=True, help="the log's verifier key text, or a file holding it"
     )
-    parser.add_argument("--kept", help="a checkpoint you saved earlier (signed note, or a file holding it)")
+    parser.add_argument(
+        "--kept", help="checkpoints you saved earlier: a signed note, or a file holding one or several"
+    )
     arguments = parser.parse_args(argv)
     try:
         with open(arguments.bundle, "rb") as handle:

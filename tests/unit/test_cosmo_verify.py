@@ -463,6 +463,19 @@ def test_a_kept_checkpoint_from_before_more_writes_passes(log: Log) -> None:
     assert verdict(raw, log.vkey, kept=log.checkpoint(11)) == "OK"
 
 
+def test_a_witness_file_of_kept_checkpoints_passes_only_if_each_is_a_prefix(log: Log) -> None:
+    """As ``audit checkpoint --publish FILE`` appends them: each note, then a blank line."""
+    raw = encode(log.bundle([9, 10], size=11, earlier=(5, 8)))
+    witness = log.checkpoint(5, second=1) + "\n" + log.checkpoint(8, second=2) + "\n"
+    report = cv.verify_bundle(raw, log.vkey, witness)
+    assert [kept.size for kept in report.kept] == [5, 8]
+    assert "tree size 5) is a prefix" in report.text()
+    forked = Log(11, key=log.key, salt=" ")
+    message = verdict(raw, log.vkey, witness + forked.checkpoint(8, second=3))
+    assert message.startswith("kept #3 (tree size 8) is not a prefix")
+    assert verdict(raw, log.vkey, log.checkpoint(8, second=2).rstrip("\n")) == "OK"
+
+
 def test_a_kept_checkpoint_of_a_forked_log_fails() -> None:
     honest = Log(11)
     forked = Log(11, key=honest.key, salt=" ")
