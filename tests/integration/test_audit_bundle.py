@@ -264,6 +264,21 @@ def test_a_checkpoint_kept_before_more_writes_passes_with_kept(
     assert "the kept checkpoint (tree size 8) is a prefix of it" in output
 
 
+def test_a_witness_file_written_by_publish_passes_as_kept(
+    world: World, auditor_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    witness = tmp_path / "witness.txt"
+    call_command("audit", "checkpoint", "--publish", str(witness))
+    world.service.update_property(world.property_id, PropertyChanges(name="Harbour View III"), None)
+    call_command("audit", "checkpoint", "--publish", str(witness))
+    capsys.readouterr()
+    out = bundle(tmp_path, "--from", "1", "--to", "9")
+    status, output = offline(auditor_path, out, "--kept", str(witness))
+    assert status == 0, output
+    assert "the kept checkpoint (tree size 8) is a prefix of it" in output
+    assert "the kept checkpoint (tree size 9) is a prefix of it" in output
+
+
 def test_a_kept_checkpoint_of_a_forked_log_fails(world: World, auditor_path: Path, tmp_path: Path) -> None:
     """The same key once signed another tree of that size: the log shown then is not this one."""
     honest = transparency_log().latest_checkpoint() or transparency_log().make_checkpoint()
