@@ -182,17 +182,6 @@ class TimeTravelSerializer(serializers.Serializer[Any]):
         return attrs
 
 
-class PropertyListQuerySerializer(serializers.Serializer[Any]):
-    search = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    city = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    status = serializers.ChoiceField(
-        choices=[status.value for status in PropertyStatus], required=False, allow_blank=True, default=""
-    )
-    kind = serializers.ChoiceField(
-        choices=[kind.value for kind in PropertyKind], required=False, allow_blank=True, default=""
-    )
-
-
 class AddressOutSerializer(serializers.Serializer[Any]):
     street = serializers.CharField()
     city = serializers.CharField()

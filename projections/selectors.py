@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from domain.audit import AuditContext
 from domain.errors import ImageNotFound, PropertyNotFound
@@ -36,23 +36,6 @@ def visible(model: type[Row], context: AuditContext) -> QuerySet[Row]:
 
 def visible_properties(context: AuditContext) -> QuerySet[PropertyListing]:
     return visible(PropertyListing, context)
-
-
-def search_properties(
-    context: AuditContext, *, search: str = "", city: str = "", status: str = "", kind: str = ""
-) -> QuerySet[PropertyListing]:
-    listings = visible_properties(context)
-    if search:
-        listings = listings.filter(
-            Q(name__icontains=search) | Q(street__icontains=search) | Q(city__icontains=search)
-        )
-    if city:
-        listings = listings.filter(city__iexact=city)
-    if status:
-        listings = listings.filter(status=status)
-    if kind:
-        listings = listings.filter(kind=kind)
-    return listings
 
 
 def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
