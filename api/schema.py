@@ -95,7 +95,8 @@ IDEMPOTENCY_KEY = header(
     "Idempotency-Key",
     "Any 1 to 255 printable ASCII characters, new for each intended change. Sent again with the "
     "same request, the first response is replayed (`Idempotent-Replayed: true`) and nothing is "
-    "recorded twice; with a different request, 422. Kept 24 hours.",
+    "recorded twice; with a different request, 422 (`idempotency_key_reused`); while the first is "
+    "still running, 409 (`idempotency_key_in_use`); malformed, 400. Kept 24 hours, per user.",
     pattern=r"^[ -~]{1,255}$",
 )
 SUCCESS = [200, 201, 202, 204]
