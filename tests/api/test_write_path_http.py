@@ -87,9 +87,8 @@ def test_concurrent_patches_without_if_match_all_succeed_and_every_position_agre
 def test_a_min_position_beyond_the_head_is_refused_at_once(server: str) -> None:
     auth = bearer(server, "alice")
     call(server, "POST", "/api/properties", NEW_PROPERTY, **auth)
-    started = time.monotonic()
+    # A wait would end in 503 projection_behind; the 400 comes only from the check before any wait.
     status, _, body = call(server, "GET", "/api/properties", X_Cosmo_Min_Position="2", **auth)
-    assert time.monotonic() - started < 0.5
     assert status == 400
     assert body["error"]["code"] == "invalid"
     assert body["error"]["fields"] == {
