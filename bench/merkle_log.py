@@ -11,6 +11,7 @@ log through the same recorder (``select_notifications`` in batches of 1000), as 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import statistics
 import sys
@@ -31,10 +32,12 @@ from infrastructure.audit_chain import ChainKey
 from infrastructure.event_store import (
     ChainedPostgresFactory,
     ChainedPostgresRecorder,
+    ChainedRecorder,
     ChainedSQLiteFactory,
     ChainedSQLiteRecorder,
     _linker,
 )
+from infrastructure.merkle import TreeBuilder
 from infrastructure.transparency_log import TransparencyLog
 
 PROOFS = 2000
@@ -115,6 +118,48 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def time_proofs(tree: TransparencyLog, size: int) -> dict[str, dict[str, float]]:
+    """``PROOFS`` inclusion proofs of random leaves and consistency proofs from random sizes."""
+    picks = random.Random(7)
+    inclusion, consistency = [], []
+    for _ in range(PROOFS):
+        index = picks.randrange(size)
+        started = time.perf_counter()
+        tree.inclusion_proof(index, size)
+        inclusion.append(time.perf_counter() - started)
+        old = picks.randrange(1, size)
+        started = time.perf_counter()
+        tree.consistency_proof(old, size)
+        consistency.append(time.perf_counter() - started)
+    return {"inclusion": _percentiles(inclusion), "consistency": _percentiles(consistency)}
+
+
+def synthetic_proofs(database: dict[str, Any], leaves: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Proof times over a tree of ``leaves`` written straight into the node table (no events):
+    proofs read only nodes, so this is how they behave at a size too slow to seed through the store."""
+    service = PropertyService(env=service_env(database))
+    try:
+        recorder = service.recorder
+        assert isinstance(recorder, ChainedRecorder)
+        builder = TreeBuilder()
+        batch: list[tuple[int, bytes]] = []
+        for i in range(leaves):
+            batch.extend(builder.append(hashlib.sha256(i.to_bytes(8, "big")).digest()))
+            if len(batch) >= 10_000 or i == leaves - 1:
+                recorder._run(
+                    "INSERT INTO {merkle} (seq, hash) VALUES " + ", ".join(["(%s, %s)"] * len(batch)),
+                    [value for node in batch for value in node],
+                    write=True,
+                )
+                batch = []
+        log(f"  synthetic tree of {leaves:,} leaves written")
+        tree = TransparencyLog(recorder, None, "")
+        assert tree.size() == leaves
+        return {"leaves": leaves, **time_proofs(tree, leaves)}
+    finally:
+        service.close()
+
+
 def scan(database: dict[str, Any], events: int, log: Callable[[str], None], label: str) -> dict[str, Any]:
     """Seed ``events``, then time proofs, a raw read and ``audit_trail.verify`` over them."""
     event_log.seed(database, event_log.template(), events, log, label)
@@ -123,17 +168,7 @@ def scan(database: dict[str, Any], events: int, log: Callable[[str], None], labe
         tree = TransparencyLog(service.recorder, None, "")
         size = tree.size()
         assert size == events, (size, events)
-        picks = random.Random(7)
-        inclusion, consistency = [], []
-        for _ in range(PROOFS):
-            index = picks.randrange(size)
-            started = time.perf_counter()
-            tree.inclusion_proof(index, size)
-            inclusion.append(time.perf_counter() - started)
-            old = picks.randrange(1, size)
-            started = time.perf_counter()
-            tree.consistency_proof(old, size)
-            consistency.append(time.perf_counter() - started)
+        proofs = time_proofs(tree, size)
         raw_before = raw_read(service.recorder)[1]
         started = time.perf_counter()
         result = audit_trail.verify(service.recorder, ChainKey(AUDIT_KEY.encode()))
@@ -143,8 +178,7 @@ def scan(database: dict[str, Any], events: int, log: Callable[[str], None], labe
         raw_seconds = (raw_before + raw_after) / 2
         return {
             "events": events,
-            "inclusion": _percentiles(inclusion),
-            "consistency": _percentiles(consistency),
+            **proofs,
             "raw_read_per_s": events / raw_seconds,
             "verify_per_s": events / verify_seconds,
             "verify_ratio": raw_seconds / verify_seconds,
@@ -212,15 +246,49 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--append-events", type=int, default=2000, help="events per timed append run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--proofs-only", type=int, metavar="LEAVES", help="only proof times over a synthetic tree of LEAVES"
+    )
     args = parser.parse_args(argv)
     settings = Settings(events=args.append_events, warmup_events=200, repeats=args.repeats)
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.proofs_only:
+        print(proofs_table(proofs_only(args.proofs_only, not args.no_postgres, log)))
+        return 0
     rows = run(args.events, settings, not args.no_postgres, log)
     print(table(rows))
     return 0
+
+
+def proofs_only(leaves: int, use_postgres: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="cosmo-bench-proofs-") as scratch:
+        database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(Path(scratch) / "proofs.sqlite3")}
+        rows.append({"database": "SQLite", **synthetic_proofs(database, leaves, log)})
+    if use_postgres:
+        with postgres.throwaway_database(postgres.server_url(), "cosmo_bench_proofs") as url:
+            rows.append(
+                {"database": "PostgreSQL", **synthetic_proofs(postgres.django_database(url), leaves, log)}
+            )
+    return rows
+
+
+def proofs_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| database | leaves | inclusion p50 / p95 | consistency p50 / p95 |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        inclusion, consistency = row["inclusion"], row["consistency"]
+        lines.append(
+            f"| {row['database']} | {row['leaves']:,} "
+            f"| {inclusion['p50_ms']:.2f} / {inclusion['p95_ms']:.2f} ms "
+            f"| {consistency['p50_ms']:.2f} / {consistency['p95_ms']:.2f} ms |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
