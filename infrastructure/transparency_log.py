@@ -53,9 +53,17 @@ class TransparencyLog:
         return self.recorder.select_tree_size()
 
     def _hashes(self, ranges: list[tuple[int, int]], size: int) -> list[bytes]:
-        if size > self.size():
+        """The hashes of ``ranges`` of the tree of ``size`` leaves, in one query.
+
+        The last leaf comes along: nodes are only ever appended, so when it and every node the
+        ranges need are there, the tree has reached ``size``.
+        """
+        if size == 0:
+            return []
+        wanted = range_seqs([*ranges, (size - 1, size)])
+        nodes = self.recorder.select_nodes(sorted(wanted))
+        if len(nodes) != len(wanted):
             raise OutOfRange(f"the tree has fewer than {size} leaves")
-        nodes = self.recorder.select_nodes(sorted(range_seqs(ranges)))
         return [range_hash(start, end, nodes.__getitem__) for start, end in ranges]
 
     def root(self, size: int) -> bytes:
