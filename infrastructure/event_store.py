@@ -452,8 +452,13 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         assert notification_ids is not None
-        self._append_links(c, notification_ids, stored_events)
-        self._claim_idempotency_key(c)
+        if stored_events:
+            # Only a save with events has links to append or a key to claim. An empty or tracking-
+            # only save must not read here: its deferred transaction would then read before it
+            # writes, and SQLite fails such a write at once ("database is locked") when another
+            # connection committed meanwhile, instead of waiting for the lock.
+            self._append_links(c, notification_ids, stored_events)
+            self._claim_idempotency_key(c)
         return notification_ids
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:

@@ -7,6 +7,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from eventsourcing.persistence import IntegrityError
 
 from domain.audit import AuditContext, acting_as
@@ -14,6 +15,8 @@ from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind, Rent
 from infrastructure.event_store import ChainedRecorder
 from infrastructure.idempotency import IdempotencyClaim, IdempotencyKeyTaken, bind_claim, unbind_claim
+from projections.registry import inline_projections
+from projections.runner import catch_up_quietly
 from tests.conftest import quay_street, rent
 
 
@@ -110,3 +113,45 @@ def test_a_duplicate_whose_key_was_recorded_first_records_nothing(
         unbind_claim(token)
     assert notification_ids(service) == [1]
     assert [link.position for link in chain(service).select_links(0, 100)] == [1]
+
+
+def test_a_save_that_records_nothing_under_a_key_never_fails_while_others_write(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    """A no-op change (same name) under an Idempotency-Key used to read before it wrote the key in
+    a deferred SQLite transaction, and failed at once with "database is locked" when another
+    connection (here the read models' catch-up after each write, as the API does it) committed."""
+    receipt = register(service)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        with acting_as(alice):
+            n = 0
+            while not stop.is_set():
+                n += 1
+                written = service.update_property(
+                    receipt.id, PropertyChanges(rent=rent(f"{1000 + n}.00")), None
+                )
+                catch_up_quietly(inline_projections(), service, written.position)
+        connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for n in range(40):
+            token = bind_claim(claim(f"no-op-{n}"))
+            try:
+                unchanged = service.update_property(
+                    receipt.id, PropertyChanges(name="Harbour View Flats"), None
+                )
+            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+                failures.append(error)
+            else:
+                assert unchanged.position is None
+            finally:
+                unbind_claim(token)
+    finally:
+        stop.set()
+        writer.join()
+    assert failures == []
