@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
 from contextvars import Token
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from infrastructure.idempotency import (
     bind_claim,
     unbind_claim,
 )
+from projections.runner import DATABASE_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -121,7 +125,16 @@ class IdempotentRequest:
         response.render()
         headers = {name: response[name] for name in REPLAYED_HEADERS if response.has_header(name)}
         stored = StoredResponse(response.status_code, headers, bytes(response.content))
-        if _keys().store_idempotent_response(self.claim, stored) or self.claim.recorded:
+        try:
+            kept = _keys().store_idempotent_response(self.claim, stored)
+        except DATABASE_UNAVAILABLE:
+            if not self.claim.recorded:
+                raise
+            # The events are recorded: a 5xx would misreport them. A retry with this key finds no
+            # stored answer and gets 409 (a lost answer), never a second write.
+            logger.warning("answer not kept for its Idempotency-Key: database unavailable")
+            return response
+        if kept or self.claim.recorded:
             return response
         return self.first_answer()
 
