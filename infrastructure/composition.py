@@ -7,7 +7,6 @@ PostgreSQL is a ``DATABASE_URL`` change and tests can reset the wiring between d
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -113,12 +112,9 @@ def audit_key() -> ChainKey:
 
 def signing_key() -> SigningKey | None:
     """The checkpoint signing key from ``COSMO_AUDIT_SIGNING_KEY`` or ``_FILE``; None when neither is set."""
-    origin = settings.COSMO_AUDIT_ORIGIN
-    if settings.COSMO_AUDIT_SIGNING_KEY:
-        return SigningKey.from_text(origin, settings.COSMO_AUDIT_SIGNING_KEY)
-    if settings.COSMO_AUDIT_SIGNING_KEY_FILE:
-        return SigningKey.from_file(origin, Path(settings.COSMO_AUDIT_SIGNING_KEY_FILE))
-    return None
+    if not settings.COSMO_AUDIT_SIGNING_KEY:  # the settings read _FILE into it and checked it
+        return None
+    return SigningKey.from_text(settings.COSMO_AUDIT_ORIGIN, settings.COSMO_AUDIT_SIGNING_KEY)
 
 
 def transparency_log() -> TransparencyLog:

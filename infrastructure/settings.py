@@ -11,6 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from infrastructure import local_env
+from infrastructure.signed_note import InvalidSigningKey, SigningKey
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 MIN_SECRET_KEY_LENGTH = 32
@@ -53,6 +54,22 @@ COSMO_AUDIT_SIGNING_KEY = os.environ.get("COSMO_AUDIT_SIGNING_KEY", "")
 COSMO_AUDIT_SIGNING_KEY_FILE = os.environ.get("COSMO_AUDIT_SIGNING_KEY_FILE", "")
 # The log's name in checkpoints and in the public key (C2SP origin / key name).
 COSMO_AUDIT_ORIGIN = os.environ.get("COSMO_AUDIT_ORIGIN", "cosmo.local/audit")
+if COSMO_AUDIT_SIGNING_KEY_FILE and not COSMO_AUDIT_SIGNING_KEY:
+    try:
+        COSMO_AUDIT_SIGNING_KEY = Path(COSMO_AUDIT_SIGNING_KEY_FILE).read_text(encoding="utf-8")
+    except OSError as _error:
+        raise ImproperlyConfigured(f"COSMO_AUDIT_SIGNING_KEY_FILE: {_error}") from None
+if COSMO_AUDIT_SIGNING_KEY:
+    try:  # refused at start, not as a 500 or a failing worker round later
+        SigningKey.from_text(COSMO_AUDIT_ORIGIN, COSMO_AUDIT_SIGNING_KEY)
+    except InvalidSigningKey as _error:
+        raise ImproperlyConfigured(f"COSMO_AUDIT_SIGNING_KEY: {_error}") from None
+if (
+    "+" in COSMO_AUDIT_ORIGIN
+    or not COSMO_AUDIT_ORIGIN.strip()
+    or any(c.isspace() for c in COSMO_AUDIT_ORIGIN)
+):
+    raise ImproperlyConfigured("COSMO_AUDIT_ORIGIN must be a name without spaces or '+' (it names the key)")
 # Workers sign a checkpoint after this many new events, or this long after the last one if any
 # event came since.
 COSMO_CHECKPOINT_EVERY_EVENTS = int(os.environ.get("COSMO_CHECKPOINT_EVERY_EVENTS", "1000"))

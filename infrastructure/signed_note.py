@@ -14,7 +14,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -182,10 +181,6 @@ class SigningKey:
             return cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         except (ValueError, binascii.Error) as error:
             raise InvalidSigningKey(f"unreadable audit signing key: {error}") from None
-
-    @classmethod
-    def from_file(cls, name: str, path: Path) -> SigningKey:
-        return cls.from_text(name, path.read_text(encoding="utf-8"))
 
     @staticmethod
     def generate_text() -> str:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
@@ -16,7 +21,8 @@ from domain.audit import AuditContext
 from domain.service import PropertyService
 from infrastructure.composition import transparency_log
 from infrastructure.merkle import verify_consistency, verify_inclusion
-from infrastructure.signed_note import VerifierKey
+from infrastructure.signed_note import SigningKey, VerifierKey
+from tests.conftest import ROOT, process_env
 from tests.integration.test_audit_chain import record_five_events
 
 
@@ -126,3 +132,31 @@ def test_checkpoint_publish_posts_the_signed_note_to_a_witness(
     assert Witness.received == [capsys.readouterr().out]
     with pytest.raises(CommandError, match=r"answered 500|HTTP Error 500"):
         call_command("audit", "checkpoint", "--publish", f"{witness_url}/elsewhere")
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**process_env(), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_signing_key_comes_from_a_pem_file_and_a_bad_key_is_refused_at_start(
+    service: PropertyService, tmp_path: Path
+) -> None:
+    private = Ed25519PrivateKey.from_private_bytes(b"p" * 32)
+    pem = tmp_path / "signing.pem"
+    pem.write_bytes(private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    from_file = manage(
+        "audit", "public-key", COSMO_AUDIT_SIGNING_KEY="", COSMO_AUDIT_SIGNING_KEY_FILE=str(pem)
+    )
+    assert from_file.returncode == 0, from_file.stderr
+    seed = base64.b64encode(b"p" * 32).decode()
+    assert from_file.stdout.strip() == SigningKey.from_text("cosmo.local/audit", seed).verifier.vkey
+    refused = manage("audit", "public-key", COSMO_AUDIT_SIGNING_KEY="not a key")
+    assert refused.returncode != 0
+    assert "COSMO_AUDIT_SIGNING_KEY" in refused.stderr
