@@ -40,8 +40,12 @@ TEXT_PARAMETER = {"type": "string", "maxLength": 200}
 
 class StableOrderingFilter(django_filters.OrderingFilter):  # type: ignore[misc]  # untyped library
     def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
-        if not value:
+        if value is None:
             return qs
+        if not value:  # ?ordering= reads as [], like ?status= it is not a value
+            raise ValidationError(
+                {self.field_name: ["must name a field; leave the parameter out for newest first"]}
+            )
         return qs.order_by(*(self.get_ordering_value(param) for param in value), TIE_BREAKER)
 
 

@@ -230,10 +230,8 @@ def _values_for(parameter: dict[str, Any]) -> tuple[list[str], bool]:
         return corpus.DATETIMES, True
     if schema.get("format") == "uuid":
         return corpus.UUIDS, True
-    if "enum" in schema:
+    if "enum" in schema or "enum" in schema.get("items", {}):
         return corpus.CHOICES, True
-    if "enum" in schema.get("items", {}):  # ?ordering= is the empty list: the default order
-        return [choice for choice in corpus.CHOICES if choice], True
     return corpus.TEXTS, False
 
 
