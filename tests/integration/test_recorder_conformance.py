@@ -33,6 +33,9 @@ TABLES = (
     "conformance_events_chain",
     "conformance_events_seals",
     "conformance_tracking",
+    "conformance_events_idempotency",
+    "conformance_events_merkle",
+    "conformance_events_checkpoints",
 )
 LINKER = ChainLinker(ChainKey(b"k" * 32))
 
