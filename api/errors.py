@@ -62,7 +62,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         logger.warning("database unavailable", extra={"error": repr(exc)})
         return retry_later("database_unavailable", "the database is unavailable; retry shortly")
     response = drf_exception_handler(exc, context)
-    if response is None or not isinstance(exc, exceptions.APIException):
+    if response is None:
+        # A bug. Answered here rather than re-raised, so that even with DEBUG on the client gets
+        # JSON, never Django's debug page (which lists the environment, secrets included).
+        logger.error("unhandled error", exc_info=exc, extra={"path": context["request"].path})
+        return Response(error_body("server_error", "internal error; it has been logged"), status=500)
+    if not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}

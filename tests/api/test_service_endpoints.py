@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
 from domain.service import PropertyService
+from tests.api.conftest import NEW_PROPERTY
 
 
 def test_health_and_ready_need_no_token(service: PropertyService) -> None:
@@ -42,3 +45,20 @@ def test_an_unknown_host_header_is_a_json_400(service: PropertyService) -> None:
     response = APIClient().get("/health", HTTP_HOST="evil.example")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_a_bug_answers_json_even_with_debug_on(
+    manager: APIClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Django's debug page would list the environment, secrets included."""
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    settings.DEBUG = True
+    monkeypatch.setattr(PropertyService, "register_property", broken)
+    response = manager.post("/api/properties", NEW_PROPERTY, format="json")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "server_error"
+    assert "a bug" not in response.content.decode()
