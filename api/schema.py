@@ -17,7 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from api.read_your_writes import MIN_POSITION_HEADER, POSITION_HEADER
+from api.read_your_writes import POSITION_HEADER
 from api.serializers import MAX_POSITION
 from api.text_schema import code_pattern, digits_up_to, text_pattern
 from domain.image import ImageStatus
@@ -55,8 +55,9 @@ ERROR_DESCRIPTIONS = {
     415: "The body's media type is not accepted, or the upload is not an accepted image.",
     422: "This Idempotency-Key was used for a different request (`idempotency_key_reused`).",
     429: "Too many failed logins; retry after `Retry-After` seconds.",
-    503: "A read model has not reached `X-Cosmo-Min-Position` yet (`projection_behind`); retry after "
-    "`Retry-After` seconds.",
+    503: "The database is unavailable for a moment (`database_unavailable`), or a read model has not "
+    "reached `X-Cosmo-Min-Position` yet (`projection_behind`); retry after `Retry-After` seconds "
+    "(a write with the same `Idempotency-Key`).",
 }
 
 
@@ -200,23 +201,16 @@ class CosmoAutoSchema(AutoSchema):
             isinstance(permission, AllowAny) for permission in self.view.get_permissions()
         )
 
-    def _reads_min_position(self) -> bool:
-        return any(
-            isinstance(p, OpenApiParameter) and p.name == MIN_POSITION_HEADER
-            for p in self.get_override_parameters()
-        )
-
     def get_override_parameters(self) -> list[Any]:
         shared: list[Any] = [REQUEST_ID]
         if self.method in UNSAFE_METHODS and self._authenticated():
             shared += [IDEMPOTENCY_KEY, REPLAYED]
-        if self.method not in UNSAFE_METHODS:
-            shared.append(RETRY_AFTER)
+        shared.append(RETRY_AFTER)
         return [*super().get_override_parameters(), *shared]
 
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction)
-        shared = {400}
+        shared = {400, 503}  # any operation may meet a database that is restarting
         if self._authenticated():
             shared |= {401, 403}
         if "{" in self.path:
@@ -225,8 +219,6 @@ class CosmoAutoSchema(AutoSchema):
             shared |= {409, 413, 422}
             if self.method != "DELETE" and self.get_request_serializer() is not None:
                 shared.add(415)
-        if self._reads_min_position():
-            shared.add(503)
         for code, response in errors(*sorted(shared)).items():
             responses.setdefault(
                 str(code),
