@@ -468,6 +468,9 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
 
     def _locked_write(self, work: Any) -> Any:
         with self.datastore.transaction(commit=True) as c:
+            # Take the write lock before ``work`` reads, as PostgreSQL's table lock does: a deferred
+            # transaction that reads first fails at once when another connection commits meanwhile.
+            c.execute(self._sql("DELETE FROM {merkle} WHERE 0"))
             return work(c)
 
 
