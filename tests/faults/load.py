@@ -63,13 +63,18 @@ def send(
 
 @dataclass
 class SteadyWriter:
-    """Registers a property every ``interval`` seconds on a thread until stopped."""
+    """Registers a property every ``interval`` seconds on a thread until stopped.
+
+    Each request carries its own Idempotency-Key, as a careful client's would, so that one refused
+    with a 503 can be sent again without risk of recording it twice (``retry_refused``).
+    """
 
     base: str
     headers: dict[str, str]
     label: str = "Steady"
     interval: float = 0.02
     answers: list[Answer] = field(default_factory=list)
+    sent: list[tuple[Any, str]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -88,9 +93,21 @@ class SteadyWriter:
         n = 0
         while not self._stop.is_set():
             n += 1
-            body = {**NEW_PROPERTY, "name": f"{self.label} {n}"}
-            self.answers.append(send(self.base, "POST", "/api/properties", body, self.headers))
+            body, key = {**NEW_PROPERTY, "name": f"{self.label} {n}"}, f"{self.label}-{n}"
+            self.sent.append((body, key))
+            self.answers.append(self._post(body, key))
             self._stop.wait(self.interval)
+
+    def retry_refused(self) -> list[Answer]:
+        """Once stopped: every request that got a 503, sent again with its Idempotency-Key."""
+        return [
+            self._post(body, key)
+            for (body, key), answer in zip(self.sent, self.answers, strict=True)
+            if answer.status == 503
+        ]
+
+    def _post(self, body: Any, key: str) -> Answer:
+        return send(self.base, "POST", "/api/properties", body, {**self.headers, "Idempotency-Key": key})
 
 
 def bearer(base: str, username: str, password: str) -> dict[str, str]:

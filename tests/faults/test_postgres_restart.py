@@ -51,8 +51,13 @@ def cosmo(cluster: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory) ->
         yield stack
 
 
-def restart_under_load(cluster: PrivatePostgres, base: str, auth: dict[str, str], label: str) -> list[Answer]:
-    """Steady writers (a POST every 20 ms each); the cluster stops, stays down, comes back."""
+def restart_under_load(
+    cluster: PrivatePostgres, base: str, auth: dict[str, str], label: str
+) -> tuple[list[Answer], list[Answer]]:
+    """Steady writers (a POST every 20 ms each); the cluster stops, stays down, comes back.
+
+    Returns every answer, and the answers to the 503'd requests sent again with their keys.
+    """
     writers = [SteadyWriter(base, auth, f"{label}-{n}").start() for n in range(WRITERS)]
     time.sleep(1.5)
     cluster.stop()
@@ -66,11 +71,16 @@ def restart_under_load(cluster: PrivatePostgres, base: str, auth: dict[str, str]
         a.started + a.seconds for each in answers for a in each if a.status == 201 and a.started > back
     )
     print(f"\nRESTART {label}: first 201 sent after the restart answered {resumed - back:.2f} s after it")
-    return [answer for each in answers for answer in each]
+    retried = [answer for writer in writers for answer in writer.retry_refused()]
+    return [answer for each in answers for answer in each], retried
 
 
-def assert_survived(answers: list[Answer], base: str, auth: dict[str, str], label: str) -> None:
-    """503 JSON at once while down; every 201 recorded, and nothing recorded that was not a 201."""
+def assert_survived(
+    answers: list[Answer], retried: list[Answer], base: str, auth: dict[str, str], label: str
+) -> None:
+    """503 JSON at once while down; every 201 recorded; a 503'd request sent again with its key is
+    recorded once: now (201), or, if the database committed it but its answer was lost with the
+    connection, not again (409 idempotency_key_in_use). Nothing else is recorded."""
     statuses = {answer.status for answer in answers}
     assert statuses <= {201, 503}, [a for a in answers if a.status not in (201, 503)][:3]
     assert all(answer.content_type == "application/json" for answer in answers)
@@ -83,13 +93,18 @@ def assert_survived(answers: list[Answer], base: str, auth: dict[str, str], labe
     written = [answer for answer in answers if answer.status == 201]
     for answer in written:
         assert send(base, "GET", f"/api/properties/{answer.body['id']}", headers=auth).status == 200
+    now = [answer for answer in retried if answer.status == 201]
+    lost = [answer for answer in retried if answer.status == 409]
+    assert len(now) + len(lost) == len(retried), [a for a in retried if a.status not in (201, 409)][:3]
+    assert {answer.body["error"]["code"] for answer in lost} <= {"idempotency_key_in_use"}
     recorded = send(base, "GET", f"/api/properties?search={label}&page_size=1", headers=auth).body["count"]
-    assert recorded == len(written)  # so no 503 hid a write that was in fact recorded
+    assert recorded == len(written) + len(now) + len(lost)
     figures = {
         "label": label,
         "writes": len(answers),
         "201": len(written),
         "503": len(refused),
+        "503_recorded_answer_lost": len(lost),
         "slowest_503_s": round(max(a.seconds for a in refused), 3),
         "slowest_s": round(slowest, 3),
     }
@@ -113,9 +128,9 @@ def test_make_run_answers_503_while_postgres_restarts_and_its_worker_recovers(
     base, server = cosmo.serve()
     auth = bearer(base, "alice", PASSWORD)
 
-    answers = restart_under_load(cluster, base, auth, "serve")
+    answers, retried = restart_under_load(cluster, base, auth, "serve")
 
-    assert_survived(answers, base, auth, "serve")
+    assert_survived(answers, retried, base, auth, "serve")
     photo_becomes_ready(base, auth)  # only the worker that lived through the restart can do that
     assert send(base, "GET", "/ready").status == 200
     cosmo.stop(server)
@@ -128,9 +143,9 @@ def test_gunicorn_and_run_workers_recover_from_a_postgres_restart(
     workers = cosmo.run_workers()
     auth = bearer(base, "alice", PASSWORD)
 
-    answers = restart_under_load(cluster, base, auth, "gunicorn")
+    answers, retried = restart_under_load(cluster, base, auth, "gunicorn")
 
-    assert_survived(answers, base, auth, "gunicorn")
+    assert_survived(answers, retried, base, auth, "gunicorn")
     photo_becomes_ready(base, auth)
     assert workers.poll() is None
     assert send(base, "GET", "/ready").status == 200
