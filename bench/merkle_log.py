@@ -35,7 +35,6 @@ from infrastructure.event_store import (
     ChainedRecorder,
     ChainedSQLiteFactory,
     ChainedSQLiteRecorder,
-    _linker,
 )
 from infrastructure.merkle import TreeBuilder
 from infrastructure.transparency_log import TransparencyLog
@@ -60,25 +59,11 @@ class _PostgresRecorderWithoutTree(_WithoutTree, ChainedPostgresRecorder):
 
 
 class NoTreeSQLiteFactory(ChainedSQLiteFactory):
-    def application_recorder(self) -> Any:
-        recorder = _SQLiteRecorderWithoutTree(self.datastore, _linker(self))
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
+    recorder_class = _SQLiteRecorderWithoutTree
 
 
 class NoTreePostgresFactory(ChainedPostgresFactory):
-    def application_recorder(self) -> Any:
-        prefix = self.env.name.lower() or "stored"
-        recorder = _PostgresRecorderWithoutTree(
-            self.datastore,
-            events_table_name=f"{prefix}_events",
-            tracking_table_name=f"{prefix}_tracking",
-            linker=_linker(self),
-        )
-        if self.env_create_table():
-            recorder.create_table()
-        return recorder
+    recorder_class = _PostgresRecorderWithoutTree
 
 
 NO_TREE = {

@@ -574,17 +574,21 @@ class _SizeLimitedMapping:
 
 
 class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
+    recorder_class: type[ChainedSQLiteRecorder] = ChainedSQLiteRecorder
+
     def application_recorder(self) -> ApplicationRecorder:
-        recorder = ChainedSQLiteRecorder(self.datastore, _linker(self))
+        recorder = self.recorder_class(self.datastore, _linker(self))
         if self.env_create_table():
             recorder.create_table()
         return recorder
 
 
 class ChainedPostgresFactory(_SizeLimitedMapping, PostgresFactory):
+    recorder_class: type[ChainedPostgresRecorder] = ChainedPostgresRecorder
+
     def application_recorder(self) -> ApplicationRecorder:
         prefix = self.env.name.lower() or "stored"
-        recorder = ChainedPostgresRecorder(
+        recorder = self.recorder_class(
             self.datastore,
             events_table_name=f"{prefix}_events",
             tracking_table_name=f"{prefix}_tracking",
