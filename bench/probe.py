@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -105,7 +106,7 @@ def verify() -> dict[str, Any]:
     events, before = raw_read(recorder)
 
     def run() -> dict[str, Any]:
-        result = audit_trail.verify(recorder, audit_key())
+        result = audit_trail.verify(recorder, audit_key(), workers=len(os.sched_getaffinity(0)))
         problem = result.first_problem
         return {"checked": result.checked, "ok": result.ok, "problem": str(problem) if problem else ""}
 

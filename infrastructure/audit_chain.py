@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from eventsourcing.persistence import StoredEvent
 from infrastructure.transcoder import OrjsonTranscoder
 
 GENESIS_DIGEST = "0" * 64
+_pack = struct.Struct(">I").pack
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,21 @@ class ChainKey:
         if len(secret) < 32:
             raise ValueError("the audit key must be at least 32 bytes")
         self._links = hmac.new(secret, b"cosmo-audit-links", hashlib.sha256).digest()
+        self._link_mac = hmac.new(self._links, digestmod=hashlib.sha256)  # keyed once, copied per link
         self._seals = hmac.new(secret, b"cosmo-audit-seals", hashlib.sha256).digest()
 
     def link_digest(self, previous_digest: str, notification_id: int, stored: StoredEvent) -> str:
         mac = hmac.new(self._links, bytes.fromhex(previous_digest), hashlib.sha256)
         mac.update(canonical_encoding(notification_id, stored))
+        return mac.hexdigest()
+
+    def row_link_digest(
+        self, previous_digest: str, notification_id: int, hex_id: str, version: int, topic: str, state: bytes
+    ) -> str:
+        """``link_digest`` from an event row as stored (the aggregate id as 32 hex digits)."""
+        parts = (str(notification_id).encode(), topic.encode(), hex_id.encode(), str(version).encode(), state)
+        mac = self._link_mac.copy()
+        mac.update(bytes.fromhex(previous_digest) + b"".join([_pack(len(part)) + part for part in parts]))
         return mac.hexdigest()
 
     def seal(self, position: int, digest: str, sealed_at: datetime) -> Seal:
@@ -169,82 +180,3 @@ class Verification:
     @property
     def ok(self) -> bool:
         return self.first_problem is None
-
-
-def walk_chain(
-    key: ChainKey,
-    events: Iterable[tuple[int, StoredEvent]],
-    links: Iterable[ChainLink],
-    seals: Iterable[Seal],
-) -> Verification:
-    """Recompute the chain from the stored events and compare it link by link with the stored one.
-
-    Both inputs are in ascending order (notification id, position); the walk stops at the first
-    mismatch, which is where the record stopped being trustworthy.
-    """
-    result = Verification()
-    digest_at: dict[int, str] = {}
-    sealed = sorted(seals, key=lambda seal: seal.position)
-    wanted = {seal.position for seal in sealed}
-    event_iter, link_iter = iter(events), iter(links)
-    event, link = next(event_iter, None), next(link_iter, None)
-    digest = GENESIS_DIGEST
-    expected_position = 1
-    while event is not None or link is not None:
-        problem = _compare(key, digest, expected_position, event, link)
-        if problem is not None:
-            result.first_problem = problem
-            return result
-        assert event is not None
-        assert link is not None
-        digest = link.digest
-        if link.position in wanted:
-            digest_at[link.position] = digest
-        result.checked += 1
-        result.head_position, result.head_digest = link.position, digest
-        expected_position += 1
-        event, link = next(event_iter, None), next(link_iter, None)
-    result.first_problem = _check_seals(key, sealed, digest_at, result)
-    return result
-
-
-def _compare(
-    key: ChainKey,
-    previous_digest: str,
-    expected_position: int,
-    event: tuple[int, StoredEvent] | None,
-    link: ChainLink | None,
-) -> Problem | None:
-    if link is None:
-        assert event is not None
-        return Problem(expected_position, "unchained_event", f"event #{event[0]} has no chain link")
-    if link.position != expected_position:
-        return Problem(expected_position, "missing_link", f"chain jumps to position {link.position}")
-    if event is None or event[0] > link.notification_id:
-        return Problem(link.position, "missing_event", f"event #{link.notification_id} is gone")
-    notification_id, stored = event
-    if notification_id < link.notification_id:
-        return Problem(
-            link.position, "unchained_event", f"event #{notification_id} was not recorded by Cosmo"
-        )
-    if key.link_digest(previous_digest, notification_id, stored) != link.digest:
-        return Problem(
-            link.position, "digest_mismatch", f"event #{notification_id} differs from what was recorded"
-        )
-    return None
-
-
-def _check_seals(
-    key: ChainKey, seals: Sequence[Seal], digest_at: dict[int, str], result: Verification
-) -> Problem | None:
-    for seal in seals:
-        result.seals_checked += 1
-        if not key.seal_is_genuine(seal):
-            return Problem(
-                seal.position, "forged_seal", f"seal at position {seal.position} has a bad signature"
-            )
-        if seal.position > result.head_position:
-            return Problem(seal.position, "truncated", f"sealed position {seal.position} is beyond the head")
-        if digest_at.get(seal.position) != seal.digest:
-            return Problem(seal.position, "seal_mismatch", f"chain at {seal.position} differs from its seal")
-    return None

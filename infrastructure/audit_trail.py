@@ -6,19 +6,36 @@ One pass over the events checks both the keyed chain (its links and seals) and t
 
 from __future__ import annotations
 
-import base64
+import multiprocessing
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 
-from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder
 
-from infrastructure.audit_chain import ChainKey, ChainLink, Seal, Verification, walk_chain
-from infrastructure.event_store import ChainedRecorder
+from infrastructure.audit_chain import ChainKey, Seal, Verification
+from infrastructure.event_store import NO_BOUND, ChainedRecorder
+from infrastructure.log_check import (
+    EventRow,
+    LinkRow,
+    SpanResult,
+    SpanStart,
+    check_span,
+    combine,
+    signature_problem,
+)
+from infrastructure.merkle import frontier, node_seq, nodes_for_size
 from infrastructure.signed_note import Checkpoint, VerifierKey
 from infrastructure.transparency_log import TransparencyLog
-from infrastructure.tree_check import TreeCheck
 
 BATCH_SIZE = 1000
+MIN_SPAN = 20_000
+"""Fewer events than this per span and a fork costs more than it saves."""
+
+
+class VerifyWorkerFailed(RuntimeError):
+    pass
 
 
 class NotAChainedStore(TypeError):
@@ -37,34 +54,118 @@ def verify(
     external_seals: Iterable[Seal] = (),
     kept_checkpoints: Iterable[Checkpoint] = (),
     verifier: VerifierKey | None = None,
+    workers: int = 1,
+    min_span: int = MIN_SPAN,
 ) -> Verification:
     """Recompute the whole chain and tree; seals and checkpoints kept outside the database are
-    checked with the stored ones (checkpoint signatures with ``verifier``, when there is one)."""
+    checked with the stored ones (checkpoint signatures with ``verifier``, when there is one).
+
+    With ``workers`` > 1 the log is cut into that many spans, checked at once in forked processes
+    (each on a database connection of its own); only a command line should ask for that, never a
+    server process, whose threads and sockets a fork would copy.
+    """
     store = chained(recorder)
     seals = [*store.select_seals(), *external_seals]
     checkpoints = [*TransparencyLog(store, None, "").checkpoints(), *kept_checkpoints]
-    tree = TreeCheck(_nodes(store), checkpoints, verifier)
+    sealed = frozenset(seal.position for seal in seals)
+    starts = _span_starts(store, workers, min_span)
+    bounds = [start.position for start in starts[1:]]
+    tasks = [
+        _SpanTask(
+            start,
+            bounds[i] if i < len(bounds) else None,
+            [
+                c
+                for c in checkpoints
+                if (i == 0 or c.size > start.position) and (i == len(bounds) or c.size <= bounds[i])
+            ],
+            sealed,
+        )
+        for i, start in enumerate(starts)
+    ]
+    spans = [*_run_forked(store, key, tasks[:-1]), _check(store, key, tasks[-1])]
+    return combine(spans, seals, key, signature_problem(checkpoints, verifier))
 
-    def events() -> Iterator[tuple[int, StoredEvent]]:
-        """The events for the chain walk; each goes into the tree once the walk has accepted it."""
-        accepted: StoredEvent | None = None
-        for notification_id, stored in _events(store):
-            if accepted is not None:
-                tree.feed(accepted)
-            accepted = stored
-            yield notification_id, stored
-        if accepted is not None:
-            tree.feed(accepted)
 
-    result = walk_chain(key, events(), _links(store), seals)
-    if result.first_problem is None:
-        result.first_problem = tree.finish()
-    elif tree.problem is not None and tree.problem.position < result.first_problem.position:
-        result.first_problem = tree.problem
-    result.tree_size = tree.size
-    result.root = base64.b64encode(tree.root()).decode()
-    result.checkpoints_checked = tree.checkpoints_checked
-    return result
+@dataclass(frozen=True)
+class _SpanTask:
+    start: SpanStart
+    upto: int | None
+    """The span's last position; None for the last span, which reads to the end of the log."""
+    checkpoints: list[Checkpoint]
+    sealed: frozenset[int]
+
+
+def _span_starts(store: ChainedRecorder, workers: int, min_span: int) -> list[SpanStart]:
+    """Where each span starts: spans of equal size, or one span when the log is small, lives in
+    memory, or has a tree behind its chain (whose frontiers are not all stored yet)."""
+    head = store.select_head()
+    size = head.position if head is not None else 0
+    if workers <= 1 or size < min_span * 2 or not store.readable_elsewhere or store.select_tree_size() < size:
+        return [SpanStart()]
+    count = min(workers, size // min_span)
+    starts = [SpanStart()]
+    for position in (size * i // count for i in range(1, count)):
+        wanted = [node_seq(level, index) for level, index in frontier(position)]
+        found = store.select_nodes(wanted)
+        link = store.select_link_rows(position - 1, 1)
+        if len(found) != len(wanted) or not link or link[0][0] != position:
+            return [SpanStart()]  # a damaged log: let one pass find and report where
+        levels = [level for level, _ in frontier(position)]
+        starts.append(
+            SpanStart(
+                position, link[0][2], [(lv, found[seq]) for lv, seq in zip(levels, wanted, strict=True)]
+            )
+        )
+    return starts
+
+
+def _run_forked(store: ChainedRecorder, key: ChainKey, tasks: list[_SpanTask]) -> list[SpanResult]:
+    context = multiprocessing.get_context("fork")
+    running = []
+    for task in tasks:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_span_worker, args=(store, key, task, send), daemon=True)
+        process.start()
+        send.close()
+        running.append((process, receive))
+    results = []
+    for process, receive in running:
+        try:
+            outcome = receive.recv()
+        except EOFError:
+            outcome = VerifyWorkerFailed(f"verify worker {process.pid} died")
+        process.join()
+        if isinstance(outcome, Exception):
+            raise VerifyWorkerFailed(f"a verify worker failed: {outcome}") from outcome
+        results.append(outcome)
+    return results
+
+
+def _span_worker(store: ChainedRecorder, key: ChainKey, task: _SpanTask, send: Connection) -> None:
+    try:
+        store.read_on_own_connection()
+        send.send(_check(store, key, task))
+    except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
+        send.send(VerifyWorkerFailed(repr(error)))
+
+
+def _check(store: ChainedRecorder, key: ChainKey, task: _SpanTask) -> SpanResult:
+    start, upto = task.start, task.upto
+    if upto is None:
+        events = _events(store, start.position and _linked_id(store, start.position), NO_BOUND)
+        links = _links(store, start.position, NO_BOUND)
+        nodes = _nodes(store, nodes_for_size(start.position) - 1, NO_BOUND)
+    else:
+        events = _events(store, start.position and _linked_id(store, start.position), _linked_id(store, upto))
+        links = _links(store, start.position, upto)
+        nodes = _nodes(store, nodes_for_size(start.position) - 1, nodes_for_size(upto) - 1)
+    return check_span(key, start, events, links, nodes, task.checkpoints, task.sealed, upto is None)
+
+
+def _linked_id(store: ChainedRecorder, position: int) -> int:
+    rows = store.select_link_rows(position - 1, 1)
+    return rows[0][1] if rows else NO_BOUND
 
 
 def seal(recorder: ApplicationRecorder, key: ChainKey) -> Seal | None:
@@ -78,23 +179,19 @@ def seal(recorder: ApplicationRecorder, key: ChainKey) -> Seal | None:
     return made
 
 
-def _events(store: ChainedRecorder) -> Iterator[tuple[int, StoredEvent]]:
-    after = 0
-    while batch := store.select_notifications(start=after, limit=BATCH_SIZE, inclusive_of_start=False):
-        for notification in batch:
-            yield notification.id, notification
-        after = batch[-1].id
-
-
-def _nodes(store: ChainedRecorder) -> Iterator[tuple[int, bytes]]:
-    after = -1
-    while batch := store.select_node_page(after, 2 * BATCH_SIZE):
+def _events(store: ChainedRecorder, after: int, upto: int) -> Iterator[EventRow]:
+    while batch := store.select_event_rows(after, BATCH_SIZE, upto):
         yield from batch
         after = batch[-1][0]
 
 
-def _links(store: ChainedRecorder) -> Iterator[ChainLink]:
-    after = 0
-    while batch := store.select_links(after, BATCH_SIZE):
+def _nodes(store: ChainedRecorder, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
+    while batch := store.select_node_page(after, 2 * BATCH_SIZE, upto):
         yield from batch
-        after = batch[-1].position
+        after = batch[-1][0]
+
+
+def _links(store: ChainedRecorder, after: int, upto: int) -> Iterator[LinkRow]:
+    while batch := store.select_link_rows(after, BATCH_SIZE, upto):
+        yield from batch
+        after = batch[-1][0]

@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
 from psycopg.errors import UniqueViolation
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
 from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
@@ -103,10 +104,16 @@ class AuditEntry:
     event: StoredEvent
 
 
+NO_BOUND = 2**62
+"""An upper bound past any id, position or node number: a range read to the end of the log."""
+
+
 class ChainedRecorder(ApplicationRecorder):
     """Audit-chain reads and writes shared by both databases; subclasses run the SQL."""
 
     linker: ChainLinker
+    originator_hex: str
+    originator_text: str
     events_table_name: str
     notification_id_column: str
     duplicate_key_errors: tuple[type[Exception], ...]
@@ -206,11 +213,49 @@ class ChainedRecorder(ApplicationRecorder):
         rows = self._run(f"SELECT seq, hash FROM {{merkle}} WHERE seq IN ({marks})", tuple(seqs))
         return {row[0]: bytes(row[1]) for row in rows}
 
-    def select_node_page(self, after_seq: int, limit: int) -> list[tuple[int, bytes]]:
+    def select_event_rows(
+        self, after: int, limit: int, upto: int = NO_BOUND
+    ) -> list[tuple[int, str, str, int, str, bytes]]:
+        """``audit verify``'s input, as stored: (notification id, aggregate id as 32 hex digits and
+        as dashed text, version, topic, state), in id order, with no transcoding on the way."""
+        return self._run(
+            f"SELECT {{id}}, {self.originator_hex}, {self.originator_text}, originator_version, topic, state "
+            "FROM {events} WHERE {id} > %s AND {id} <= %s ORDER BY {id} LIMIT %s",
+            (after, upto, limit),
+        )
+
+    def select_link_rows(self, after: int, limit: int, upto: int = NO_BOUND) -> list[tuple[int, int, str]]:
+        """(position, notification id, digest) of the links in (after, upto]: the chain walk's input."""
+        return self._run(
+            "SELECT position, notification_id, digest FROM {chain} "
+            "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
+            (after, upto, limit),
+        )
+
+    def select_node_page(self, after_seq: int, limit: int, upto: int = NO_BOUND) -> list[tuple[int, bytes]]:
         rows = self._run(
-            "SELECT seq, hash FROM {merkle} WHERE seq > %s ORDER BY seq LIMIT %s", (after_seq, limit)
+            "SELECT seq, hash FROM {merkle} WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+            (after_seq, upto, limit),
         )
         return [(row[0], bytes(row[1])) for row in rows]
+
+    def read_on_own_connection(self) -> None:
+        """In a forked process: read over a connection of its own from now on, never through the
+        pool inherited from the parent, whose connections the parent goes on using."""
+        connection = self._own_connection()
+
+        def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+            return list(connection.execute(self._sql(sql), tuple(params)).fetchall())
+
+        self._run = run  # type: ignore[method-assign]
+
+    def _own_connection(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def readable_elsewhere(self) -> bool:
+        """Whether another process can open this store (not so for an in-memory SQLite database)."""
+        return True
 
     def backfill_tree(self, limit: int) -> int:
         """Append up to ``limit`` leaves of events recorded before their tree; how many were added.
@@ -434,6 +479,12 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
     placeholder = "?"
     duplicate_key_errors = (sqlite3.IntegrityError,)
     notification_id_column = "rowid"
+    originator_hex = "originator_id"  # stored as ``UUID.hex``
+    originator_text = (
+        "substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
+        "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
+        "substr(originator_id, 21)"
+    )
 
     def __init__(self, datastore: Any, linker: ChainLinker) -> None:
         self.linker = linker
@@ -466,6 +517,13 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
             c.execute(self._sql(sql), tuple(params))
             return list(c.fetchall())
 
+    def _own_connection(self) -> Any:
+        return sqlite3.connect(self.datastore.pool.db_name, uri=True, isolation_level=None)
+
+    @property
+    def readable_elsewhere(self) -> bool:
+        return not self.datastore.pool.is_sqlite_memory_mode
+
     def _locked_write(self, work: Any) -> Any:
         with self.datastore.transaction(commit=True) as c:
             # Take the write lock before ``work`` reads, as PostgreSQL's table lock does: a deferred
@@ -477,6 +535,8 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
 class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProcessRecorder):
     duplicate_key_errors = (UniqueViolation,)
     notification_id_column = "notification_id"
+    originator_hex = "replace(originator_id::text, '-', '')"
+    originator_text = "originator_id::text"
 
     def __init__(
         self, datastore: Any, *, events_table_name: str, tracking_table_name: str, linker: ChainLinker
@@ -525,9 +585,15 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         curs.execute(self._sql_reset_sequence, prepare=True)
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._sql(sql), tuple(params))
-            return [tuple(row.values()) for row in curs.fetchall()] if curs.description else []
+            return curs.fetchall() if curs.description else []
+
+    def _own_connection(self) -> Any:
+        pool_settings = self.datastore.pool.kwargs
+        assert isinstance(pool_settings, dict), "the library passes its connection settings as a dict"
+        settings = {name: value for name, value in pool_settings.items() if name != "row_factory"}
+        return psycopg.connect(autocommit=True, row_factory=tuple_row, **settings)
 
     def _locked_write(self, work: Any) -> Any:
         with self.datastore.transaction(commit=True) as curs:

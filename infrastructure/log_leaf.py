@@ -55,15 +55,21 @@ _PREFIX = _pack(len(LEAF_FORMAT)) + LEAF_FORMAT.encode()
 
 
 def event_leaf_bytes(position: int, stored: StoredEvent) -> bytes:
-    """``merkle.leaf_bytes`` for a stored event, inlined: verify computes one per event."""
-    state = stored.state if isinstance(stored.state, bytes) else bytes(stored.state)
-    when, actor = time_and_actor(state)
+    """``merkle.leaf_bytes`` for a stored event."""
     originator = stored.originator_id
+    dashed = str(originator) if isinstance(originator, UUID) else str(UUID(originator))
+    state = stored.state if isinstance(stored.state, bytes) else bytes(stored.state)
+    return row_leaf_bytes(position, dashed, stored.originator_version, stored.topic, state)
+
+
+def row_leaf_bytes(position: int, dashed_id: str, version: int, topic: str, state: bytes) -> bytes:
+    """The leaf bytes from an event row as stored, inlined: verify computes one per event."""
+    when, actor = time_and_actor(state)
     parts = (
         str(position).encode(),
-        (str(originator) if isinstance(originator, UUID) else str(UUID(originator))).encode(),
-        str(stored.originator_version).encode(),
-        stored.topic.encode(),
+        dashed_id.encode(),
+        str(version).encode(),
+        topic.encode(),
         when.encode(),
         actor,
         sha256(state).hexdigest().encode(),

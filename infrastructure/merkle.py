@@ -234,12 +234,17 @@ class TreeBuilder:
         return duplicate
 
     def root(self) -> bytes:
-        if not self._stack:
-            return EMPTY_ROOT
-        folded = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
-            folded = node_hash(left, folded)
-        return folded
+        return fold_root([digest for _, digest in self._stack])
+
+
+def fold_root(frontier_hashes: Sequence[bytes]) -> bytes:
+    """The root of a tree from the hashes of its frontier subtrees, left to right."""
+    if not frontier_hashes:
+        return EMPTY_ROOT
+    folded = frontier_hashes[-1]
+    for left in reversed(frontier_hashes[:-1]):
+        folded = node_hash(left, folded)
+    return folded
 
 
 def appended_nodes(

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from eventsourcing.persistence import ApplicationRecorder
 
 from domain.audit import AuditContext
 from domain.service import PropertyChanges, PropertyService
 from domain.values import PropertyKind
 from infrastructure import audit_trail
-from infrastructure.audit_chain import Verification
+from infrastructure.audit_chain import Seal, Verification
 from infrastructure.composition import audit_key
 from infrastructure.event_store import chain_table, checkpoints_table, merkle_table, seals_table
 from infrastructure.merkle import nodes_for_size
+from infrastructure.signed_note import Checkpoint, VerifierKey
 from tests.conftest import EVENT_TABLES, quay_street, rent
 
 
@@ -30,7 +33,21 @@ def record_five_events(service: PropertyService) -> None:
 
 
 def verify(service: PropertyService, *seals: Any) -> Verification:
-    return audit_trail.verify(service.recorder, audit_key(), seals)
+    return verify_in_one_pass_and_in_spans(service.recorder, seals)
+
+
+def verify_in_one_pass_and_in_spans(
+    recorder: ApplicationRecorder,
+    seals: Iterable[Seal] = (),
+    kept: Iterable[Checkpoint] = (),
+    verifier: VerifierKey | None = None,
+) -> Verification:
+    """What one pass finds; cut into spans of one or two events, checked in forked processes on
+    connections of their own, the log must give exactly the same report."""
+    whole = audit_trail.verify(recorder, audit_key(), seals, kept, verifier)
+    spans = audit_trail.verify(recorder, audit_key(), seals, kept, verifier, workers=3, min_span=1)
+    assert spans == whole, "verifying in spans found other than one pass"
+    return whole
 
 
 def sql(statement: str, *params: Any) -> None:

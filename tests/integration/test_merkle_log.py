@@ -13,15 +13,14 @@ from django.core.management import CommandError, call_command
 from eventsourcing.persistence import StoredEvent
 
 from domain.service import PropertyService
-from infrastructure import audit_trail
 from infrastructure.audit_chain import Verification
-from infrastructure.composition import audit_key, transparency_log
+from infrastructure.composition import transparency_log
 from infrastructure.event_store import ChainedRecorder
 from infrastructure.log_leaf import event_leaf
 from infrastructure.merkle import appended_nodes, nodes_for_size, verify_consistency, verify_inclusion
 from infrastructure.signed_note import Checkpoint, SigningKey
 from infrastructure.transparency_log import TransparencyLog
-from tests.integration.test_audit_chain import record_five_events, sql
+from tests.integration.test_audit_chain import record_five_events, sql, verify_in_one_pass_and_in_spans
 
 OTHER_KEY = SigningKey.from_text("cosmo.local/audit", base64.b64encode(b"x" * 32).decode())
 
@@ -33,7 +32,7 @@ def log(service: PropertyService, alice: Any) -> TransparencyLog:
 
 
 def verify(log: TransparencyLog, *kept: Checkpoint) -> Verification:
-    return audit_trail.verify(log.recorder, audit_key(), (), kept, log.verifier)
+    return verify_in_one_pass_and_in_spans(log.recorder, (), kept, log.verifier)
 
 
 def problem_of(result: Verification) -> tuple[int, str]:

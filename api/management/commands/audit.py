@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -38,6 +39,13 @@ class Command(BaseCommand):
             default=[],
             metavar="NOTE_OR_FILE",
             help="a signed checkpoint kept outside the database, or a file of them (repeatable)",
+        )
+        verify.add_argument(
+            "--workers",
+            type=int,
+            default=len(os.sched_getaffinity(0)),
+            metavar="N",
+            help="processes that check spans of a large log at once (default: the CPUs available)",
         )
         checkpoint = actions.add_parser(
             "checkpoint", help="sign the Merkle tree as it is now, keep it and print the signed note"
@@ -87,7 +95,7 @@ class Command(BaseCommand):
                 f"added {added} events to the Merkle tree; it now holds {transparency_log().size()}"
             )
         else:
-            self._verify(options["seal"], options["checkpoint"])
+            self._verify(options["seal"], options["checkpoint"], options["workers"])
 
     def _export(self, options: dict[str, Any]) -> None:
         names = AuditFilterSerializer().fields.keys()
@@ -167,7 +175,9 @@ class Command(BaseCommand):
                     raise CommandError(f"kept checkpoint refused: {error}") from None
         return kept
 
-    def _verify(self, seal_texts: list[str], checkpoint_texts: list[str]) -> None:
+    def _verify(self, seal_texts: list[str], checkpoint_texts: list[str], workers: int) -> None:
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
         try:
             external = [parse_seal(text) for text in seal_texts]
         except InvalidSealText as error:
@@ -180,6 +190,7 @@ class Command(BaseCommand):
             external,
             kept,
             key.verifier if key is not None else None,
+            workers=workers,
         )
         summary = (
             f"checked {result.checked} events and {result.seals_checked} seals; head {result.head_position};"
