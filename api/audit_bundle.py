@@ -47,11 +47,6 @@ class Bundle:
     batches: Iterable[list[AuditEntry]]
     left_out: int
 
-    @property
-    def events(self) -> int:
-        count: int = self.header["events"]
-        return count
-
     def lines(self) -> Iterator[bytes]:
         """The file, line by line: one batch of events in memory at a time."""
         yield orjson.dumps(self.header) + b"\n"

@@ -9,8 +9,10 @@ shown fields and the stored payload), that each shown field is what the stored p
 every earlier checkpoint in the bundle is a prefix of this one (consistency proofs), and, with
 ``--kept``, that a checkpoint the auditor saved earlier is a prefix too.
 
-The format is documented in docs/audit-bundle.md. Exit status: 0 when everything holds, 1 naming
-the first failure (and the event position when an event failed), 2 for a usage error.
+The bundle (``cosmo-audit-bundle/2``, documented in docs/audit-bundle.md) is NDJSON: a header line,
+then one line per event. It is read and checked a line at a time, so a bundle of millions of
+events needs no more memory than one of a few. Exit status: 0 when everything holds, 1 naming the
+first failure (the event's position when an event failed, else the line), 2 for a usage error.
 """
 
 from __future__ import annotations

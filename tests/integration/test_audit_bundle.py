@@ -21,6 +21,7 @@ from uuid import UUID
 import pytest
 from django.core.management import CommandError, call_command
 
+from api import audit_bundle
 from api.event_json import EVENT_TOPICS, event_type
 from domain.audit import AuditContext
 from domain.image import ImageFile
@@ -154,6 +155,18 @@ def test_a_range_bundle_verifies_offline_and_fails_without_one_of_its_events(
     status, output = offline(auditor_path, out)
     assert status == 1
     assert "not exactly the selected positions" in output
+
+
+def test_bundles_written_in_several_batches_verify(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 3 events, each with its proofs from one read of the tree: the batches join up."""
+    monkeypatch.setattr(audit_bundle, "BATCH_SIZE", 3)
+    checkpoint()
+    for selection in (("--from", "2", "--to", "8"), ("--property", str(world.property_id))):
+        with bundle(tmp_path, *selection).open("rb") as lines:
+            report = cv.verify_bundle(lines, public_key())
+        assert report.events == (7 if selection[0] == "--from" else 6)
 
 
 def edit_payload(keep_hash: bool) -> Callable[[dict[str, Any]], None]:

@@ -130,10 +130,12 @@ class Command(BaseCommand):
             raise CommandError(str(refusal)) from None
         target = Path(options["out"])
         partial = target.with_name(f".{target.name}.partial")
+        lines = 0
         try:
             with open(partial, "wb") as out:
                 for line in made.lines():
                     out.write(line)
+                    lines += 1
             partial.replace(target)
         except OSError as error:
             raise CommandError(f"cannot write {options['out']}: {error.strerror}") from None
@@ -141,7 +143,7 @@ class Command(BaseCommand):
             raise CommandError(str(refusal)) from None
         finally:
             partial.unlink(missing_ok=True)
-        self.stdout.write(f"wrote {made.events} events to {target}, proven against this checkpoint:")
+        self.stdout.write(f"wrote {lines - 1} events to {target}, proven against this checkpoint:")
         self.stdout.write(made.checkpoint.text, ending="")
         if made.left_out:
             self.stderr.write(
