@@ -52,7 +52,7 @@ class Bundle:
         yield orjson.dumps(self.header) + b"\n"
         for batch in self.batches:
             with _refused_if_cut_back(self.checkpoint):
-                proofs = _inclusion_proofs(self.log, self.checkpoint, [e.link.position - 1 for e in batch])
+                proofs = inclusion_proofs(self.log, self.checkpoint, [e.link.position - 1 for e in batch])
             for entry, proof in zip(batch, proofs, strict=True):
                 yield orjson.dumps(_event_line(entry, proof)) + b"\n"
 
@@ -68,7 +68,7 @@ def _event_line(entry: AuditEntry, proof: list[bytes]) -> dict[str, Any]:
     }
 
 
-def _inclusion_proofs(log: TransparencyLog, checkpoint: Checkpoint, indexes: list[int]) -> list[list[bytes]]:
+def inclusion_proofs(log: TransparencyLog, checkpoint: Checkpoint, indexes: list[int]) -> list[list[bytes]]:
     """The inclusion proofs of a batch of leaves in the checkpoint's tree, from one read of the nodes.
 
     Neighbouring leaves share most of their proof, and the last leaf of the tree (whose presence
