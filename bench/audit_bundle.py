@@ -361,7 +361,7 @@ def _range_section(rows: list[BundleRow]) -> list[str]:
             "",
             f"The inclusion proofs of the first {PROOF_LEAVES:,} events, as a range bundle needs them, took "
             + "; ".join(proofs)
-            + " (one read of the tree's nodes per event, or one per batch; same process, same run).",
+            + ". The tree's nodes were read once per event, or once per batch; same process, same run.",
         ]
     return lines
 
