@@ -31,7 +31,7 @@ from infrastructure.composition import signing_key, transparency_log
 from infrastructure.signed_note import SigningKey
 from tests.conftest import quay_street, rent
 from tests.integration.test_audit_chain import sql
-from tests.verifier import TOOL, cryptography_only_path, isolated_python, load_tool
+from tests.verifier import TOOL, cryptography_only_path, isolated_python, line_values, load_tool
 
 cv = load_tool()
 PHOTO = ImageFile(sha256="cd" * 32, bytes=52_000, width=800, height=600, format="jpeg", filename="hall.jpg")
@@ -264,11 +264,6 @@ def test_each_tampered_bundle_fails_offline_naming_what(
     assert expected in output
 
 
-def values(raw: bytes) -> str:
-    """The JSON values of a file's lines, one spelling: what the proofs bind."""
-    return cv.canonical([json.loads(line) for line in raw.split(b"\n")[:-1]])
-
-
 def test_a_cut_file_fails_offline(world: World, auditor_path: Path, tmp_path: Path) -> None:
     checkpoint()
     out = bundle(tmp_path, "--from", "1", "--to", "8")
@@ -284,7 +279,7 @@ def test_one_edited_byte_anywhere_in_a_real_bundle_fails(world: World, tmp_path:
     checkpoint()
     raw = bundle(tmp_path, "--property", str(world.property_id)).read_bytes()
     key = public_key()
-    original = values(raw)
+    original = line_values(raw)
     offsets = random.Random(10).sample(range(len(raw)), min(len(raw), 1200))
     accepted_changes = []
     for offset in offsets:
@@ -294,7 +289,7 @@ def test_one_edited_byte_anywhere_in_a_real_bundle_fails(world: World, tmp_path:
             cv.verify_bundle(io.BytesIO(mutated), key)
         except cv.VerificationFailed:
             continue
-        if values(bytes(mutated)) != original:
+        if line_values(bytes(mutated)) != original:
             accepted_changes.append(offset)
     assert accepted_changes == []
 

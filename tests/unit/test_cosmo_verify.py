@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
-from tests.verifier import load_tool
+from tests.verifier import line_values, load_tool
 
 cv = load_tool()
 
@@ -286,11 +286,6 @@ def verdict(raw: bytes, vkey: str, kept: str | None = None) -> str:
     return "OK"
 
 
-def value(raw: bytes) -> str:
-    """The JSON values of a file's lines, one spelling: what the proofs bind."""
-    return cv.canonical([json.loads(line) for line in raw.split(b"\n")[:-1]])
-
-
 @pytest.fixture(scope="module")
 def log() -> Log:
     return Log(11)
@@ -525,7 +520,7 @@ def test_every_single_byte_edit_fails_unless_it_leaves_the_same_json_value() -> 
     small = Log(5)
     bundle = small.bundle([2, 3, 4], size=5, earlier=(1, 3))
     raw = encode(bundle)
-    original = value(raw)
+    original = line_values(raw)
     chooser = random.Random(2026)  # reproducible sampling
     offsets = sorted(set(range(0, len(raw), 7)) | set(chooser.sample(range(len(raw)), 400)))
     passed_with_other_value = []
@@ -533,7 +528,7 @@ def test_every_single_byte_edit_fails_unless_it_leaves_the_same_json_value() -> 
         mutated = bytearray(raw)
         mutated[offset] ^= mask
         if verdict(bytes(mutated), small.vkey) == "OK":
-            same = value(bytes(mutated)) == original
+            same = line_values(bytes(mutated)) == original
             if not same:
                 passed_with_other_value.append((offset, raw[offset : offset + 1], mask))
     assert passed_with_other_value == []
