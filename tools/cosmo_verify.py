@@ -679,21 +679,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         public_key = text_or_file(arguments.public_key)
         kept = None if arguments.kept is None else kept_note(arguments.kept)
-        bundle = open(arguments.bundle, "rb")  # noqa: SIM115 - closed below, once it is read
     except OSError as error:
         parser.error(f"cannot read {error.filename}: {error.strerror}")
     try:
         parse_vkey(public_key)
     except VerificationFailed as failure:
         parser.error(f"--public-key: {failure}")
-    with bundle:
-        try:
+    try:
+        with open(arguments.bundle, "rb") as bundle:
             report = verify_bundle(bundle, public_key, kept)
-        except VerificationFailed as failure:
-            print(f"FAILED: {failure}", file=sys.stderr)
-            return 1
-        except OSError as error:
-            parser.error(f"cannot read {arguments.bundle}: {error.strerror}")
+    except OSError as error:
+        parser.error(f"cannot read {arguments.bundle}: {error.strerror}")
+    except VerificationFailed as failure:
+        print(f"FAILED: {failure}", file=sys.stderr)
+        return 1
     print(report.text())
     return 0
 

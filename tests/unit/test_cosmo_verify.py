@@ -652,6 +652,9 @@ def test_the_command_exits_0_1_or_2(log: Log, tmp_path: Path, capsys: pytest.Cap
     with pytest.raises(SystemExit) as missing:
         cv.main([str(tmp_path / "nowhere.ndjson"), "--public-key", log.vkey])
     assert missing.value.code == 2
+    with pytest.raises(SystemExit) as directory:
+        cv.main([str(tmp_path), "--public-key", log.vkey])
+    assert directory.value.code == 2
     with pytest.raises(SystemExit) as no_key:
         cv.main([str(bundle_file)])
     assert no_key.value.code == 2
