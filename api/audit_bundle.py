@@ -1,15 +1,20 @@
 """Offline audit bundles: events with the proofs an auditor checks on their own machine.
 
-A bundle (format in docs/audit-bundle.md, checked by tools/cosmo_verify.py) holds the selected
-events as the export shows them plus their stored payload, an inclusion proof for each against
-the latest checkpoint, and consistency proofs from every earlier checkpoint to it. It proves
-against a checkpoint already made (and published) rather than signing a new one, so what the
-auditor checks is a tree head others may have witnessed too.
+A bundle (format in docs/audit-bundle.md, checked by tools/cosmo_verify.py) is NDJSON: a header
+line (the selection, the latest checkpoint, consistency proofs from every earlier checkpoint to it,
+and how many event lines follow), then one line per selected event as the export shows it plus its
+stored payload and an inclusion proof. Everything in the header is known before the first event is
+read, so the writer streams a range of any length a batch at a time, and the verifier checks each
+line as it reads it. A bundle proves against a checkpoint already made (and published) rather
+than signing a new one, so what the auditor checks is a tree head others may have witnessed too.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,11 +26,11 @@ from api.event_json import EVENT_TOPICS, event_json
 from api.views.history import property_story
 from infrastructure.composition import transparency_log
 from infrastructure.event_store import AuditEntry, AuditFilter
-from infrastructure.merkle import payload_hash
+from infrastructure.merkle import inclusion_ranges, payload_hash, range_hash, range_seqs
 from infrastructure.signed_note import Checkpoint
 from infrastructure.transparency_log import OutOfRange, TransparencyLog
 
-FORMAT = "cosmo-audit-bundle/1"
+FORMAT = "cosmo-audit-bundle/2"
 
 
 class BundleRefused(Exception):
@@ -34,12 +39,60 @@ class BundleRefused(Exception):
 
 @dataclass(frozen=True)
 class Bundle:
-    document: dict[str, Any]
+    """A bundle ready to write: its header is read, its event lines are made as they are written."""
+
+    log: TransparencyLog
     checkpoint: Checkpoint
+    header: dict[str, Any]
+    batches: Iterable[list[AuditEntry]]
     left_out: int
 
-    def to_bytes(self) -> bytes:
-        return orjson.dumps(self.document, option=orjson.OPT_INDENT_2) + b"\n"
+    def lines(self) -> Iterator[bytes]:
+        """The file, line by line: one batch of events in memory at a time."""
+        yield orjson.dumps(self.header) + b"\n"
+        for batch in self.batches:
+            with _refused_if_cut_back(self.checkpoint):
+                proofs = inclusion_proofs(self.log, self.checkpoint, [e.link.position - 1 for e in batch])
+            for entry, proof in zip(batch, proofs, strict=True):
+                yield orjson.dumps(_event_line(entry, proof)) + b"\n"
+
+
+def _event_line(entry: AuditEntry, proof: list[bytes]) -> dict[str, Any]:
+    state = bytes(entry.event.state)
+    return {
+        **event_json(entry),
+        "topic": entry.event.topic,
+        "payload_sha256": payload_hash(state),
+        "payload": base64.b64encode(state).decode("ascii"),
+        "inclusion_proof": [node.hex() for node in proof],
+    }
+
+
+def inclusion_proofs(log: TransparencyLog, checkpoint: Checkpoint, indexes: list[int]) -> list[list[bytes]]:
+    """The inclusion proofs of a batch of leaves in the checkpoint's tree, from one read of the nodes.
+
+    Neighbouring leaves share most of their proof, and the last leaf of the tree (whose presence
+    shows the tree still reaches the checkpoint's size) is read once per batch, not once per event.
+    """
+    size = checkpoint.size
+    paths = [inclusion_ranges(index, size) for index in indexes]
+    wanted = range_seqs([*itertools.chain.from_iterable(paths), (size - 1, size)])
+    nodes = log.recorder.select_nodes(sorted(wanted))
+    if len(nodes) != len(wanted):
+        raise OutOfRange(f"the tree has fewer than {size} leaves")
+    return [[range_hash(start, end, nodes.__getitem__) for start, end in path] for path in paths]
+
+
+@contextmanager
+def _refused_if_cut_back(checkpoint: Checkpoint) -> Iterator[None]:
+    """The tree's ``OutOfRange`` told as what it means for a bundle: the log was cut back."""
+    try:
+        yield
+    except OutOfRange:
+        raise BundleRefused(
+            f"the latest checkpoint signs a tree of {checkpoint.size} leaves and the stored tree no longer "
+            "has them: the log was cut back; run `manage.py audit verify`"
+        ) from None
 
 
 def _checkpoints(log: TransparencyLog) -> tuple[Checkpoint, list[Checkpoint]]:
@@ -53,59 +106,45 @@ def _checkpoints(log: TransparencyLog) -> tuple[Checkpoint, list[Checkpoint]]:
     return made[-1], made[:-1]
 
 
+def _consistency(
+    log: TransparencyLog, checkpoint: Checkpoint, earlier: list[Checkpoint]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "checkpoint": made.text,
+            "proof": [node.hex() for node in log.consistency_proof(made.size, checkpoint.size)],
+        }
+        for made in earlier
+    ]
+
+
 def _bundle(
     log: TransparencyLog,
     checkpoints: tuple[Checkpoint, list[Checkpoint]],
     selection: dict[str, Any],
-    entries: list[AuditEntry],
-) -> dict[str, Any]:
+    events: int,
+    batches: Iterable[list[AuditEntry]],
+    left_out: int = 0,
+) -> Bundle:
     checkpoint, earlier = checkpoints
-    try:
-        return _document(log, checkpoint, earlier, selection, entries)
-    except OutOfRange:
-        raise BundleRefused(
-            f"the latest checkpoint signs a tree of {checkpoint.size} leaves and the stored tree no longer "
-            "has them: the log was cut back; run `manage.py audit verify`"
-        ) from None
-
-
-def _document(
-    log: TransparencyLog,
-    checkpoint: Checkpoint,
-    earlier: list[Checkpoint],
-    selection: dict[str, Any],
-    entries: list[AuditEntry],
-) -> dict[str, Any]:
-    events = []
-    for entry in entries:
-        state = bytes(entry.event.state)
-        proof = log.inclusion_proof(entry.link.position - 1, checkpoint.size)
-        events.append(
-            {
-                **event_json(entry),
-                "topic": entry.event.topic,
-                "payload_sha256": payload_hash(state),
-                "payload": base64.b64encode(state).decode("ascii"),
-                "inclusion_proof": [node.hex() for node in proof],
-            }
-        )
-    return {
+    with _refused_if_cut_back(checkpoint):
+        consistency = _consistency(log, checkpoint, earlier)
+    header = {
         "format": FORMAT,
         "selection": selection,
         "checkpoint": checkpoint.text,
+        "consistency": consistency,
         "events": events,
-        "consistency": [
-            {
-                "checkpoint": made.text,
-                "proof": [node.hex() for node in log.consistency_proof(made.size, checkpoint.size)],
-            }
-            for made in earlier
-        ],
     }
+    return Bundle(log, checkpoint, header, batches, left_out)
 
 
 def range_bundle(first: int, last: int) -> Bundle:
-    """Every event from position ``first`` to ``last``: the verifier checks none is missing."""
+    """Every event from position ``first`` to ``last``: the verifier checks none is missing.
+
+    The header announces ``last - first + 1`` events, as many as the selection names; a log that
+    lost one of them yields fewer lines, and the verifier names the position that is not there.
+    """
     if not 1 <= first <= last:
         raise BundleRefused("--from and --to must be positions with 1 <= from <= to")
     log = transparency_log()
@@ -116,17 +155,15 @@ def range_bundle(first: int, last: int) -> Bundle:
             f"the latest checkpoint covers positions 1..{checkpoint.size}, not {last}: "
             "run `manage.py audit checkpoint` first, or choose a smaller --to"
         )
-    entries = _entries_between(first, last)
-    return Bundle(_bundle(log, checkpoints, {"from": first, "to": last}, entries), checkpoint, 0)
+    selection = {"from": first, "to": last}
+    return _bundle(log, checkpoints, selection, last - first + 1, _pages_between(first, last))
 
 
-def _entries_between(first: int, last: int) -> list[AuditEntry]:
-    entries: list[AuditEntry] = []
+def _pages_between(first: int, last: int) -> Iterator[list[AuditEntry]]:
     after = first - 1
     while after < last and (page := read_page(after, min(BATCH_SIZE, last - after), AuditFilter())):
-        entries.extend(entry for entry in page if entry.link.position <= last)
+        yield [entry for entry in page if entry.link.position <= last]
         after = page[-1].link.position
-    return entries
 
 
 def property_bundle(property_id: UUID) -> Bundle:
@@ -146,5 +183,6 @@ def property_bundle(property_id: UUID) -> Bundle:
             f"the latest checkpoint (tree size {checkpoint.size}) covers none of the property's events: "
             "run `manage.py audit checkpoint` first"
         )
-    document = _bundle(log, checkpoints, {"property_id": str(property_id)}, covered)
-    return Bundle(document, checkpoint, len(story) - len(covered))
+    batches = [covered[start : start + BATCH_SIZE] for start in range(0, len(covered), BATCH_SIZE)]
+    selection = {"property_id": str(property_id)}
+    return _bundle(log, checkpoints, selection, len(covered), batches, len(story) - len(covered))

@@ -7,6 +7,7 @@ of this repository) with a path holding nothing but ``cryptography`` and what it
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,10 @@ def isolated_python(path: Path, *args: str, cwd: Path) -> subprocess.CompletedPr
         check=False,
         timeout=120,
     )
+
+
+def line_values(raw: bytes) -> str:
+    """The JSON values of an NDJSON file's lines in one spelling (telling 1, 1.0 and true apart):
+    what a bundle's proofs bind, whatever the spacing within a line."""
+    values = [json.loads(line) for line in raw.split(b"\n")[:-1]]
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

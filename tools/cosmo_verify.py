@@ -9,8 +9,10 @@ shown fields and the stored payload), that each shown field is what the stored p
 every earlier checkpoint in the bundle is a prefix of this one (consistency proofs), and, with
 ``--kept``, that a checkpoint the auditor saved earlier is a prefix too.
 
-The format is documented in docs/audit-bundle.md. Exit status: 0 when everything holds, 1 naming
-the first failure (and the event position when an event failed), 2 for a usage error.
+The bundle (``cosmo-audit-bundle/2``, documented in docs/audit-bundle.md) is NDJSON: a header line,
+then one line per event. It is read and checked a line at a time, so a bundle of millions of
+events needs no more memory than one of a few. Exit status: 0 when everything holds, 1 naming the
+first failure (the event's position when an event failed, else the line), 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import argparse
 import base64
 import binascii
 import hashlib
-import itertools
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -32,12 +34,12 @@ from uuid import UUID
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-BUNDLE_FORMAT = "cosmo-audit-bundle/1"
+BUNDLE_FORMAT = "cosmo-audit-bundle/2"
 LEAF_FORMAT = "cosmo-leaf/1"
 ED25519_ALGORITHM = 0x01
 EM_DASH = "\u2014"
 
-BUNDLE_KEYS = frozenset({"format", "selection", "checkpoint", "events", "consistency"})
+HEADER_KEYS = frozenset({"format", "selection", "checkpoint", "consistency", "events"})
 EVENT_KEYS = frozenset(
     {
         "position",
@@ -286,15 +288,19 @@ def parse_checkpoint_body(body: str, origin: str, what: str) -> Checkpoint:
 # --- Reading the bundle -----------------------------------------------------------------------
 
 
+class NotStrictJson(ValueError):
+    """JSON that Python's parser accepts but that has more than one meaning, or none in JSON."""
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise VerificationFailed("the bundle repeats a key in one JSON object")
+        raise NotStrictJson("repeats a key in one JSON object")
     return result
 
 
 def _no_constant(name: str) -> NoReturn:
-    raise VerificationFailed(f"the bundle holds {name}, which is not JSON")
+    raise NotStrictJson(f"holds {name}, which is not JSON")
 
 
 def strict_json(raw: bytes, what: str) -> Any:
@@ -302,8 +308,25 @@ def strict_json(raw: bytes, what: str) -> Any:
     try:
         text = raw.decode("utf-8")
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except NotStrictJson as problem:
+        raise VerificationFailed(f"{what} {problem}") from None
     except (UnicodeDecodeError, ValueError):
         raise VerificationFailed(f"{what} is not valid UTF-8 JSON") from None
+
+
+def numbered_lines(source: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Each line of the file with its number, once it has the form of an NDJSON line.
+
+    A line is one JSON value and a ``\n``: a last line without one is a file cut short.
+    """
+    for number, line in enumerate(source, start=1):
+        if not line.endswith(b"\n"):
+            raise VerificationFailed(f"line {number} does not end with a newline: the file was cut short")
+        if line.endswith(b"\r\n"):
+            raise VerificationFailed(f"line {number} ends with CR LF; lines end with LF alone")
+        if not line.strip():
+            raise VerificationFailed(f"line {number} is blank")
+        yield number, line
 
 
 def canonical(value: Any) -> str:
@@ -393,14 +416,14 @@ def check_shown_fields(event: dict[str, Any], state: Any) -> tuple[str, str]:
     return leaf_time(moment), actor_json(audit)
 
 
-def check_event(event: Any, index: int, checkpoint: Checkpoint) -> dict[str, Any]:
-    """One event: shown fields against the payload, then its leaf against the checkpoint root."""
+def check_event(event: Any, line: int, checkpoint: Checkpoint) -> dict[str, Any]:
+    """One event line: shown fields against the payload, then its leaf against the checkpoint root."""
     position = event.get("position") if isinstance(event, dict) else None
     try:
-        shown = expect_keys(event, EVENT_KEYS, f"event #{index + 1}")
+        shown = expect_keys(event, EVENT_KEYS, f"line {line}")
         number = shown["position"]
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            raise VerificationFailed(f"event #{index + 1}'s position is not a positive integer")
+        if not is_int(number) or number < 1:
+            raise VerificationFailed(f"line {line}'s position is not a positive integer")
         version = shown["version"]
         if not is_int(version) or version < 1:
             raise VerificationFailed("the version is not a positive integer")
@@ -440,30 +463,74 @@ def check_event(event: Any, index: int, checkpoint: Checkpoint) -> dict[str, Any
     return shown
 
 
-def check_selection(selection: Any, events: list[dict[str, Any]]) -> str:
-    """The bundle holds what it says it selected: a whole position range, or one property's story."""
-    positions = [event["position"] for event in events]
-    if any(later <= earlier for earlier, later in itertools.pairwise(positions)):
-        raise VerificationFailed("the events are not in strictly increasing position order")
-    if isinstance(selection, dict) and set(selection) == {"from", "to"}:
-        first, last = selection["from"], selection["to"]
-        if not (is_int(first) and is_int(last)) or positions != list(range(first, last + 1)):
-            raise VerificationFailed("the events are not exactly the selected positions, every one of them")
-        return f"positions {first}..{last}"
-    if isinstance(selection, dict) and set(selection) == {"property_id"}:
-        property_id = selection["property_id"]
-        members = {property_id} | {
-            event["data"].get("image_id")
-            for event in events
-            if event["aggregate_id"] == property_id and event["topic"] == IMAGE_ATTACHED
-        }
-        for event in events:
-            if event["aggregate_id"] not in members:
+class Selection:
+    """What the header says the bundle holds, checked as each event line goes past.
+
+    A range must be every position from ``from`` to ``to``, in order; a property's story may hold
+    only the property's events and those of photos it attached. A photo's first events come before
+    the property attaches it, so that membership is settled after the last line (``finish``).
+    """
+
+    def __init__(self, selection: Any, events: Any) -> None:
+        if not is_int(events) or events < 1:
+            raise VerificationFailed("the header's event count is not a positive integer")
+        self.expected = events
+        self.seen = 0
+        self.last_position = 0
+        self.first: int | None = None
+        self.property_id: str | None = None
+        self.members: set[Any] = set()
+        self.outsiders: dict[str, int] = {}  # aggregate id -> its first position, until attached
+        if isinstance(selection, dict) and set(selection) == {"from", "to"}:
+            first, last = selection["from"], selection["to"]
+            if not (is_int(first) and is_int(last) and 1 <= first <= last):
+                raise VerificationFailed("the selection's from and to are not positions with from <= to")
+            if events != last - first + 1:
                 raise VerificationFailed(
-                    "the event is neither the property's nor one of its photos'", event["position"]
+                    f"the header announces {events} event lines for positions {first}..{last}"
                 )
-        return f"property {property_id}"
-    raise VerificationFailed("the selection is neither {from, to} nor {property_id}")
+            self.first, self.text = first, f"positions {first}..{last}"
+        elif isinstance(selection, dict) and set(selection) == {"property_id"}:
+            if not isinstance(selection["property_id"], str):
+                raise VerificationFailed("the selection's property_id is not a string")
+            self.property_id = selection["property_id"]
+            self.members = {self.property_id}
+            self.text = f"property {self.property_id}"
+        else:
+            raise VerificationFailed("the selection is neither {from, to} nor {property_id}")
+
+    def take(self, event: dict[str, Any]) -> None:
+        """The next event line, checked in full already: it must come where the selection says."""
+        position = event["position"]
+        if position <= self.last_position:
+            raise VerificationFailed(
+                f"the events are not in strictly increasing position order (it follows {self.last_position})",
+                position,
+            )
+        if self.first is not None and position != self.first + self.seen:
+            raise VerificationFailed(
+                f"the events are not exactly the selected positions: position {self.first + self.seen}"
+                " should come here",
+                position,
+            )
+        if event["aggregate_id"] == self.property_id and event["topic"] == IMAGE_ATTACHED:
+            self.members.add(event["data"].get("image_id"))
+        elif self.property_id is not None and event["aggregate_id"] not in self.members:
+            self.outsiders.setdefault(event["aggregate_id"], position)
+        self.seen += 1
+        self.last_position = position
+
+    def finish(self) -> None:
+        if self.seen < self.expected:
+            raise VerificationFailed(
+                f"the file ends after {self.seen} of the {self.expected} event lines its header announces:"
+                " it was cut short"
+            )
+        strays = [position for aggregate, position in self.outsiders.items() if aggregate not in self.members]
+        if strays:
+            raise VerificationFailed(
+                "the event is neither the property's nor one of its photos'", min(strays)
+            )
 
 
 @dataclass(frozen=True)
@@ -484,21 +551,12 @@ class Report:
         return "\n".join(lines)
 
 
-def verify_bundle(raw: bytes, public_key: str, kept: str | None = None) -> Report:
-    """Everything the bundle claims, or the first ``VerificationFailed``."""
-    key = parse_vkey(public_key)
-    bundle = expect_keys(strict_json(raw, "the bundle"), BUNDLE_KEYS, "the bundle")
-    if bundle["format"] != BUNDLE_FORMAT:
-        raise VerificationFailed(f"the bundle's format is not {BUNDLE_FORMAT!r}")
-    checkpoint = verify_checkpoint(bundle["checkpoint"], key, "the bundle's checkpoint")
-    if not isinstance(bundle["events"], list) or not bundle["events"]:
-        raise VerificationFailed("the bundle holds no events")
-    events = [check_event(event, index, checkpoint) for index, event in enumerate(bundle["events"])]
-    selection = check_selection(bundle["selection"], events)
-    if not isinstance(bundle["consistency"], list):
-        raise VerificationFailed("the bundle's consistency proofs are not a list")
+def check_earlier(items: Any, key: VerifierKey, checkpoint: Checkpoint) -> dict[int, list[bytes]]:
+    """Every earlier checkpoint in the header is a prefix of the bundle's; their proofs by tree size."""
+    if not isinstance(items, list):
+        raise VerificationFailed("the header's consistency proofs are not a list")
     earlier: dict[int, list[bytes]] = {}
-    for number, item in enumerate(bundle["consistency"], start=1):
+    for number, item in enumerate(items, start=1):
         what = f"earlier checkpoint #{number}"
         expect_keys(item, CONSISTENCY_KEYS, what)
         old = verify_checkpoint(item["checkpoint"], key, what)
@@ -508,14 +566,42 @@ def verify_bundle(raw: bytes, public_key: str, kept: str | None = None) -> Repor
                 f"{what} (tree size {old.size}) is not a prefix of the bundle's tree (size {checkpoint.size})"
             )
         earlier[old.size] = proof
+    return earlier
+
+
+def verify_bundle(source: Iterable[bytes], public_key: str, kept: str | None = None) -> Report:
+    """Everything the bundle claims, or the first ``VerificationFailed``.
+
+    ``source`` yields the file's lines (an open binary file does): the header is checked first,
+    then each event line as it is read, so memory stays flat however many events the file holds.
+    """
+    key = parse_vkey(public_key)
     notes = [] if kept is None else split_notes(kept)
     if kept is not None and not notes:
         raise VerificationFailed("the kept checkpoint text holds no signed note")
+    lines = numbered_lines(source)
+    first_line = next(lines, None)
+    if first_line is None:
+        raise VerificationFailed("the file is empty: it has no header line")
+    what = "the header (line 1)"
+    header = expect_keys(strict_json(first_line[1], what), HEADER_KEYS, what)
+    if header["format"] != BUNDLE_FORMAT:
+        raise VerificationFailed(f"the bundle's format is not {BUNDLE_FORMAT!r}")
+    checkpoint = verify_checkpoint(header["checkpoint"], key, "the bundle's checkpoint")
+    selection = Selection(header["selection"], header["events"])
+    earlier = check_earlier(header["consistency"], key, checkpoint)
     kept_checkpoints = [
         check_kept(note, key, checkpoint, earlier, "the kept checkpoint" if len(notes) == 1 else f"kept #{n}")
         for n, note in enumerate(notes, start=1)
     ]
-    return Report(checkpoint, selection, len(events), len(earlier), kept_checkpoints)
+    for number, line in lines:
+        if selection.seen == selection.expected:
+            raise VerificationFailed(
+                f"line {number} is an event line more than the {selection.expected} its header announces"
+            )
+        selection.take(check_event(strict_json(line, f"line {number}"), number, checkpoint))
+    selection.finish()
+    return Report(checkpoint, selection.text, selection.seen, len(earlier), kept_checkpoints)
 
 
 def check_kept(
@@ -591,8 +677,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     try:
-        with open(arguments.bundle, "rb") as handle:
-            raw = handle.read()
         public_key = text_or_file(arguments.public_key)
         kept = None if arguments.kept is None else kept_note(arguments.kept)
     except OSError as error:
@@ -602,7 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     except VerificationFailed as failure:
         parser.error(f"--public-key: {failure}")
     try:
-        report = verify_bundle(raw, public_key, kept)
+        with open(arguments.bundle, "rb") as bundle:
+            report = verify_bundle(bundle, public_key, kept)
+    except OSError as error:
+        parser.error(f"cannot read {arguments.bundle}: {error.strerror}")
     except VerificationFailed as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ real bundle must make it exit 1; a checkpoint kept from before more writes must 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import random
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from uuid import UUID
 import pytest
 from django.core.management import CommandError, call_command
 
+from api import audit_bundle
 from api.event_json import EVENT_TOPICS, event_type
 from domain.audit import AuditContext
 from domain.image import ImageFile
@@ -29,7 +31,7 @@ from infrastructure.composition import signing_key, transparency_log
 from infrastructure.signed_note import SigningKey
 from tests.conftest import quay_street, rent
 from tests.integration.test_audit_chain import sql
-from tests.verifier import TOOL, cryptography_only_path, isolated_python, load_tool
+from tests.verifier import TOOL, cryptography_only_path, isolated_python, line_values, load_tool
 
 cv = load_tool()
 PHOTO = ImageFile(sha256="cd" * 32, bytes=52_000, width=800, height=600, format="jpeg", filename="hall.jpg")
@@ -73,10 +75,21 @@ def public_key() -> str:
     return transparency_log().verifier.vkey
 
 
-def bundle(tmp_path: Path, *selection: str, name: str = "bundle.json") -> Path:
+def bundle(tmp_path: Path, *selection: str, name: str = "bundle.ndjson") -> Path:
     out = tmp_path / name
     call_command("audit", "bundle", "--out", str(out), *selection)
     return out
+
+
+def read(bundle_file: Path) -> dict[str, Any]:
+    """The bundle as a value to edit: its header line, and its event lines as a list."""
+    header, *events = (json.loads(line) for line in bundle_file.read_bytes().split(b"\n")[:-1])
+    return {"header": header, "events": events}
+
+
+def write(bundle_file: Path, document: dict[str, Any]) -> None:
+    lines = [document["header"], *document["events"]]
+    bundle_file.write_bytes(b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n" for line in lines))
 
 
 def offline(auditor_path: Path, bundle_file: Path, *extra: str, key: str | None = None) -> tuple[int, str]:
@@ -112,7 +125,10 @@ def test_a_property_bundle_with_its_photos_events_verifies_offline(
     status, output = offline(auditor_path, out)
     assert status == 0, output
     assert f"OK: 6 events (property {world.property_id})" in output
-    shown = json.loads(out.read_bytes())["events"]
+    document = read(out)
+    assert document["header"]["events"] == 6
+    assert document["header"]["selection"] == {"property_id": str(world.property_id)}
+    shown = document["events"]
     assert {event["aggregate_id"] for event in shown} == {str(world.property_id), str(world.image_id)}
     assert [event["type"] for event in shown] == [
         "PropertyRegistered",
@@ -132,12 +148,25 @@ def test_a_range_bundle_verifies_offline_and_fails_without_one_of_its_events(
     status, output = offline(auditor_path, out)
     assert status == 0, output
     assert "OK: 5 events (positions 2..6)" in output
-    document = json.loads(out.read_bytes())
-    del document["events"][2]
-    out.write_text(json.dumps(document))
+    lines = out.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 6
+    assert all(line.endswith(b"}\n") and line.count(b"\n") == 1 for line in lines)
+    out.write_bytes(b"".join(lines[:3] + lines[4:]))
     status, output = offline(auditor_path, out)
     assert status == 1
     assert "not exactly the selected positions" in output
+
+
+def test_bundles_written_in_several_batches_verify(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 3 events, each with its proofs from one read of the tree: the batches join up."""
+    monkeypatch.setattr(audit_bundle, "BATCH_SIZE", 3)
+    checkpoint()
+    for selection in (("--from", "2", "--to", "8"), ("--property", str(world.property_id))):
+        with bundle(tmp_path, *selection).open("rb") as lines:
+            report = cv.verify_bundle(lines, public_key())
+        assert report.events == (7 if selection[0] == "--from" else 6)
 
 
 def edit_payload(keep_hash: bool) -> Callable[[dict[str, Any]], None]:
@@ -158,21 +187,23 @@ def swap_proofs(document: dict[str, Any]) -> None:
 
 
 def edit_signature(document: dict[str, Any]) -> None:
-    body, _, signature = document["checkpoint"].partition("\n\n")
+    header = document["header"]
+    body, _, signature = header["checkpoint"].partition("\n\n")
     flipped = "B" if signature[-4] != "B" else "C"
-    document["checkpoint"] = f"{body}\n\n{signature[:-4]}{flipped}{signature[-3:]}"
+    header["checkpoint"] = f"{body}\n\n{signature[:-4]}{flipped}{signature[-3:]}"
 
 
 def edit_checkpoint_time(document: dict[str, Any]) -> None:
-    document["checkpoint"] = document["checkpoint"].replace("\ntime 20", "\ntime 19")
+    header = document["header"]
+    header["checkpoint"] = header["checkpoint"].replace("\ntime 20", "\ntime 19")
 
 
 def sign_with_another_key(document: dict[str, Any]) -> None:
-    body, _, _ = document["checkpoint"].partition("\n\n")
+    body, _, _ = document["header"]["checkpoint"].partition("\n\n")
     origin, size, root, time = body.split("\n")
     stranger = SigningKey.from_text(origin, SigningKey.generate_text())
     when = datetime.strptime(time.removeprefix("time "), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    document["checkpoint"] = stranger.sign(int(size), base64.b64decode(root), when).text
+    document["header"]["checkpoint"] = stranger.sign(int(size), base64.b64decode(root), when).text
 
 
 TAMPERED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
@@ -194,12 +225,24 @@ TAMPERED: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         "inclusion proof",
     ),
     "proofs swapped": (swap_proofs, "event at position 1: the inclusion proof"),
-    "duplicated event": (lambda d: d["events"].insert(1, d["events"][0]), "strictly increasing"),
-    "reordered events": (lambda d: d["events"].reverse(), "strictly increasing"),
+    "duplicated event line": (
+        lambda d: d["events"].insert(1, d["events"][0]),
+        "event at position 1: the events are not in strictly increasing position order",
+    ),
+    "reordered event lines": (
+        lambda d: d["events"].reverse(),
+        "event at position 8: the events are not exactly the selected positions: position 1 should come",
+    ),
+    "dropped event line": (
+        lambda d: d["events"].pop(4),
+        "event at position 6: the events are not exactly the selected positions: position 5 should come",
+    ),
+    "dropped last event line": (lambda d: d["events"].pop(), "the file ends after 7 of the 8 event lines"),
+    "event count": (lambda d: d["header"].update(events=9), "announces 9 event lines for positions 1..8"),
     "checkpoint time": (edit_checkpoint_time, "signature does not verify"),
     "signature": (edit_signature, "signature"),
     "checkpoint signed by another key": (sign_with_another_key, "no signature by the key"),
-    "earlier checkpoint's proof": (lambda d: d["consistency"][0]["proof"].pop(), "not a prefix"),
+    "earlier checkpoint's proof": (lambda d: d["header"]["consistency"][0]["proof"].pop(), "not a prefix"),
 }
 
 
@@ -211,14 +254,24 @@ def test_each_tampered_bundle_fails_offline_naming_what(
     world.service.update_property(world.other_id, PropertyChanges(name="Elsewhere III"), None)
     checkpoint()
     out = bundle(tmp_path, "--from", "1", "--to", "8")
-    document = json.loads(out.read_bytes())
+    document = read(out)
     change, expected = TAMPERED[name]
     change(document)
-    out.write_text(json.dumps(document, ensure_ascii=False))
+    write(out, document)
     status, output = offline(auditor_path, out)
     assert status == 1, output
     assert output.startswith("FAILED: ")
     assert expected in output
+
+
+def test_a_cut_file_fails_offline(world: World, auditor_path: Path, tmp_path: Path) -> None:
+    checkpoint()
+    out = bundle(tmp_path, "--from", "1", "--to", "8")
+    raw = out.read_bytes()
+    out.write_bytes(raw[: raw.rindex(b"\n", 0, -1) + 200])
+    status, output = offline(auditor_path, out)
+    assert status == 1, output
+    assert "FAILED: line 9 does not end with a newline: the file was cut short" in output
 
 
 def test_one_edited_byte_anywhere_in_a_real_bundle_fails(world: World, tmp_path: Path) -> None:
@@ -226,17 +279,17 @@ def test_one_edited_byte_anywhere_in_a_real_bundle_fails(world: World, tmp_path:
     checkpoint()
     raw = bundle(tmp_path, "--property", str(world.property_id)).read_bytes()
     key = public_key()
-    original = cv.canonical(json.loads(raw))
+    original = line_values(raw)
     offsets = random.Random(10).sample(range(len(raw)), min(len(raw), 1200))
     accepted_changes = []
     for offset in offsets:
         mutated = bytearray(raw)
         mutated[offset] ^= 0x04
         try:
-            cv.verify_bundle(bytes(mutated), key)
+            cv.verify_bundle(io.BytesIO(mutated), key)
         except cv.VerificationFailed:
             continue
-        if cv.canonical(json.loads(bytes(mutated))) != original:
+        if line_values(bytes(mutated)) != original:
             accepted_changes.append(offset)
     assert accepted_changes == []
 
@@ -323,6 +376,7 @@ def test_bundle_refuses_what_no_checkpoint_covers(world: World, tmp_path: Path) 
     sql("DELETE FROM {merkle} WHERE seq >= 8")  # the nodes of leaves 6 to 9: a tree of 5 leaves is left
     with pytest.raises(CommandError, match="the log was cut back"):
         bundle(tmp_path, "--from", "1", "--to", "3")
+    assert list(tmp_path.iterdir()) == []  # refused after the header was written: no cut file is left
     with pytest.raises(CommandError, match="--from needs --to"):
         bundle(tmp_path, "--from", "1")
     with pytest.raises(CommandError, match="1 <= from <= to"):
@@ -336,7 +390,7 @@ def test_a_property_bundle_leaves_out_events_after_the_checkpoint_and_says_so(
     world.service.update_property(world.property_id, PropertyChanges(name="Harbour View III"), None)
     out = bundle(tmp_path, "--property", str(world.property_id))
     assert "1 later events are not covered by a checkpoint yet" in capsys.readouterr().err
-    assert len(json.loads(out.read_bytes())["events"]) == 6
+    assert read(out)["header"]["events"] == len(read(out)["events"]) == 6
     assert offline(auditor_path, out)[0] == 0
 
 

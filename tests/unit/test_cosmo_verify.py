@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import itertools
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
-from tests.verifier import load_tool
+from tests.verifier import line_values, load_tool
 
 cv = load_tool()
 
@@ -249,15 +250,15 @@ class Log:
         earlier: tuple[int, ...] = (),
         selection: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """The bundle as a value to edit: its header line, and its event lines as a list."""
         events = [
             {**self.events[p - 1], "inclusion_proof": [h.hex() for h in path(p - 1, self.leaves[:size])]}
             for p in positions
         ]
-        return {
-            "format": "cosmo-audit-bundle/1",
+        header = {
+            "format": "cosmo-audit-bundle/2",
             "selection": selection or {"from": positions[0], "to": positions[-1]},
             "checkpoint": self.checkpoint(size),
-            "events": events,
             "consistency": [
                 {
                     "checkpoint": self.checkpoint(m, second=i + 1),
@@ -265,17 +266,21 @@ class Log:
                 }
                 for i, m in enumerate(earlier)
             ],
+            "events": len(events),
         }
+        return {"header": header, "events": events}
 
 
 def encode(bundle: dict[str, Any]) -> bytes:
-    return json.dumps(bundle, indent=1, ensure_ascii=False).encode()
+    """NDJSON as docs/audit-bundle.md has it: the header line, then one line per event."""
+    lines = [bundle["header"], *bundle["events"]]
+    return b"".join(json.dumps(line, ensure_ascii=False).encode() + b"\n" for line in lines)
 
 
 def verdict(raw: bytes, vkey: str, kept: str | None = None) -> str:
     """``"OK"`` or the failure message."""
     try:
-        cv.verify_bundle(raw, vkey, kept)
+        cv.verify_bundle(io.BytesIO(raw), vkey, kept)
     except cv.VerificationFailed as failure:
         return str(failure)
     return "OK"
@@ -357,7 +362,7 @@ def test_a_proof_for_another_index_or_size_fails() -> None:
 
 def test_a_bundle_of_a_range_with_earlier_checkpoints_verifies(log: Log) -> None:
     raw = encode(log.bundle([3, 4, 5, 6], size=11, earlier=(1, 4, 8, 11)))
-    report = cv.verify_bundle(raw, log.vkey)
+    report = cv.verify_bundle(io.BytesIO(raw), log.vkey)
     assert (report.events, report.earlier_checkpoints, report.checkpoint.size) == (4, 4, 11)
     assert report.selection == "positions 3..6"
 
@@ -370,8 +375,12 @@ def test_a_property_bundle_holds_its_photos_events_and_nothing_else(log: Log) ->
 
 
 def test_a_range_bundle_missing_an_event_of_its_range_fails(log: Log) -> None:
+    """As a writer reading a log that lost position 5 writes it: the header counts what was selected."""
     bundle = log.bundle([3, 4, 6], size=11, selection={"from": 3, "to": 6})
-    assert "not exactly the selected positions" in verdict(encode(bundle), log.vkey)
+    bundle["header"]["events"] = 4
+    assert verdict(encode(bundle), log.vkey) == (
+        "event at position 6: the events are not exactly the selected positions: position 5 should come here"
+    )
 
 
 def edit(bundle: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> bytes:
@@ -408,12 +417,22 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "proof hash": (lambda b: b["events"][2]["inclusion_proof"].__setitem__(0, "1" * 64), "inclusion"),
     "proof dropped": (lambda b: b["events"][2]["inclusion_proof"].pop(), "inclusion"),
     "checkpoint size": (
-        lambda b: b.update(checkpoint=b["checkpoint"].replace("\n11\n", "\n12\n")),
+        lambda b: b["header"].update(checkpoint=b["header"]["checkpoint"].replace("\n11\n", "\n12\n")),
         "signature",
     ),
     "extra field": (lambda b: b["events"][0].update(note="hi"), "exactly the fields"),
-    "earlier checkpoint's proof": (lambda b: b["consistency"][0]["proof"].reverse(), "not a prefix"),
-    "format tag": (lambda b: b.update(format="cosmo-audit-bundle/2"), "format"),
+    "earlier checkpoint's proof": (
+        lambda b: b["header"]["consistency"][0]["proof"].reverse(),
+        "not a prefix",
+    ),
+    "format tag": (lambda b: b["header"].update(format="cosmo-audit-bundle/1"), "format"),
+    "extra header field": (lambda b: b["header"].update(note="hi"), "the header (line 1) does not have"),
+    "event count": (lambda b: b["header"].update(events=5), "announces 5 event lines for positions 1..4"),
+    "event count not a number": (lambda b: b["header"].update(events="4"), "event count"),
+    "selection widened": (
+        lambda b: b["header"]["selection"].update(to=5),
+        "announces 4 event lines for positions 1..5",
+    ),
 }
 
 
@@ -467,7 +486,7 @@ def test_a_witness_file_of_kept_checkpoints_passes_only_if_each_is_a_prefix(log:
     """As ``audit checkpoint --publish FILE`` appends them: each note, then a blank line."""
     raw = encode(log.bundle([9, 10], size=11, earlier=(5, 8)))
     witness = log.checkpoint(5, second=1) + "\n" + log.checkpoint(8, second=2) + "\n"
-    report = cv.verify_bundle(raw, log.vkey, witness)
+    report = cv.verify_bundle(io.BytesIO(raw), log.vkey, witness)
     assert [kept.size for kept in report.kept] == [5, 8]
     assert "tree size 5) is a prefix" in report.text()
     forked = Log(11, key=log.key, salt=" ")
@@ -501,7 +520,7 @@ def test_every_single_byte_edit_fails_unless_it_leaves_the_same_json_value() -> 
     small = Log(5)
     bundle = small.bundle([2, 3, 4], size=5, earlier=(1, 3))
     raw = encode(bundle)
-    original = cv.canonical(json.loads(raw))
+    original = line_values(raw)
     chooser = random.Random(2026)  # reproducible sampling
     offsets = sorted(set(range(0, len(raw), 7)) | set(chooser.sample(range(len(raw)), 400)))
     passed_with_other_value = []
@@ -509,10 +528,103 @@ def test_every_single_byte_edit_fails_unless_it_leaves_the_same_json_value() -> 
         mutated = bytearray(raw)
         mutated[offset] ^= mask
         if verdict(bytes(mutated), small.vkey) == "OK":
-            same = cv.canonical(json.loads(bytes(mutated))) == original
+            same = line_values(bytes(mutated)) == original
             if not same:
                 passed_with_other_value.append((offset, raw[offset : offset + 1], mask))
     assert passed_with_other_value == []
+
+
+def lines_of(raw: bytes) -> list[bytes]:
+    return raw.splitlines(keepends=True)
+
+
+LINE_EDITS: dict[str, tuple[Callable[[list[bytes]], list[bytes]], str]] = {
+    "an event line dropped": (
+        lambda ls: [*ls[:2], *ls[3:]],
+        "event at position 3: the events are not exactly the selected positions: position 2 should come here",
+    ),
+    "an event line duplicated": (
+        lambda ls: [*ls[:3], ls[2], *ls[3:]],
+        "event at position 2: the events are not in strictly increasing position order (it follows 2)",
+    ),
+    "two event lines swapped": (
+        lambda ls: [ls[0], ls[2], ls[1], *ls[3:]],
+        "event at position 2: the events are not exactly the selected positions: position 1 should come here",
+    ),
+    "the last line dropped": (lambda ls: ls[:-1], "the file ends after 3 of the 4 event lines"),
+    "the file cut inside the last line": (
+        lambda ls: [*ls[:-1], ls[-1][:40]],
+        "line 5 does not end with a newline: the file was cut short",
+    ),
+    "the final newline missing": (lambda ls: [*ls[:-1], ls[-1][:-1]], "line 5 does not end with a newline"),
+    "only the header left": (lambda ls: ls[:1], "the file ends after 0 of the 4 event lines"),
+    "an empty file": (lambda ls: [], "the file is empty"),
+    "a blank line between events": (lambda ls: [*ls[:2], b"\n", *ls[2:]], "line 3 is blank"),
+    "a blank line at the end": (lambda ls: [*ls, b"\n"], "line 6 is blank"),
+    "a line of spaces": (lambda ls: [*ls[:2], b"  \n", *ls[2:]], "line 3 is blank"),
+    "CR LF line ends": (lambda ls: [line[:-1] + b"\r\n" for line in ls], "line 1 ends with CR LF"),
+    "an event line more than announced": (
+        lambda ls: [*ls, ls[1]],
+        "line 6 is an event line more than the 4 its header announces",
+    ),
+    "the header not first": (lambda ls: [*ls[1:], ls[0]], "the header (line 1) does not have exactly"),
+    "two lines on one": (lambda ls: [ls[0], ls[1][:-1] + ls[2], *ls[3:]], "line 2 is not valid UTF-8 JSON"),
+    "the header split over lines": (
+        lambda ls: [json.dumps(json.loads(ls[0]), indent=1).encode() + b"\n", *ls[1:]],
+        "the header (line 1) is not valid UTF-8 JSON",
+    ),
+    "invalid UTF-8": (lambda ls: [ls[0], ls[1].replace(b"mara", b"m\xffra"), *ls[2:]], "line 2 is not valid"),
+    "a repeated key": (
+        lambda ls: [ls[0], ls[1].replace(b'{"position": 1,', b'{"position": 1, "position": 1,'), *ls[2:]],
+        "line 2 repeats a key in one JSON object",
+    ),
+    "NaN": (lambda ls: [ls[0], ls[1].replace(b'"version": 1,', b'"version": NaN,'), *ls[2:]], "holds NaN"),
+}
+
+
+@pytest.mark.parametrize("name", list(LINE_EDITS))
+def test_each_edit_of_the_lines_fails_naming_what(log: Log, name: str) -> None:
+    change, expected = LINE_EDITS[name]
+    raw = b"".join(change(lines_of(encode(log.bundle([1, 2, 3, 4], size=11, earlier=(2,))))))
+    assert expected in verdict(raw, log.vkey)
+
+
+def test_a_bundle_of_one_event_verifies(log: Log) -> None:
+    raw = encode(log.bundle([7], size=11, earlier=(3,)))
+    assert raw.count(b"\n") == 2
+    assert verdict(raw, log.vkey) == "OK"
+
+
+def test_lines_are_checked_as_they_are_read_and_the_first_failure_stops_the_reading(log: Log) -> None:
+    """A file is read line by line: the verifier never asks for a line after the one that failed."""
+    bundle = log.bundle(list(range(1, 12)), size=11)
+    bundle["events"][3]["data"]["name"] = "Forged"
+    read: list[int] = []
+
+    def lines() -> Iterator[bytes]:
+        for number, line in enumerate(lines_of(encode(bundle)), start=1):
+            read.append(number)
+            yield line
+
+    with pytest.raises(cv.VerificationFailed, match="event at position 4: the shown data"):
+        cv.verify_bundle(lines(), log.vkey)
+    assert read == [1, 2, 3, 4, 5]
+
+
+def test_a_property_bundle_names_the_first_event_of_an_aggregate_it_never_attached() -> None:
+    """A photo's events may come before the property attaches it; one never attached is a stray."""
+    small = Log(8)
+    bundle = small.bundle([1, 3, 4, 6, 7], size=8, selection={"property_id": PROPERTY})
+    assert [event["type"] for event in bundle["events"]][1:4] == [
+        "ImageAdded",
+        "PropertyRenamed",
+        "ImageAttached",
+    ]
+    assert verdict(encode(bundle), small.vkey) == "OK"
+    without_attachment = small.bundle([1, 3, 4, 7], size=8, selection={"property_id": PROPERTY})
+    assert verdict(encode(without_attachment), small.vkey) == (
+        "event at position 3: the event is neither the property's nor one of its photos'"
+    )
 
 
 def test_the_public_key_must_be_a_well_formed_ed25519_verifier_key(log: Log) -> None:
@@ -527,7 +639,7 @@ def test_the_public_key_must_be_a_well_formed_ed25519_verifier_key(log: Log) -> 
 
 
 def test_the_command_exits_0_1_or_2(log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bundle_file = tmp_path / "bundle.json"
+    bundle_file = tmp_path / "bundle.ndjson"
     key_file = tmp_path / "key.txt"
     kept_file = tmp_path / "kept.txt"
     bundle_file.write_bytes(encode(log.bundle([2, 3], size=11, earlier=(4,))))
@@ -538,8 +650,11 @@ def test_the_command_exits_0_1_or_2(log: Log, tmp_path: Path, capsys: pytest.Cap
     assert cv.main([str(bundle_file), "--public-key", log.vkey, "--kept", log.checkpoint(5)]) == 1
     assert "FAILED: the bundle has no consistency proof" in capsys.readouterr().err
     with pytest.raises(SystemExit) as missing:
-        cv.main([str(tmp_path / "nowhere.json"), "--public-key", log.vkey])
+        cv.main([str(tmp_path / "nowhere.ndjson"), "--public-key", log.vkey])
     assert missing.value.code == 2
+    with pytest.raises(SystemExit) as directory:
+        cv.main([str(tmp_path), "--public-key", log.vkey])
+    assert directory.value.code == 2
     with pytest.raises(SystemExit) as no_key:
         cv.main([str(bundle_file)])
     assert no_key.value.code == 2

@@ -112,7 +112,11 @@ class Command(BaseCommand):
             self.stdout.write(chunk.decode(), ending="")
 
     def _bundle(self, options: dict[str, Any]) -> None:
-        """Write the bundle file; the checkpoint it proves against is printed to compare and keep."""
+        """Write the bundle file; the checkpoint it proves against is printed to compare and keep.
+
+        The lines go to a file beside it, renamed when complete: a refusal or a full disk halfway
+        through a long range leaves no cut bundle behind.
+        """
         try:
             if options["property"] is not None:
                 if options["last"] is not None:
@@ -124,13 +128,22 @@ class Command(BaseCommand):
                 made = range_bundle(options["first"], options["last"])
         except BundleRefused as refusal:
             raise CommandError(str(refusal)) from None
+        target = Path(options["out"])
+        partial = target.with_name(f".{target.name}.partial")
+        lines = 0
         try:
-            with open(options["out"], "wb") as out:
-                out.write(made.to_bytes())
+            with open(partial, "wb") as out:
+                for line in made.lines():
+                    out.write(line)
+                    lines += 1
+            partial.replace(target)
         except OSError as error:
             raise CommandError(f"cannot write {options['out']}: {error.strerror}") from None
-        events = len(made.document["events"])
-        self.stdout.write(f"wrote {events} events to {options['out']}, proven against this checkpoint:")
+        except BundleRefused as refusal:
+            raise CommandError(str(refusal)) from None
+        finally:
+            partial.unlink(missing_ok=True)
+        self.stdout.write(f"wrote {lines - 1} events to {target}, proven against this checkpoint:")
         self.stdout.write(made.checkpoint.text, ending="")
         if made.left_out:
             self.stderr.write(
