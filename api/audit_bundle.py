@@ -12,7 +12,6 @@ than signing a new one, so what the auditor checks is a tree head others may hav
 from __future__ import annotations
 
 import base64
-import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from api.event_json import EVENT_TOPICS, event_json
 from api.views.history import property_story
 from infrastructure.composition import transparency_log
 from infrastructure.event_store import AuditEntry, AuditFilter
-from infrastructure.merkle import inclusion_ranges, payload_hash, range_hash, range_seqs
+from infrastructure.merkle import payload_hash
 from infrastructure.signed_note import Checkpoint
 from infrastructure.transparency_log import OutOfRange, TransparencyLog
 
@@ -52,7 +51,7 @@ class Bundle:
         yield orjson.dumps(self.header) + b"\n"
         for batch in self.batches:
             with _refused_if_cut_back(self.checkpoint):
-                proofs = inclusion_proofs(self.log, self.checkpoint, [e.link.position - 1 for e in batch])
+                proofs = self.log.inclusion_proofs([e.link.position - 1 for e in batch], self.checkpoint.size)
             for entry, proof in zip(batch, proofs, strict=True):
                 yield orjson.dumps(_event_line(entry, proof)) + b"\n"
 
@@ -66,21 +65,6 @@ def _event_line(entry: AuditEntry, proof: list[bytes]) -> dict[str, Any]:
         "payload": base64.b64encode(state).decode("ascii"),
         "inclusion_proof": [node.hex() for node in proof],
     }
-
-
-def inclusion_proofs(log: TransparencyLog, checkpoint: Checkpoint, indexes: list[int]) -> list[list[bytes]]:
-    """The inclusion proofs of a batch of leaves in the checkpoint's tree, from one read of the nodes.
-
-    Neighbouring leaves share most of their proof, and the last leaf of the tree (whose presence
-    shows the tree still reaches the checkpoint's size) is read once per batch, not once per event.
-    """
-    size = checkpoint.size
-    paths = [inclusion_ranges(index, size) for index in indexes]
-    wanted = range_seqs([*itertools.chain.from_iterable(paths), (size - 1, size)])
-    nodes = log.recorder.select_nodes(sorted(wanted))
-    if len(nodes) != len(wanted):
-        raise OutOfRange(f"the tree has fewer than {size} leaves")
-    return [[range_hash(start, end, nodes.__getitem__) for start, end in path] for path in paths]
 
 
 @contextmanager

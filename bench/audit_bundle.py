@@ -128,7 +128,6 @@ def record_and_bundle(out: Path) -> dict[str, object]:
 
 def proof_seconds(log: TransparencyLog) -> tuple[float, float]:
     """The proofs of a range bundle's first PROOF_LEAVES events: one read each, or one per batch."""
-    from api.audit_bundle import inclusion_proofs
     from api.audit_stream import BATCH_SIZE
 
     checkpoint = log.latest_checkpoint()
@@ -141,7 +140,7 @@ def proof_seconds(log: TransparencyLog) -> tuple[float, float]:
     batched = [
         proof
         for start in range(0, len(leaves), BATCH_SIZE)
-        for proof in inclusion_proofs(log, checkpoint, list(leaves[start : start + BATCH_SIZE]))
+        for proof in log.inclusion_proofs(list(leaves[start : start + BATCH_SIZE]), checkpoint.size)
     ]
     batched_seconds = time.perf_counter() - started
     if batched != each:
