@@ -13,6 +13,7 @@ remains as the safety net (docs/adr/0014).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import socket
 import tempfile
@@ -22,6 +23,7 @@ from contextlib import suppress
 from pathlib import Path
 
 _GONE = (ConnectionRefusedError, FileNotFoundError)  # a socket file left by a killed worker
+_listeners = itertools.count()
 
 
 def wake_up_directory(database: str) -> Path:
@@ -57,14 +59,15 @@ class WakeUpListener:
     def __init__(self, database: str, stop: threading.Event, stop_check_seconds: float) -> None:
         directory = wake_up_directory(database)
         directory.mkdir(mode=0o700, exist_ok=True)
-        self.path = directory / f"{os.getpid()}-{threading.get_ident()}"
-        self.path.unlink(missing_ok=True)
+        self.path = directory / f"{os.getpid()}-{next(_listeners)}"
+        self.path.unlink(missing_ok=True)  # a socket of a killed process that had our pid
         self.stop = stop
         self.stop_check_seconds = stop_check_seconds
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.bind(str(self.path))
 
-    def wait(self, seconds: float) -> None:
+    def wait(self, seconds: float) -> bool:
+        """True when woken; False at the timeout or a stop request."""
         deadline = time.monotonic() + seconds
         while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
             self._socket.settimeout(min(left, self.stop_check_seconds))
@@ -73,7 +76,8 @@ class WakeUpListener:
             except TimeoutError:
                 continue
             self._drain()
-            return
+            return True
+        return False
 
     def _drain(self) -> None:
         """Several uploads may have woken us: one round handles them all."""

@@ -46,7 +46,7 @@ from projections.runner import (
 
 logger = logging.getLogger(__name__)
 
-Waiter = Callable[[float], None]
+Waiter = Callable[[float], object]
 STOP_CHECK_SECONDS = 0.5
 FIRST_BACKOFF_SECONDS = 0.25
 LISTENER_CONNECT_TIMEOUT_SECONDS = 5
