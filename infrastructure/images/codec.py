@@ -231,7 +231,7 @@ def make_variants(
     if target_ssim is None:
         return [encode(image, fmt) for image in images for fmt in formats]
     # Smaller sizes first: the largest one's search, where encodes cost most, starts from the
-    # quality the next size needed (smaller sizes often need more: they carry more detail a pixel).
+    # quality the next size needed (it rarely needs less: its pixels carry less detail each).
     smaller = [encode_searched(image, fmt, target_ssim) for image in images[1:] for fmt in formats]
     hints = {variant.format: variant.quality for variant in smaller[: len(formats)]}
     largest = [encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt)) for fmt in formats]

@@ -6,9 +6,9 @@ The search is a bisection over a short grid of qualities (every ``STEP`` from th
 its ceiling): three encodes per variant, each scored by luma SSIM against the variant's
 reference, the resized image before encoding, at full size. Encodes of the largest variant cost
 most, so a caller may start a search from the quality found for a smaller size of the same photo
-(``at_least``): its first probe is one step above that, and it passes most often, leaving one more
-probe to try the hint itself. Qualities below the hint are never tried, which can only cost bytes,
-never SSIM.
+(``at_least``): the hint itself is tried first, then one step above it, which between them settle
+most photos in one or two encodes, and only then does the bisection take over. Qualities below the
+hint are never tried, which can only cost bytes, never SSIM.
 
 Luma SSIM is lenient: very low qualities pass while smearing fine detail and colour. The floor of
 each grid is that guard (docs/adr/0014): no variant is ever encoded below it. When even the
@@ -65,7 +65,7 @@ def search_quality(
     low, high = 0, len(grid) - 1
     best: Encoding | None = None
     last = Encoding(grid[-1], b"", None)
-    middle = 1 if at_least is not None and high >= 1 else high // 2
+    middle = 0 if at_least is not None else high // 2
     while low <= high:
         data = encode_at(grid[middle])
         last = Encoding(grid[middle], data, measure.ssim(decode(data)))
@@ -73,6 +73,6 @@ def search_quality(
             best, high = last, middle - 1
         else:
             low = middle + 1
-        middle = (low + high) // 2
+        middle = low if at_least is not None and low <= 1 else (low + high) // 2
     # With no quality passing, the bisection's last probe was the ceiling.
     return best if best is not None else last

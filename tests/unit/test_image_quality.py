@@ -94,12 +94,16 @@ def test_a_target_out_of_reach_keeps_the_ceiling() -> None:
     assert found.ssim < 1.0
 
 
-def test_a_hint_starts_one_step_above_and_never_goes_below_it() -> None:
+def test_a_hint_is_tried_first_then_one_step_above_and_never_undercut() -> None:
     image = reference("coffee.png")
     free = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)
-    encoder = Counting(image)
-    hinted = search_quality(image, encoder, luma, WEBP, TARGET, at_least=free.quality)
-    assert encoder.asked == [free.quality + STEP, free.quality]
+    assert free.quality - STEP >= WEBP.floor, "the photo must leave room below its quality"
+    exact = Counting(image)
+    assert search_quality(image, exact, luma, WEBP, TARGET, at_least=free.quality).quality == free.quality
+    assert exact.asked == [free.quality]
+    low = Counting(image)
+    hinted = search_quality(image, low, luma, WEBP, TARGET, at_least=free.quality - STEP)
+    assert low.asked == [free.quality - STEP, free.quality]
     assert hinted.quality == free.quality
     high = Counting(image)
     assert search_quality(image, high, luma, WEBP, TARGET, at_least=WEBP.ceiling).quality == WEBP.ceiling
