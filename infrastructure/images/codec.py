@@ -38,10 +38,10 @@ DEFAULT_FORMATS: tuple[str, ...] = ("webp",)
 # Fixed qualities (used when no SSIM target is set) that keep the luma SSIM of every variant of
 # the fixture photos >= 0.95 against its reference, the resized image before encoding
 # (tests/unit/test_image_variants.py proves it; the worst fixture, coffee.png, scores 0.965 in
-# WebP, 0.960 in AVIF, 0.962 in JPEG). WebP's
-# method 4 is its default: 5 and 6 save a few per cent for two to three times the time. AVIF at
-# speed 6 (Pillow's default) is ~20% smaller than WebP at the same SSIM but 3-4x slower to encode;
-# speed 8 is faster but no smaller than WebP, which would defeat its purpose.
+# WebP, 0.960 in AVIF, 0.962 in JPEG). WebP's method 4 is its default: 5 and 6 save a few per cent
+# for two to three times the time. AVIF at speed 6 (Pillow's default) is ~20% smaller than WebP at
+# the same SSIM but 3-4x slower to encode; speed 8 is faster but no smaller than WebP, which would
+# defeat its purpose.
 WEBP_QUALITY = 80
 WEBP_METHOD = 4
 AVIF_QUALITY = 62
@@ -50,8 +50,9 @@ JPEG_QUALITY = 82
 
 # The quality searches' grids (docs/adr/0014): the floors guard against luma SSIM's leniency, the
 # ceilings stop the search where a higher quality only costs bytes. The searched WebP encodes at
-# method 2: with the search it stores ~20x less than the upload of a 12 MP photo in under half
-# method 4's encode time, which keeps the whole search within 1.5x of libvips at a fixed quality.
+# method 0, four to six times faster than method 4 at 2048 px: with the search it still stores a
+# 12 MP photo ~19x smaller than the upload (method 4 would reach ~25x, but its encodes alone would
+# take the whole budget of 1.5x libvips' time at a fixed quality).
 QUALITY_RANGES: dict[str, QualityRange] = {
     "webp": QualityRange(floor=60, ceiling=90),
     "avif": QualityRange(floor=45, ceiling=85),
