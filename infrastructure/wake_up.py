@@ -38,18 +38,22 @@ def wake_workers(database: str) -> int:
     Never raises for a missing or dead listener: waking is an optimisation, and the record is
     already committed. A socket whose worker died is removed on the way.
     """
-    directory = wake_up_directory(database)
+    try:
+        listeners = list(wake_up_directory(database).iterdir())
+    except OSError:  # no worker ever listened here, or the directory is another user's
+        return 0
     woken = 0
-    with suppress(FileNotFoundError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
         sender.setblocking(False)
-        for path in directory.iterdir():
+        for path in listeners:
             try:
                 sender.sendto(b"!", str(path))
                 woken += 1
             except _GONE:
-                path.unlink(missing_ok=True)
-            except (BlockingIOError, OSError):
-                continue  # its queue is full: it has wake-ups pending already
+                with suppress(OSError):
+                    path.unlink(missing_ok=True)
+            except OSError:
+                continue  # a full queue (it has wake-ups pending already) or no permission
     return woken
 
 
