@@ -2,7 +2,8 @@
 
 Why: what a user waits for after ``POST /api/properties/{id}/images`` answers 202 is the whole
 pipeline: the upload checks and the ``ImageAdded`` event, the worker noticing it (NOTIFY on
-PostgreSQL, a poll on SQLite), making the variants, storing them, recording ``ImageProcessed`` and
+PostgreSQL, the API's wake-up datagram on SQLite), making the variants, storing them, recording
+``ImageProcessed`` and
 catching the ``property_detail`` read model up, which is what ``GET /api/images/{id}`` reads. The
 baseline is the part of that which is unavoidable: ``make_variants`` of the same photo measured
 in-process in the same run (:mod:`bench.image_variants`).
@@ -39,8 +40,11 @@ from bench.image_variants import PHONE, inputs
 POLL_SECONDS = 0.025
 WORKER_POLL_SECONDS = 1.0  # run_workers' default --poll
 READY_TIMEOUT_SECONDS = 120
-WORKER = "`manage.py run_workers` (default poll 1 s; PostgreSQL also wakes on NOTIFY)"
-SMALL = "fixture photos (0.1-0.3 MP)"
+WORKER = (
+    "`manage.py run_workers` (default poll 1 s; woken at once on SQLite by the API's datagram,"
+    " on PostgreSQL by NOTIFY)"
+)
+SMALL = "corpus photos (0.1-1.4 MP)"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
 from infrastructure.signed_note import SigningKey
 from infrastructure.transparency_log import TransparencyLog
+from infrastructure.wake_up import wake_workers
 from infrastructure.workers import Worker
 from projections.registry import all_projections
 from projections.runner import DEFAULT_BATCH_SIZE
@@ -75,7 +76,10 @@ def image_policy(partition: Partition = ALL_IMAGES) -> ImagePolicy:
         blob_store(),
         image_store(),
         VariantSpec(
-            settings.COSMO_IMAGE_WIDTHS, settings.COSMO_IMAGE_FORMATS, settings.COSMO_MAX_IMAGE_PIXELS
+            settings.COSMO_IMAGE_WIDTHS,
+            settings.COSMO_IMAGE_FORMATS,
+            settings.COSMO_MAX_IMAGE_PIXELS,
+            settings.COSMO_IMAGE_TARGET_SSIM or None,
         ),
         attempts=settings.COSMO_IMAGE_ATTEMPTS,
         retry_seconds=settings.COSMO_IMAGE_RETRY_SECONDS,
@@ -99,6 +103,13 @@ def worker(
         batch_size=batch_size,
         keep_log=keep_transparency_log,
     )
+
+
+def wake_image_workers() -> None:
+    """After a photo is recorded: on SQLite, nudge its workers now (PostgreSQL's NOTIFY already does)."""
+    database = connections["default"]
+    if database.vendor == "sqlite":
+        wake_workers(str(database.settings_dict["NAME"]))
 
 
 def keep_transparency_log() -> None:

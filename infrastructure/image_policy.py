@@ -72,6 +72,7 @@ class VariantSpec:
     widths: tuple[int, ...]
     formats: tuple[str, ...]
     max_pixels: int
+    target_ssim: float | None = None  # None: fixed qualities; else each variant's is searched for
 
 
 class ProcessingFailed(Exception):
@@ -157,7 +158,11 @@ class ImagePolicy:
         try:
             original = self.blobs.get(image.file.sha256)
             variants = make_variants(
-                original, self.spec.widths, self.spec.formats, max_pixels=self.spec.max_pixels
+                original,
+                self.spec.widths,
+                self.spec.formats,
+                max_pixels=self.spec.max_pixels,
+                target_ssim=self.spec.target_ssim,
             )
         except (BlobStoreError, ImageRejected, InvalidVariantRequest) as error:
             raise ProcessingFailed(f"cannot make variants: {error}", attempts=1) from error

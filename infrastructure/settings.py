@@ -241,8 +241,12 @@ COSMO_LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("COSMO_LOGIN_FAILURE_WIN
 COSMO_MAX_UPLOAD_BYTES = int(os.environ.get("COSMO_MAX_UPLOAD_BYTES", str(25 * 1024 * 1024)))
 COSMO_MAX_IMAGE_PIXELS = int(os.environ.get("COSMO_MAX_IMAGE_PIXELS", str(50_000_000)))
 COSMO_IMAGE_WIDTHS = tuple(int(w) for w in os.environ.get("COSMO_IMAGE_WIDTHS", "2048,1024,480").split(","))
-# WebP for every client, JPEG for those that ask; AVIF is smaller but several times slower to make.
-COSMO_IMAGE_FORMATS = tuple(os.environ.get("COSMO_IMAGE_FORMATS", "webp,jpeg").split(","))
+# WebP only: every browser of 2026 shows it, and a JPEG beside it would halve the savings; AVIF is
+# smaller but several times slower to make (docs/adr/0014-searched-webp-quality-and-woken-worker.md).
+COSMO_IMAGE_FORMATS = tuple(os.environ.get("COSMO_IMAGE_FORMATS", "webp").split(","))
+# Each variant's quality is the lowest of its format's grid that keeps luma SSIM >= this against the
+# resized image (0 turns the search off: fixed qualities).
+COSMO_IMAGE_TARGET_SSIM = float(os.environ.get("COSMO_IMAGE_TARGET_SSIM", "0.95"))
 COSMO_IMAGE_ATTEMPTS = int(os.environ.get("COSMO_IMAGE_ATTEMPTS", "3"))
 COSMO_IMAGE_RETRY_SECONDS = float(os.environ.get("COSMO_IMAGE_RETRY_SECONDS", "1"))
 CLOUDINARY_URL = os.environ.get("CLOUDINARY_URL", "")

@@ -2,7 +2,9 @@
 
 Catch-up first (a backlog is processed at start), then live: on PostgreSQL the worker sleeps
 until the event store's NOTIFY or ``poll_interval`` (whichever comes first, so a lost
-notification delays nothing by more than that); on SQLite it polls. A projection whose code
+notification delays nothing by more than that); on SQLite a worker with the image policy sleeps
+until the API's wake-up datagram (:mod:`infrastructure.wake_up`) or ``poll_interval``, and one
+without simply polls. A projection whose code
 version changed is rebuilt (zero downtime) before the loop starts.
 
 A worker never dies of a failed round (a database restart, a dropped connection, a bug in one
@@ -30,6 +32,7 @@ from django.utils import timezone
 from eventsourcing.application import Application
 
 from infrastructure.image_policy import ImagePolicy
+from infrastructure.wake_up import WakeUpListener
 from projections.models import ProjectionState, WorkerHeartbeat
 from projections.projection import Projection
 from projections.runner import (
@@ -43,7 +46,7 @@ from projections.runner import (
 
 logger = logging.getLogger(__name__)
 
-Waiter = Callable[[float], None]
+Waiter = Callable[[float], object]
 STOP_CHECK_SECONDS = 0.5
 FIRST_BACKOFF_SECONDS = 0.25
 LISTENER_CONNECT_TIMEOUT_SECONDS = 5
@@ -160,6 +163,13 @@ class Worker:
 
     @contextmanager
     def _waiter(self) -> Iterator[Waiter]:
+        if connection.vendor == "sqlite" and self.policy is not None:
+            wake_ups = WakeUpListener(str(connection.settings_dict["NAME"]), self.stop, STOP_CHECK_SECONDS)
+            try:
+                yield wake_ups.wait
+            finally:
+                wake_ups.close()
+            return
         if connection.vendor != "postgresql":
 
             def poll(seconds: float) -> None:

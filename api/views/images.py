@@ -33,7 +33,7 @@ from api.schema import LOCATION, POSITION, UPLOAD_ENCODING
 from api.uploads import inspected_file, read_upload
 from domain.audit import AuditContext
 from domain.service import Receipt
-from infrastructure.composition import blob_store, property_service
+from infrastructure.composition import blob_store, property_service, wake_image_workers
 from projections.selectors import gallery, get_image
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class PropertyImagesView(AuditedView):
         # (not here: identical uploads share it, and another one may be about to refer to it).
         blob_store().put(upload.data)
         receipt = service.add_image(property_id, file, upload.caption)
+        wake_image_workers()
         response = image_written(request, receipt, status.HTTP_202_ACCEPTED)
         response["Location"] = f"/api/images/{receipt.id}"
         return response
@@ -155,7 +156,9 @@ class ImageRetryView(AuditedView):
         responses={202: ImageSerializer},
     )
     def post(self, request: Request, image_id: UUID) -> Response:
-        return image_written(request, property_service().retry_image(image_id), status.HTTP_202_ACCEPTED)
+        receipt = property_service().retry_image(image_id)
+        wake_image_workers()
+        return image_written(request, receipt, status.HTTP_202_ACCEPTED)
 
 
 class CoverImageView(AuditedView):

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
 
+from infrastructure.images.quality_search import QualityRange, search_quality
+
 try:  # HEIC from iPhones; the plugin is optional, and without it HEIC is refused as unsupported.
     import pillow_heif
 except ImportError:  # pragma: no cover - exercised only where the plugin is missing
@@ -33,17 +35,30 @@ DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_WIDTHS: tuple[int, ...] = (2048, 1024, 480)
 DEFAULT_FORMATS: tuple[str, ...] = ("webp",)
 
-# Fixed qualities that keep the luma SSIM of every variant of the fixture photos >= 0.95 against
-# its reference, the resized image before encoding (tests/unit/test_image_variants.py proves it;
-# the worst fixture, coffee.png, scores 0.965 in WebP, 0.960 in AVIF, 0.962 in JPEG). WebP's
-# method 4 is its default: 5 and 6 save a few per cent for two to three times the time. AVIF at
-# speed 6 (Pillow's default) is ~20% smaller than WebP at the same SSIM but 3-4x slower to encode;
-# speed 8 is faster but no smaller than WebP, which would defeat its purpose.
+# Fixed qualities (used when no SSIM target is set) that keep the luma SSIM of every variant of
+# the fixture photos >= 0.95 against its reference, the resized image before encoding
+# (tests/unit/test_image_variants.py proves it; the worst fixture, coffee.png, scores 0.965 in
+# WebP, 0.960 in AVIF, 0.962 in JPEG). WebP's method 4 is its default: 5 and 6 save a few per cent
+# for two to three times the time. AVIF at speed 6 (Pillow's default) is ~20% smaller than WebP at
+# the same SSIM but 3-4x slower to encode; speed 8 is faster but no smaller than WebP, which would
+# defeat its purpose.
 WEBP_QUALITY = 80
 WEBP_METHOD = 4
 AVIF_QUALITY = 62
 AVIF_SPEED = 6
 JPEG_QUALITY = 82
+
+# The quality searches' grids (docs/adr/0014): the floors guard against luma SSIM's leniency, the
+# ceilings stop the search where a higher quality only costs bytes. The searched WebP encodes at
+# method 0, four to six times faster than method 4 at 2048 px: with the search it still stores a
+# 12 MP photo ~19x smaller than the upload (method 4 would reach ~25x, but its encodes alone would
+# take the whole budget of 1.5x libvips' time at a fixed quality).
+QUALITY_RANGES: dict[str, QualityRange] = {
+    "webp": QualityRange(floor=60, ceiling=90),
+    "avif": QualityRange(floor=45, ceiling=85),
+    "jpeg": QualityRange(floor=65, ceiling=95),
+}
+SEARCHED_WEBP_METHOD = 0
 
 # Pillow's format name -> our name and MIME type. MPO is what phones write: a JPEG followed by a
 # second (depth or preview) frame; we read the first. HEIF is told from HEIC in _kind.
@@ -150,6 +165,7 @@ class Variant:
     format: str
     mime_type: str
     data: bytes = field(repr=False)
+    quality: int = 0  # the encoder's quality setting
 
     @property
     def size_bytes(self) -> int:
@@ -202,14 +218,25 @@ def make_variants(
     formats: Sequence[str] = DEFAULT_FORMATS,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    target_ssim: float | None = None,
 ) -> list[Variant]:
     """Every (long side, format) variant of ``data``, largest first, never upscaled.
 
     A long side larger than the original is clamped to the original's, and a size reached twice
     is made once, so the variants of one format have distinct widths (stores name files by them).
+    With ``target_ssim``, each variant's quality is searched for (``encode_searched``); without,
+    the fixed qualities above are used.
     """
     _check_formats(formats)
-    return [encode(image, fmt) for image in prepare(data, widths, max_pixels=max_pixels) for fmt in formats]
+    images = prepare(data, widths, max_pixels=max_pixels)
+    if target_ssim is None:
+        return [encode(image, fmt) for image in images for fmt in formats]
+    # Smaller sizes first: the largest one's search, where encodes cost most, starts from the
+    # quality the next size needed (it rarely needs less: its pixels carry less detail each).
+    smaller = [encode_searched(image, fmt, target_ssim) for image in images[1:] for fmt in formats]
+    hints = {variant.format: variant.quality for variant in smaller[: len(formats)]}
+    largest = [encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt)) for fmt in formats]
+    return largest + smaller
 
 
 def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Image.Image]:
@@ -230,7 +257,7 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
         icc_profile = image.info.get("icc_profile")
         # Sizes come from the header, so a JPEG decoded at a DCT scale gets the same ones; resizing
         # in the stored orientation, then rotating the (smaller) result, is the cheaper order.
-        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]))
+        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]), Image.Resampling.BICUBIC)
     largest = _to_srgb(largest, icc_profile)
     if orientation in _TRANSPOSE:
         largest = largest.transpose(_TRANSPOSE[orientation])
@@ -247,28 +274,66 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
     return prepared
 
 
-def encode(image: Image.Image, fmt: str) -> Variant:
+_FIXED_QUALITIES = {"webp": WEBP_QUALITY, "avif": AVIF_QUALITY, "jpeg": JPEG_QUALITY}
+
+
+def encode(
+    image: Image.Image, fmt: str, quality: int | None = None, *, webp_method: int = WEBP_METHOD
+) -> Variant:
     """Encode one prepared image; nothing but pixels goes in (no EXIF, XMP, ICC or comment)."""
     _check_formats([fmt])
+    quality = _FIXED_QUALITIES[fmt] if quality is None else quality
     out = io.BytesIO()
     if fmt == "jpeg":
-        _flatten(image).save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+        _flatten(image).save(out, "JPEG", quality=quality, optimize=True, progressive=True)
     else:
-        pixels = (
-            image if image.mode in ("RGB", "RGBA") else image.convert("RGBA" if _has_alpha(image) else "RGB")
-        )
-        pixels.info.clear()
+        pixels = _encodable(image)
         if fmt == "webp":
-            pixels.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+            pixels.save(out, "WEBP", quality=quality, method=webp_method)
         else:
-            pixels.save(out, "AVIF", quality=AVIF_QUALITY, speed=AVIF_SPEED)
+            pixels.save(out, "AVIF", quality=quality, speed=AVIF_SPEED)
     return Variant(
         width=image.width,
         height=image.height,
         format=fmt,
         mime_type=OUTPUT_MIME_TYPES[fmt],
         data=out.getvalue(),
+        quality=quality,
     )
+
+
+def encode_searched(image: Image.Image, fmt: str, target_ssim: float, at_least: int | None = None) -> Variant:
+    """Encode at the lowest quality of the format's grid whose luma SSIM reaches ``target_ssim``."""
+    _check_formats([fmt])
+    pixels = _flatten(image) if fmt == "jpeg" else _encodable(image)
+    found = search_quality(
+        pixels,
+        lambda quality: encode(pixels, fmt, quality, webp_method=SEARCHED_WEBP_METHOD).data,
+        _decoded_luma,
+        QUALITY_RANGES[fmt],
+        target_ssim,
+        at_least,
+    )
+    return Variant(
+        width=image.width,
+        height=image.height,
+        format=fmt,
+        mime_type=OUTPUT_MIME_TYPES[fmt],
+        data=found.data,
+        quality=found.quality,
+    )
+
+
+def _encodable(image: Image.Image) -> Image.Image:
+    """RGB or RGBA (what WebP and AVIF take), with no metadata to pass on."""
+    pixels = image if image.mode in ("RGB", "RGBA") else image.convert("RGBA" if _has_alpha(image) else "RGB")
+    pixels.info.clear()
+    return pixels
+
+
+def _decoded_luma(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as encoded:
+        return encoded.convert("L")
 
 
 def _check_formats(formats: Sequence[str]) -> None:
@@ -360,11 +425,17 @@ def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, round(width * long_side / height)), long_side
 
 
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """A new image of ``size`` (a copy when nothing changes: the source may be closed next)."""
+def _resize(
+    image: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.LANCZOS
+) -> Image.Image:
+    """A new image of ``size`` (a copy when nothing changes: the source may be closed next).
+
+    The first resize, from the full decode, is bicubic: on a 12 MP photo it is the most expensive
+    step of all, and bicubic costs a third less than Lanczos for no difference at a display size.
+    """
     if image.size == size:
         return image.copy()
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
+    return image.resize(size, resample, reducing_gap=_REDUCING_GAP)
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,15 @@ from domain.audit import AuditContext
 from domain.image import ImageFile, ImageStatus
 from domain.service import PropertyService
 from domain.values import PropertyKind
+from infrastructure.composition import wake_image_workers
 from infrastructure.image_policy import ALL_IMAGES, TRIGGERS, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
 from infrastructure.images.cloudinary_store import CloudinaryImageStore
 from infrastructure.images.codec import inspect_upload
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
+from infrastructure.workers import Worker
+from projections.models import WorkerHeartbeat
 from tests.conftest import ROOT, process_env, quay_street
 from tests.fixtures import hard_images as hard
 from tests.fixtures.fake_cloudinary import FakeCloudinary
@@ -247,3 +251,27 @@ def test_removing_a_processed_photo_deletes_its_variants(
     worker.run_once()
     assert not (disk.root / str(image_id)).exists()
     assert worker.position == last_trigger(service)
+
+
+def test_a_worker_with_a_long_poll_processes_an_upload_as_soon_as_it_is_recorded(
+    service: PropertyService, alice: AuditContext, blobs: LocalBlobStore, disk: LocalImageStore
+) -> None:
+    """SQLite: the API's wake-up datagram; PostgreSQL: NOTIFY. Never the 60-second poll."""
+    worker = Worker(service, [], policy(service, blobs, disk), poll_interval=60)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not WorkerHeartbeat.objects.filter(name=worker.name).exists():  # its first round is over
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.02)
+        image_id = upload(service, blobs)
+        wake_image_workers()  # what the upload view does after recording ImageAdded
+        while service.get_image(image_id).status is not ImageStatus.READY:
+            assert time.monotonic() < deadline, "the worker was not woken"
+            time.sleep(0.02)
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert outcomes(service, image_id) == ["ImageProcessed"]

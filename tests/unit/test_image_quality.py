@@ -1,0 +1,137 @@
+"""The per-image quality search and the luma SSIM that steers it (issue 11)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from infrastructure.images import codec
+from infrastructure.images.codec import make_variants, prepare
+from infrastructure.images.quality_search import STEP, QualityRange, search_quality
+from infrastructure.images.ssim import IncomparableImages, LumaReference, luma_ssim
+from tests.fixtures import hard_images as hard
+from tests.fixtures.ssim import ssim
+
+TARGET = 0.95
+WEBP = codec.QUALITY_RANGES["webp"]
+
+
+def luma(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("L")
+
+
+def webp(image: Image.Image, quality: int) -> bytes:
+    return codec.encode(image, "webp", quality, webp_method=codec.SEARCHED_WEBP_METHOD).data
+
+
+def reference(name: str) -> Image.Image:
+    return prepare(hard.photo(name), (2048,))[0]
+
+
+class Counting:
+    """An encoder that remembers which qualities it was asked for."""
+
+    def __init__(self, image: Image.Image) -> None:
+        self.image = image
+        self.asked: list[int] = []
+
+    def __call__(self, quality: int) -> bytes:
+        self.asked.append(quality)
+        return webp(self.image, quality)
+
+
+@pytest.mark.parametrize("quality", [30, 60, 90])
+def test_the_policys_ssim_is_the_reference_implementations(quality: int) -> None:
+    image = reference("coffee.png")
+    candidate = luma(webp(image, quality))
+    assert luma_ssim(image, candidate) == pytest.approx(ssim(image.convert("L"), candidate), abs=1e-9)
+
+
+def test_ssim_refuses_what_it_cannot_compare() -> None:
+    with pytest.raises(IncomparableImages):
+        LumaReference(Image.new("L", (6, 100)))
+    with pytest.raises(IncomparableImages):
+        LumaReference(Image.new("L", (50, 50))).ssim(Image.new("L", (50, 51)))
+
+
+@pytest.mark.parametrize("name", ["coffee.png", "chelsea.png", "astronaut.png"])
+def test_the_search_keeps_the_lowest_quality_of_the_grid_that_reaches_the_target(name: str) -> None:
+    image = reference(name)
+    found = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)
+    assert ssim(image.convert("L"), luma(found.data)) >= TARGET
+    assert found.data == webp(image, found.quality), "the bytes kept are the ones measured"
+    if found.quality > WEBP.floor:
+        below = webp(image, found.quality - STEP)
+        assert ssim(image.convert("L"), luma(below)) < TARGET, "a lower quality would have done"
+
+
+def test_the_search_asks_for_few_encodes() -> None:
+    image = reference("coffee.png")
+    encoder = Counting(image)
+    search_quality(image, encoder, luma, WEBP, TARGET)
+    assert len(WEBP.grid()) == 7
+    assert len(encoder.asked) <= 3, "a bisection of seven qualities"
+
+
+def test_an_easy_image_stops_at_the_floor_although_lower_qualities_would_pass() -> None:
+    """Luma SSIM is lenient with smooth pictures: the floor, not SSIM, bounds the smearing."""
+    ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
+    image = Image.merge("RGB", [Image.fromarray(ramp)] * 3)
+    assert ssim(image.convert("L"), luma(webp(image, WEBP.floor - 30))) >= TARGET
+    found = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)
+    assert found.quality == WEBP.floor
+
+
+def test_a_target_out_of_reach_keeps_the_ceiling() -> None:
+    image = reference("chelsea.png")
+    found = search_quality(image, lambda q: webp(image, q), luma, WEBP, 1.0)
+    assert (found.quality, found.data) == (WEBP.ceiling, webp(image, WEBP.ceiling))
+    assert found.ssim is not None
+    assert found.ssim < 1.0
+
+
+def test_a_hint_is_tried_first_then_one_step_above_and_never_undercut() -> None:
+    image = reference("coffee.png")
+    free = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)
+    assert free.quality - STEP >= WEBP.floor, "the photo must leave room below its quality"
+    exact = Counting(image)
+    assert search_quality(image, exact, luma, WEBP, TARGET, at_least=free.quality).quality == free.quality
+    assert exact.asked == [free.quality]
+    low = Counting(image)
+    hinted = search_quality(image, low, luma, WEBP, TARGET, at_least=free.quality - STEP)
+    assert low.asked == [free.quality - STEP, free.quality]
+    assert hinted.quality == free.quality
+    high = Counting(image)
+    assert search_quality(image, high, luma, WEBP, TARGET, at_least=WEBP.ceiling).quality == WEBP.ceiling
+    assert min(high.asked) >= WEBP.ceiling
+
+
+def test_a_sliver_too_small_to_measure_gets_the_ceiling() -> None:
+    image = Image.new("RGB", (300, 4), "teal")
+    found = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)
+    assert (found.quality, found.ssim) == (WEBP.ceiling, None)
+
+
+def test_every_grid_starts_at_its_floor_and_ends_at_its_ceiling() -> None:
+    for qualities in codec.QUALITY_RANGES.values():
+        grid = qualities.grid()
+        assert (grid[0], grid[-1]) == (qualities.floor, qualities.ceiling)
+    assert QualityRange(60, 90).grid() == [60, 65, 70, 75, 80, 85, 90]
+
+
+@pytest.mark.parametrize("name", hard.CORPUS)
+def test_every_searched_variant_of_the_corpus_keeps_ssim_and_is_smaller_than_its_source(name: str) -> None:
+    data = hard.photo(name)
+    references = prepare(data, codec.DEFAULT_WIDTHS)
+    variants = make_variants(data, codec.DEFAULT_WIDTHS, ["webp"], target_ssim=TARGET)
+    with Image.open(io.BytesIO(data)) as original:
+        source_size = original.size
+    for ref, variant in zip(references, variants, strict=True):
+        assert WEBP.floor <= variant.quality <= WEBP.ceiling
+        assert ssim(ref.convert("L"), luma(variant.data)) >= TARGET, (name, variant.width)
+        if (variant.width, variant.height) == source_size:
+            assert variant.size_bytes < len(data), "no variant is larger than its source at the same size"
