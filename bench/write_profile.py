@@ -1,0 +1,124 @@
+"""``python -m bench.write_profile``: where one write request's time goes, per stage, under cProfile.
+
+Why: the HTTP ratios say how far the write path is from plain CRUD, not where the difference is
+spent. This runs the real views in-process (Django's test client, a real JWT, ``bench.settings``,
+the database named by ``DATABASE_URL``), profiles a series of requests and prints the cumulative
+milliseconds per request of the stages the issue names (auth, command, recorder, chain, read-model
+catch-up, re-reading the aggregate, rendering). cProfile inflates Python-heavy stages; compare
+stages within one run, and before/after runs on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import secrets
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# (label, module file suffix, function name): cumulative time of that function, per request.
+STAGES: list[tuple[str, str, str]] = [
+    ("whole request (Django handler)", "django/core/handlers/base.py", "get_response"),
+    ("authentication (JWT + user row)", "rest_framework/request.py", "_authenticate"),
+    ("Idempotency-Key check", "api/idempotency.py", "begin"),
+    ("request validation (serializer)", "rest_framework/serializers.py", "is_valid"),
+    ("command: register_property", "domain/service.py", "register_property"),
+    ("command: update_property", "domain/service.py", "update_property"),
+    ("  loading the aggregate (replay)", "domain/service.py", "_load_for_change"),
+    ("  save: Application.save", "eventsourcing/application.py", "save"),
+    ("    recorder insert transaction", "infrastructure/event_store.py", "insert_events"),
+    ("      audit chain + Merkle leaves", "infrastructure/event_store.py", "_append_links"),
+    ("read-model catch-up (separate transactions)", "projections/runner.py", "catch_up_quietly"),
+    ("read models: events in hand, one transaction", "projections/inline.py", "apply_recorded"),
+    ("re-reading the aggregate to answer", "api/views/properties.py", "aggregate_json"),
+    ("  replay for the answer (get_property)", "domain/service.py", "get_property"),
+    ("response rendering (JSON)", "rest_framework/response.py", "rendered_content"),
+]
+
+
+def stage_milliseconds(stats: pstats.Stats, requests: int) -> list[tuple[str, float]]:
+    found: list[tuple[str, float]] = []
+    table: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for label, suffix, name in STAGES:
+        total = sum(
+            values[3]
+            for (filename, _, function), values in table.items()
+            if function == name and filename.endswith(suffix)
+        )
+        if total:
+            found.append((label, 1000 * total / requests))
+    return found
+
+
+def profile(action: Callable[[int], Any], requests: int) -> list[tuple[str, float]]:
+    for warm in range(20):
+        action(-1 - warm)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for number in range(requests):
+        action(number)
+    profiler.disable()
+    return stage_milliseconds(pstats.Stats(profiler), requests)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.write_profile", description=__doc__)
+    parser.add_argument("--requests", type=int, default=300, help="profiled requests per operation")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("COSMO_AUDIT_KEY", secrets.token_urlsafe(50))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
+
+    from bench.http_load import BODY, PATCHED_ROWS, USERNAME
+
+    call_command("migrate", "--no-input", verbosity=0)
+    password = secrets.token_urlsafe(24)
+    from api.models import User
+
+    user = User(username=f"{USERNAME}-{secrets.token_hex(4)}", organisation="acme", role="manager")
+    user.set_password(password)
+    user.save()
+    client = Client(HTTP_USER_AGENT="bench/1.0", HTTP_HOST="localhost")
+    login = client.post(
+        "/api/auth/token",
+        json.dumps({"username": user.username, "password": password}),
+        content_type="application/json",
+    )
+    assert login.status_code == 200, login.content
+    headers = {"Authorization": f"Bearer {login.json()['access']}"}
+    ids = [
+        client.post("/api/properties", BODY, content_type="application/json", headers=headers).json()["id"]
+        for _ in range(PATCHED_ROWS)
+    ]
+
+    def post(_: int) -> None:
+        response = client.post("/api/properties", BODY, content_type="application/json", headers=headers)
+        assert response.status_code == 201, response.content
+
+    def patch(number: int) -> None:
+        body = json.dumps({"name": f"Harbour View {number}"})
+        response = client.patch(
+            f"/api/properties/{ids[number % PATCHED_ROWS]}",
+            body,
+            content_type="application/json",
+            headers=headers,
+        )
+        assert response.status_code == 200, response.content
+
+    for what, action in (("POST /api/properties", post), ("PATCH /api/properties/{id}", patch)):
+        print(f"{what}: ms per request under cProfile ({args.requests} requests)")
+        for label, milliseconds in profile(action, args.requests):
+            print(f"  {label:<48} {milliseconds:7.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
