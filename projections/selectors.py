@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from domain.audit import AuditContext
 from domain.errors import ImageNotFound, PropertyNotFound
@@ -35,7 +35,10 @@ def visible(model: type[Row], context: AuditContext) -> QuerySet[Row]:
 
 
 def visible_properties(context: AuditContext) -> QuerySet[PropertyListing]:
-    return visible(PropertyListing, context)
+    """The caller's listings, each flagged ``has_cover`` by the same query, so a page (or a detail
+    read) of properties without a cover photo skips the query for their covers."""
+    covers = visible_images(context).filter(property_id=OuterRef("property_id"), is_cover=True)
+    return visible(PropertyListing, context).annotate(has_cover=Exists(covers))
 
 
 def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
@@ -57,7 +60,10 @@ def gallery(context: AuditContext, property_id: UUID) -> QuerySet[GalleryImage]:
 
 def cover_images(context: AuditContext, property_ids: Iterable[UUID]) -> dict[UUID, GalleryImage]:
     """Each property's cover photo, by property, in one query for a whole page of the list."""
-    rows = visible_images(context).filter(property_id__in=set(property_ids), is_cover=True)
+    wanted = set(property_ids)
+    if not wanted:
+        return {}
+    rows = visible_images(context).filter(property_id__in=wanted, is_cover=True)
     return {row.property_id: row for row in rows}
 
 
