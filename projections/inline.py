@@ -18,9 +18,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from projections.models import ProjectionState, ProjectionTracking
-from projections.projection import Projection
+from projections.projection import HandlerFailed, Projection
 from projections.runner import _apply
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def apply_recorded(
     first, last = recorded[0][0], recorded[-1][0]
     by_name = {projection.name: projection for projection in projections}
     left: list[Projection] = []
+    advanced: list[int] = []
     with transaction.atomic():
         states = ProjectionState.objects.select_for_update().filter(name__in=by_name).order_by("name")
         generations = {state.name: state.generation for state in states}
@@ -61,7 +63,16 @@ def apply_recorded(
                 continue
             topics = set(projection.topics)
             events = [(position, event) for position, event in recorded if type(event).TOPIC in topics]
-            stalled = _apply(projection, tracking, events, last)
-            if stalled is not None:
+            try:
+                # Handlers change rows in memory and ``finish_batch`` writes them: a handler that
+                # raises has written nothing, so no savepoint is needed around the happy path.
+                projection.apply(events, tracking.generation)
+            except HandlerFailed:
+                stalled = _apply(projection, tracking, events, last)  # the catch-up's way to stall
                 logger.error("projection stalled", extra={"projection": name, "error": str(stalled)})
+            else:
+                advanced.append(tracking.pk)
+        ProjectionTracking.objects.filter(pk__in=advanced).update(
+            position=last, last_error="", error_position=None, updated_at=timezone.now()
+        )
     return left
