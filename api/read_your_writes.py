@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from rest_framework.response import Response
 from api.query import ascii_integer
 from domain.service import Receipt
 from infrastructure.composition import property_service
+from projections.inline import apply_recorded
 from projections.registry import inline_projections
 from projections.runner import DATABASE_UNAVAILABLE, catch_up_quietly
 from projections.selectors import wait_until_projected
@@ -65,9 +67,16 @@ def answer_write(
     """Catch the read models up, so this answer and the writer's next read show the write.
 
     ``render`` makes the body once the read models have caught up; a stalled one is left behind
-    (and reported by its status), since the write itself has already been recorded.
+    (and reported by its status), since the write itself has already been recorded. The events
+    the write has in hand go straight into the read models that were right before them; only
+    the others read the store (``projections.inline``).
     """
-    catch_up_quietly(inline_projections(), property_service(), receipt.position)
+    behind = inline_projections()
+    if receipt.recorded:
+        # On a database failure the catch-up below meets it too, logs it and leaves it to the worker.
+        with suppress(*DATABASE_UNAVAILABLE):
+            behind = apply_recorded(behind, receipt.recorded)
+    catch_up_quietly(behind, property_service(), receipt.position)
     response = Response(None if render is None else _render_committed(render), status=status_code)
     if receipt.position is not None:
         response[POSITION_HEADER] = str(receipt.position)

@@ -35,6 +35,10 @@ BODY = json.dumps(
         "rent": {"amount": "1250.00", "currency": "EUR"},
     }
 )
+PATCH_BODY = json.dumps({"name": "Harbour View COUNTER"})
+# PATCHes take turns over this many properties (created before the runs), so each one gathers
+# some tens of versions over a run, not thousands: a write replays its property first.
+PATCHED_ROWS = 100
 # Sync workers, one request at a time each: with three or more threads per process on SQLite,
 # concurrent POSTs stall until the library's 5 s pool timeout (see report.NOTES), and the bench
 # would measure the stall.
@@ -50,6 +54,12 @@ _CALLER_CONFIG = {
     "LOG_LEVEL",
     "REDIS_URL",
 }
+
+
+def patch_target(collection: str, ids: list[str]) -> Target:
+    """A rename of each of ``ids`` in turn, each request naming a new name."""
+    paths = tuple(f"{collection}/{id_}" for id_ in ids)
+    return Target("PATCH", paths[0], PATCH_BODY, paths)
 
 
 @dataclass(frozen=True)
@@ -201,8 +211,9 @@ def measure(
     with gunicorn(env, workdir / "gunicorn.log") as port:
         credentials = json.dumps({"username": USERNAME, "password": password})
         token = str(created(port, "/api/auth/token", credentials)["access"])
-        cosmo_id = created(port, "/api/properties", BODY, token)["id"]
-        plain_id = created(port, "/bench/plain", BODY, token)["id"]
+        cosmo_ids = [created(port, "/api/properties", BODY, token)["id"] for _ in range(PATCHED_ROWS)]
+        plain_ids = [created(port, "/bench/plain", BODY, token)["id"] for _ in range(PATCHED_ROWS)]
+        cosmo_id, plain_id = cosmo_ids[0], plain_ids[0]
         pairs = [
             Pair(
                 "POST /api/properties",
@@ -215,6 +226,18 @@ def measure(
                 Target("GET", f"/api/properties/{cosmo_id}"),
                 Target("GET", f"/bench/plain/{plain_id}"),
                 "plain model GET view",
+            ),
+            Pair(
+                "GET /api/properties (a page of 20)",
+                Target("GET", "/api/properties"),
+                Target("GET", "/bench/plain"),
+                "plain model list view",
+            ),
+            Pair(
+                f"PATCH /api/properties/{{id}} (rename, {PATCHED_ROWS} rows in turn)",
+                patch_target("/api/properties", cosmo_ids),
+                patch_target("/bench/plain", plain_ids),
+                "plain model read + UPDATE view",
             ),
         ]
         for pair in pairs:

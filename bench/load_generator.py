@@ -21,6 +21,7 @@ wrk.method = "{method}"
 wrk.headers["Authorization"] = "Bearer {token}"
 wrk.headers["Content-Type"] = "application/json"
 {body}
+{request}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -32,11 +33,25 @@ end
 """
 
 
+# Requests of a target with ``paths`` take turns over those paths, and ``COUNTER`` in the body
+# becomes the request's number: repeated PATCHes then each change something, spread over rows.
+_VARYING_LUA = """\
+local paths = {{{paths}}}
+local counter = 0
+request = function()
+  counter = counter + 1
+  local body = (string.gsub(wrk.body, "COUNTER", tostring(counter)))
+  return wrk.format(nil, paths[(counter % #paths) + 1], nil, body)
+end
+"""
+
+
 @dataclass(frozen=True)
 class Target:
     method: str
     path: str
     body: str = ""
+    paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,8 +84,13 @@ def find_or_install_wrk(log: Callable[[str], None]) -> str | None:
 
 def write_script(directory: Path, name: str, target: Target, token: str) -> Path:
     body = f"wrk.body = [==[{target.body}]==]" if target.body else ""
+    request = ""
+    if target.paths:
+        request = _VARYING_LUA.format(paths=", ".join(f'"{path}"' for path in target.paths))
     script = directory / f"{name}.lua"
-    script.write_text(_LUA.format(method=target.method, token=token, body=body, marker=MARKER))
+    script.write_text(
+        _LUA.format(method=target.method, token=token, body=body, request=request, marker=MARKER)
+    )
     return script
 
 

@@ -17,7 +17,8 @@ import psycopg
 from psycopg import sql
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
-BENCH_DATABASE = "cosmo_bench"
+# Helpers sharing one server name their own: a run drops and recreates this database.
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cosmo_bench")
 
 
 def server_url() -> str:

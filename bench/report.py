@@ -83,16 +83,21 @@ def reading(rows: list[Row]) -> list[str]:
             f" ({multi.ratio:.2f} times the one-row ceiling): the cost is per transaction, so"
             " batching events per command is the lever, not more writers."
         )
-    post = [r for r in rows if r.what.startswith("POST") and r.rate]
-    get = [r for r in rows if r.what.startswith("GET") and r.rate]
-    if post and get:
-        posts = ", ".join(f"{r.ratio:.2f} on {r.database}" for r in post)
-        gets = ", ".join(f"{r.ratio:.2f} on {r.database}" for r in get)
+
+    def ratios(start: str) -> str:
+        chosen = [r for r in rows if r.what.startswith(start) and r.rate]
+        return ", ".join(f"{r.ratio:.2f} on {r.database}" for r in chosen)
+
+    posts, patches, gets, lists = (
+        ratios(start) for start in ("POST", "PATCH", "GET /api/properties/{id}", "GET /api/properties (")
+    )
+    if posts and gets:
         sentences.append(
-            f"Over HTTP, `POST /api/properties` ran at {posts} of the plain-model insert, because each"
-            " request appends the event and then catches the read models up before it answers;"
-            " `GET /api/properties/{id}` reads one read-model row much as the plain view reads its"
-            f" own, and ran at {gets} of it."
+            f"Over HTTP, `POST /api/properties` ran at {posts} of the plain-model insert"
+            + (f" and `PATCH` at {patches} of a plain read and update" if patches else "")
+            + ": each write appends its events, then applies them to the read models before it"
+            " answers; `GET /api/properties/{id}` reads one read-model row much as the plain view"
+            f" reads its own, and ran at {gets} of it" + (f", the list at {lists}." if lists else ".")
         )
     return sentences[:4]
 

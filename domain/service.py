@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -41,11 +41,18 @@ class _ConcurrentSave(VersionConflict):
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a caller learns from a successful command."""
+    """What a caller learns from a successful command.
+
+    ``aggregate`` is the acted-on aggregate as saved (at ``version``), and ``recorded`` the
+    ``(position, event)`` pairs the save recorded, in order: callers answer and update read
+    models from what they hold instead of reading back what they just wrote.
+    """
 
     id: UUID
     version: int
     position: int | None
+    aggregate: AuditedAggregate | None = field(default=None, compare=False, repr=False)
+    recorded: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -282,5 +289,6 @@ class PropertyService(Application[UUID]):
             raise _ConcurrentSave(
                 f"{type(primary).__name__} {primary.id} was changed by someone else; reload and try again"
             ) from None
-        position = recordings[-1].notification.id if recordings else None
-        return Receipt(id=primary.id, version=primary.version, position=position)
+        recorded = tuple((r.notification.id, r.domain_event) for r in recordings)
+        position = recorded[-1][0] if recorded else None
+        return Receipt(primary.id, primary.version, position, aggregate=primary, recorded=recorded)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from domain.audit import AuditContext
 from domain.errors import ImageNotFound, PropertyNotFound
@@ -15,6 +17,7 @@ from projections.models import (
     OrganisationDashboard,
     ProjectionTracking,
     PropertyListing,
+    ReadModel,
 )
 from projections.projection import Row
 
@@ -28,14 +31,37 @@ class ProjectionBehind(Exception):
 
 def visible(model: type[Row], context: AuditContext) -> QuerySet[Row]:
     """The live rows of a read model that the caller's organisation (or role) may see."""
-    rows: QuerySet[Row] = model.live()
-    if not context.sees_all_organisations:
-        rows = rows.filter(organisation=context.organisation)
+    rows: QuerySet[Row] = _visible(model, _scope(context)).all()
     return rows
 
 
 def visible_properties(context: AuditContext) -> QuerySet[PropertyListing]:
-    return visible(PropertyListing, context)
+    """The caller's listings, each flagged ``has_cover`` by the same query, so a page (or a detail
+    read) of properties without a cover photo skips the query for their covers."""
+    rows: QuerySet[PropertyListing] = _listings(_scope(context)).all()
+    return rows
+
+
+def _scope(context: AuditContext) -> str | None:
+    """The organisation whose rows the caller sees; None for every organisation's."""
+    return None if context.sees_all_organisations else context.organisation
+
+
+# Composing a query with the live-generation subquery costs several times what running it does,
+# so each is composed once per model and organisation. Callers only ever get a clone (``.all()``)
+# of these: the shared querysets are never evaluated, and their result caches stay empty. The
+# generation is still read by the database at each query, so a rebuild's swap shows at once.
+@lru_cache(maxsize=1024)
+def _visible(model: type[ReadModel], organisation: str | None) -> QuerySet[Any]:
+    rows: QuerySet[Any] = model.live()
+    return rows if organisation is None else rows.filter(organisation=organisation)
+
+
+@lru_cache(maxsize=1024)
+def _listings(organisation: str | None) -> QuerySet[Any]:
+    covers = _visible(GalleryImage, organisation).filter(property_id=OuterRef("property_id"), is_cover=True)
+    listings: QuerySet[Any] = _visible(PropertyListing, organisation).annotate(has_cover=Exists(covers))
+    return listings
 
 
 def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
@@ -57,7 +83,10 @@ def gallery(context: AuditContext, property_id: UUID) -> QuerySet[GalleryImage]:
 
 def cover_images(context: AuditContext, property_ids: Iterable[UUID]) -> dict[UUID, GalleryImage]:
     """Each property's cover photo, by property, in one query for a whole page of the list."""
-    rows = visible_images(context).filter(property_id__in=set(property_ids), is_cover=True)
+    wanted = set(property_ids)
+    if not wanted:
+        return {}
+    rows = visible_images(context).filter(property_id__in=wanted, is_cover=True)
     return {row.property_id: row for row in rows}
 
 

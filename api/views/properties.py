@@ -68,7 +68,8 @@ def listing_json(listing: PropertyListing, cover: dict[str, Any] | None) -> dict
 def listings_json(request: Request, listings: Iterable[PropertyListing]) -> list[dict[str, Any]]:
     """Rows of the list (or the one of a detail read) with their covers, found in one query."""
     rows = list(listings)
-    covers = cover_images(current_audit_context(), (row.property_id for row in rows))
+    with_cover = (row.property_id for row in rows if getattr(row, "has_cover", True))
+    covers = cover_images(current_audit_context(), with_cover)
     return [listing_json(row, cover_json(covers.get(row.property_id), request)) for row in rows]
 
 
@@ -103,7 +104,8 @@ def expected_version(request: Request) -> int | None:
 
 
 def written(request: Request, receipt: Receipt, status_code: int = status.HTTP_200_OK) -> Response:
-    """Answer a write with the property at exactly the written version, replayed from its events.
+    """Answer a write with the property at exactly the written version: the aggregate the command
+    saved, or else replayed from its events.
 
     So the body always agrees with the ETag, even if a projection is stalled or another write
     has already followed.
@@ -112,7 +114,9 @@ def written(request: Request, receipt: Receipt, status_code: int = status.HTTP_2
         "property changed",
         extra={"property_id": str(receipt.id), "version": receipt.version, "position": receipt.position},
     )
-    prop = property_service().get_property(receipt.id, receipt.version)
+    prop = receipt.aggregate
+    if not isinstance(prop, Property) or prop.version != receipt.version:
+        prop = property_service().get_property(receipt.id, receipt.version)
     response = answer_write(receipt, lambda: aggregate_json(request, prop), status_code)
     response["ETag"] = f'"{receipt.version}"'
     return response
@@ -184,14 +188,15 @@ class PropertyDetailView(AuditedView):
         },
     )
     def get(self, request: Request, property_id: UUID) -> Response:
-        query = TimeTravelSerializer(data=query_values(request))
-        query.is_valid(raise_exception=True)
-        if "version" in query.validated_data:
-            body = aggregate_json(
-                request, property_service().get_property(property_id, query.validated_data["version"])
-            )
-        elif "as_of" in query.validated_data:
-            moment = query.validated_data["as_of"].astimezone(UTC)
+        travel: dict[str, Any] = {}
+        if values := query_values(request):  # most reads name no time: no serializer to run
+            query = TimeTravelSerializer(data=values)
+            query.is_valid(raise_exception=True)
+            travel = query.validated_data
+        if "version" in travel:
+            body = aggregate_json(request, property_service().get_property(property_id, travel["version"]))
+        elif "as_of" in travel:
+            moment = travel["as_of"].astimezone(UTC)
             body = aggregate_json(request, property_service().get_property_as_of(property_id, moment))
         else:
             wait_for_min_position(request, "property_list")

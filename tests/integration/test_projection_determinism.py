@@ -15,8 +15,9 @@ from domain.errors import DomainError
 from domain.image import ImageFile
 from domain.service import PropertyChanges, PropertyService
 from domain.values import PropertyKind, Rent
+from projections.inline import apply_recorded
 from projections.models import ProjectionState, ProjectionTracking
-from projections.registry import all_projections
+from projections.registry import all_projections, inline_projections
 from projections.runner import catch_up, rebuild
 from tests.conftest import context_for, quay_street, wipe_event_store
 from tests.fixtures.image_outcomes import record_failed, record_processed
@@ -93,7 +94,9 @@ IMAGE_COMMANDS: dict[str, Command] = {
 }
 
 
-def run(service: PropertyService, history: list[tuple[str, Any, Any]]) -> None:
+def run(service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool = False) -> None:
+    """Run the commands; ``in_hand`` applies each one's recorded events as a write answering
+    over HTTP does (``projections.inline``), the catch-up steps reading the rest from the store."""
     properties: list[tuple[str, Any]] = []
     images: list[tuple[str, Any]] = []
     for action, first, second in history:
@@ -105,6 +108,8 @@ def run(service: PropertyService, history: list[tuple[str, Any, Any]]) -> None:
             with acting_as(context_for("writer", str(first))):
                 receipt = service.register_property(name="New", kind=second, address=quay_street())
             properties.append((str(first), receipt.id))
+            if in_hand:
+                apply_recorded(inline_projections(), receipt.recorded)
             continue
         targets = images if action in IMAGE_COMMANDS else properties
         if not targets:
@@ -116,6 +121,8 @@ def run(service: PropertyService, history: list[tuple[str, Any, Any]]) -> None:
                 receipt = command(service, target, second)
             except DomainError:
                 continue  # refused commands (archived, blank names, removed images) are part of histories too
+        if in_hand and receipt is not None:
+            apply_recorded(inline_projections(), receipt.recorded)
         if action == "photo":
             images.append((organisation, receipt.id))
 
@@ -129,21 +136,21 @@ def assert_incremental_equals_rebuild(service: PropertyService) -> None:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=histories)
+@given(history=histories, in_hand=st.booleans())
 def test_incremental_read_models_equal_a_full_rebuild(
-    service: PropertyService, history: list[tuple[str, Any, Any]]
+    service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool
 ) -> None:
     reset_read_models()
-    run(service, history)
+    run(service, history, in_hand)
     assert_incremental_equals_rebuild(service)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=gallery_histories)
+@given(history=gallery_histories, in_hand=st.booleans())
 def test_incremental_galleries_equal_a_full_rebuild(
-    service: PropertyService, history: list[tuple[str, Any, Any]]
+    service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool
 ) -> None:
     reset_read_models()
     registrations = [("register", organisation, PropertyKind.HOUSE) for organisation in ORGANISATIONS[:2]]
-    run(service, [*registrations, *history])
+    run(service, [*registrations, *history], in_hand)
     assert_incremental_equals_rebuild(service)
