@@ -324,7 +324,10 @@ def main(argv: list[str]) -> int:
         log("--quick: docs/benchmarks.md left as it was")
         return 0
     parameters = how(args, append, http, wrk, found, load, code, seconds)
-    DOC.write_text(report.document(found.rows, machine.describe(pg_version, wrk), parameters, extra))
+    previous = DOC.read_text() if DOC.exists() else ""
+    DOC.write_text(
+        report.document(found.rows, machine.describe(pg_version, wrk), parameters, extra, previous)
+    )
     log(f"wrote {DOC.relative_to(REPO)}")
     return 0
 

@@ -107,16 +107,25 @@ def document(
     machine: dict[str, str],
     parameters: dict[str, str],
     sections: list[list[str]] | None = None,
+    previous: str = "",
 ) -> str:
-    """The whole file; ``sections`` (lines each, headed ``## …``) go between the reading and the notes."""
+    """The whole file; ``sections`` (lines each, headed ``## …``) go between the reading and the
+    notes. A section of ``previous`` that this run did not make (another bench command's, such as
+    ``bench.merkle_log`` or ``bench.request_profile``) is kept where it was."""
     today = datetime.now(UTC).strftime("%Y-%m-%d")
+    made = {section[0]: section for section in sections or []}
+    kept = [
+        made.pop(heading, section)
+        for heading, section in _sections(previous).items()
+        if heading not in _OWN_HEADINGS
+    ]
     parts = [
         "# Benchmarks",
         "",
-        "Produced by `make bench` (`python -m bench`), which overwrites this file; "
-        f"last run {today}. Speed is judged by the **ratio** to a baseline measured in the same"
-        " run on the same machine, never by absolute thresholds. Rates are medians from one"
-        " machine where the load generator shares the CPUs with the server and the database:"
+        "Produced by `make bench` (`python -m bench`), which rewrites its own sections of this file"
+        f" and keeps the others; last run {today}. Speed is judged by the **ratio** to a baseline"
+        " measured in the same run on the same machine, never by absolute thresholds. Rates are"
+        " medians from one machine where the load generator shares the CPUs with the server and the database:"
         " compare ratios between runs and read absolute rates as orders of magnitude.",
         "",
         "## Machine",
@@ -135,10 +144,25 @@ def document(
         "",
         " ".join(reading(rows)),
         "",
-        *[line for section in sections or [] for line in section],
+        *[line for section in [*kept, *made.values()] for line in section],
         "## Notes",
         "",
         *[f"- {note}" for note in NOTES],
         "",
     ]
     return "\n".join(parts)
+
+
+_OWN_HEADINGS = {"## Machine", "## How", "## Results", "## Reading", "## Notes"}
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """The ``## `` sections of a document, each its lines from the heading to the next one."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = found.setdefault(line, [])
+        if current is not None:
+            current.append(line)
+    return found

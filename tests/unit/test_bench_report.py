@@ -1,0 +1,16 @@
+"""``make bench`` rewrites its own sections of docs/benchmarks.md and keeps the other commands'."""
+
+from __future__ import annotations
+
+from bench import report
+
+
+def test_a_rerun_replaces_its_own_sections_and_keeps_the_others_in_place() -> None:
+    first = report.document([], {"cpu": "2"}, {"run": "1"}, [["## Images", "", "old figures", ""]])
+    first += "\n## Merkle log\n\nwritten by bench.merkle_log\n"
+    second = report.document([], {"cpu": "2"}, {"run": "2"}, [["## Images", "", "new figures", ""]], first)
+    assert "new figures" in second
+    assert "old figures" not in second
+    assert second.count("written by bench.merkle_log") == 1
+    assert second.count("## Machine") == second.count("## Notes") == 1
+    assert second.index("## Images") < second.index("## Merkle log") < second.index("## Notes")
