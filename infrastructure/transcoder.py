@@ -47,6 +47,13 @@ _ENUMS: dict[type[Enum], str] = {
     ImageStatus: "image_status",
 }
 
+# What a reader of the stored JSON needs to present a tagged value without decoding it into
+# objects (``api.event_json``): each record tag's field names, in the class's order, and the enum tags.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in fields(record_type)) for record_type, name in _RECORDS.items()
+}
+ENUM_TAGS: frozenset[str] = frozenset(_ENUMS.values())
+
 
 class OrjsonTranscoder(Transcoder):
     def __init__(self) -> None:
