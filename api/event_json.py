@@ -85,8 +85,10 @@ def json_safe(value: Any) -> Any:
 def event_json(entry: AuditEntry) -> dict[str, Any]:
     """One event of the audit stream, with its chain position and who recorded it."""
     event = entry.event
-    link = entry.link
-    return row_json((link.position, event.originator_id, event.originator_version, event.topic, event.state))
+    originator_id = event.originator_id
+    if not isinstance(originator_id, UUID):
+        originator_id = UUID(originator_id)
+    return row_json((entry.link.position, originator_id, event.originator_version, event.topic, event.state))
 
 
 def row_json(row: EntryRow) -> dict[str, Any]:
