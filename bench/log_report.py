@@ -101,8 +101,8 @@ def audit_reading(rows: list[ScanRow]) -> list[str]:
         if export := _on_each(rows, EXPORT, size):
             sentences.append(
                 f"Exporting {size:,} events as NDJSON with `manage.py audit export` ran at {export}:"
-                " each event is joined with its chain link, decoded, turned into its JSON shape and"
-                " encoded again, where the raw read only fetches the stored rows."
+                " each event's stored JSON is parsed, presented in the export's shape and encoded"
+                " again, where the raw read only fetches the stored rows."
             )
         if verify := _on_each(rows, VERIFY, size):
             sentences.append(
