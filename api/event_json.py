@@ -146,9 +146,12 @@ def stored_json_safe(value: Any) -> Any:
         if tag in _STORED_SCALARS:
             return _STORED_SCALARS[tag](data)
         if tag in RECORD_FIELDS:
-            return _safe_items([(name, data[name]) for name in RECORD_FIELDS[tag]])
+            return {
+                name: stored_json_safe(item) if type(item := data[name]) in _NESTED else item
+                for name in RECORD_FIELDS[tag]
+            }
         if tag in ENUM_TAGS:
-            return stored_json_safe(data)
+            return stored_json_safe(data) if type(data) in _NESTED else data
         raise TranscodingNotRegisteredError(f"unknown stored type {tag!r}")
     return _safe_items(value.items())
 
