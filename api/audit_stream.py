@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import orjson
 
-from api.event_json import event_json
+from api.event_json import row_json
 from infrastructure.audit_trail import chained
 from infrastructure.composition import property_service
-from infrastructure.event_store import AuditEntry, AuditFilter
+from infrastructure.event_store import AuditEntry, AuditFilter, ChainedRecorder, EntryRow
 
 BATCH_SIZE = 1000
 
@@ -24,15 +24,29 @@ def read_batches(where: AuditFilter) -> Iterator[list[AuditEntry]]:
     Stopping at that head makes a long read a snapshot: it ends even while writes go on.
     """
     store = chained(property_service().recorder)
-    head = store.select_head()
-    last = 0 if head is None else head.position
+    last = _head_position(store)
     after = 0
     while batch := [e for e in store.select_entries(after, BATCH_SIZE, where) if e.link.position <= last]:
         yield batch
         after = batch[-1].link.position
 
 
+def read_row_batches(where: AuditFilter) -> Iterator[list[EntryRow]]:
+    """``read_batches`` as bare rows (position first), for the export."""
+    store = chained(property_service().recorder)
+    last = _head_position(store)
+    after = 0
+    while batch := [row for row in store.select_entry_rows(after, BATCH_SIZE, where) if row[0] <= last]:
+        yield batch
+        after = batch[-1][0]
+
+
+def _head_position(store: ChainedRecorder) -> int:
+    head = store.select_head()
+    return 0 if head is None else head.position
+
+
 def ndjson_chunks(where: AuditFilter) -> Iterator[bytes]:
     """The export: one JSON event per line, one chunk per batch."""
-    for batch in read_batches(where):
-        yield b"".join(orjson.dumps(event_json(entry)) + b"\n" for entry in batch)
+    for batch in read_row_batches(where):
+        yield b"".join([orjson.dumps(row_json(row), option=orjson.OPT_APPEND_NEWLINE) for row in batch])

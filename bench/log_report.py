@@ -101,8 +101,8 @@ def audit_reading(rows: list[ScanRow]) -> list[str]:
         if export := _on_each(rows, EXPORT, size):
             sentences.append(
                 f"Exporting {size:,} events as NDJSON with `manage.py audit export` ran at {export}:"
-                " each event is joined with its chain link, decoded, turned into its JSON shape and"
-                " encoded again, where the raw read only fetches the stored rows."
+                " each event's stored JSON is parsed, presented in the export's shape and encoded"
+                " again, where the raw read only fetches the stored rows."
             )
         if verify := _on_each(rows, VERIFY, size):
             sentences.append(
@@ -149,10 +149,10 @@ def rebuild_reading(rows: list[ScanRow]) -> list[str]:
         if single:
             sentences.append(f"Rebuilding `property_list` from a log of {size:,} events ran at {single}.")
         if everything:
-            sentences.append(f"Rebuilding every projection, one after the other, ran at {everything}.")
+            sentences.append(f"Rebuilding every projection in one pass over the log ran at {everything}.")
     sentences += _scaling(rows)
     if memory := _memory(rows, REBUILD_ALL):
-        sentences.append(f"Resident memory rose during all the rebuilds by at most {memory}.")
+        sentences.append(f"Resident memory rose during the one-pass rebuild by at most {memory}.")
     return sentences
 
 
@@ -191,13 +191,13 @@ def rebuild_section(scans: list[ScanRow], sizes_note: str) -> list[str]:
     return [
         "## Projection rebuild (issue 5)",
         "",
-        "`projections.runner.rebuild(projection, app)` (batches of 1000, shadow generation, then the"
-        f" swap) of every projection in turn, as `projections rebuild --all` does, in one Django"
-        f" process, over the same seeded logs ({sizes_note}) after the export and verify above."
-        " Rates count all the events in the log (a projection reads only its own topics); the"
-        f" baseline is the same process reading the whole log raw ({BASELINE}); peak RSS as above,"
-        " except that a later rebuild may reuse memory an earlier one freed, so the last row's rise"
-        " is the one to read:",
+        "`projections.runner.rebuild_together(projections, app)` (batches of 1000, a shadow generation"
+        " each, then the swaps): first each projection alone, then all of them in one pass over the"
+        " log, as `projections rebuild --all` does (docs/adr/0015), in one Django process, over the"
+        f" same seeded logs ({sizes_note}) after the export and verify above. Rates count all the"
+        " events in the log (a projection applies only its own topics); the baseline is the same"
+        f" process reading the whole log raw ({BASELINE}); peak RSS as above, except that a later"
+        " rebuild may reuse memory an earlier one freed, so the last row's rise is the one to read:",
         "",
         scan_table(scans),
         "",

@@ -98,6 +98,10 @@ class AuditFilter:
     until: datetime | None = None
 
 
+# A stored event as the export reads it: (position, originator_id, originator_version, topic, state).
+EntryRow = tuple[int, UUID, int, str, bytes]
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     link: ChainLink
@@ -413,6 +417,26 @@ class ChainedRecorder(ApplicationRecorder):
     def select_entries(self, after: int, limit: int, where: AuditFilter) -> list[AuditEntry]:
         """A page of the global stream, in chain order, with each event as stored."""
         columns = ", ".join(f"c.{name.strip()}" for name in _LINK_COLUMNS.split(","))
+        entries = []
+        for row in self._run(*self._entries_query(columns, after, limit, where)):
+            link = self._link(row)
+            stored = StoredEvent(link.originator_id, link.originator_version, link.topic, bytes(row[8]))
+            entries.append(AuditEntry(link, stored))
+        return entries
+
+    def select_entry_rows(self, after: int, limit: int, where: AuditFilter) -> list[EntryRow]:
+        """The same page as ``select_entries``, as bare ``(position, originator_id, version, topic,
+        state)`` rows: the export needs no more, and parsing each chain link cost it a third of its time."""
+        columns = "c.position, c.originator_id, c.originator_version, c.topic"
+        return [
+            (row[0], row[1] if isinstance(row[1], UUID) else UUID(row[1]), row[2], row[3], bytes(row[4]))
+            for row in self._run(*self._entries_query(columns, after, limit, where))
+        ]
+
+    def _entries_query(
+        self, columns: str, after: int, limit: int, where: AuditFilter
+    ) -> tuple[str, list[Any]]:
+        """The chain joined with the events (``columns`` and then the state), filtered, in chain order."""
         sql = f"SELECT {columns}, e.state FROM {{chain}} c JOIN {{events}} e ON e.{{id}} = c.notification_id"
         sql += " WHERE c.position > %s"
         params: list[Any] = [after]
@@ -433,12 +457,7 @@ class ChainedRecorder(ApplicationRecorder):
             params.append(self._db_time(where.until))
         sql += " ORDER BY c.position LIMIT %s"
         params.append(limit)
-        entries = []
-        for row in self._run(sql, params):
-            link = self._link(row)
-            stored = StoredEvent(link.originator_id, link.originator_version, link.topic, bytes(row[8]))
-            entries.append(AuditEntry(link, stored))
-        return entries
+        return sql, params
 
     def insert_seal(self, seal: Seal) -> None:
         sql = "INSERT INTO {seals} (position, digest, sealed_at, signature) VALUES (%s, %s, %s, %s)"

@@ -47,6 +47,16 @@ _ENUMS: dict[type[Enum], str] = {
     ImageStatus: "image_status",
 }
 
+# What a reader of the stored JSON needs to present a tagged value without decoding it into
+# objects (``api.event_json``): each record tag's field names, in the class's order, and the enum tags.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in fields(record_type)) for record_type, name in _RECORDS.items()
+}
+ENUM_TAGS: frozenset[str] = frozenset(_ENUMS.values())
+
+
+_NESTED = (dict, list)  # what orjson.loads nests; everything else it gives is a leaf
+
 
 class OrjsonTranscoder(Transcoder):
     def __init__(self) -> None:
@@ -81,16 +91,18 @@ class OrjsonTranscoder(Transcoder):
         raise TranscodingNotRegisteredError(f"cannot store a value of type {kind.__qualname__}")
 
     def _untag(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self._untag(item) for item in value]
-        if not isinstance(value, dict):
+        # Plain leaves (most of an event) are passed on without a call: rebuilds decode every event.
+        if type(value) is list:
+            return [self._untag(item) if type(item) in _NESTED else item for item in value]
+        if type(value) is not dict:
             return value
         if len(value) == 2 and TYPE_KEY in value and DATA_KEY in value:
             decode = self._decoders.get(value[TYPE_KEY])
             if decode is None:
                 raise TranscodingNotRegisteredError(f"unknown stored type {value[TYPE_KEY]!r}")
-            return decode(self._untag(value[DATA_KEY]))
-        return {key: self._untag(item) for key, item in value.items()}
+            data = value[DATA_KEY]
+            return decode(self._untag(data) if type(data) in _NESTED else data)
+        return {key: self._untag(item) if type(item) in _NESTED else item for key, item in value.items()}
 
 
 def _record_decoder(record_type: type) -> Any:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from projections.models import AuditTimelineEntry, ReadModel
 from projections.projection import Handler, Projection
+from projections.row_writer import row_writer
 
 
 class AuditTimelineProjection(Projection):
@@ -37,7 +38,7 @@ class AuditTimelineProjection(Projection):
         self.entries: list[AuditTimelineEntry] = []
 
     def finish_batch(self) -> None:
-        AuditTimelineEntry.objects.bulk_create(self.entries)
+        row_writer(AuditTimelineEntry).insert(self.entries)
 
     def _add(self, event: Any, summary: str) -> None:
         self.entries.append(

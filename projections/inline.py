@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from projections.models import ProjectionState, ProjectionTracking
 from projections.projection import HandlerFailed, Projection
-from projections.runner import _apply
+from projections.runner import apply_events
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def apply_recorded(
                 # raises has written nothing, so no savepoint is needed around the happy path.
                 projection.apply(events, tracking.generation)
             except HandlerFailed:
-                stalled = _apply(projection, tracking, events, last)  # the catch-up's way to stall
+                stalled = apply_events(projection, tracking, events, last)  # the catch-up's way to stall
                 logger.error("projection stalled", extra={"projection": name, "error": str(stalled)})
             else:
                 advanced.append(tracking.pk)

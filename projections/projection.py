@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from projections.models import ReadModel
+from projections.row_writer import row_writer
 
 Row = TypeVar("Row", bound=ReadModel)
 Handler = Callable[[Any], None]
@@ -113,16 +114,9 @@ class RowCache(Generic[Row]):
             self.deleted.add(key)
 
     def save(self) -> None:
-        manager = self.model._default_manager
         if self.deleted:
             lookup = {f"{self.key_field}__in": self.deleted, "generation": self.generation}
-            manager.filter(**lookup).delete()
-        if self.new:
-            manager.bulk_create(self.new.values())
-        if self.changed:
-            columns = [
-                f.name
-                for f in self.model._meta.concrete_fields
-                if not f.primary_key and f.name != self.key_field
-            ]
-            manager.bulk_update([self.rows[key] for key in self.changed], columns)
+            self.model._default_manager.filter(**lookup).delete()
+        writer = row_writer(self.model)
+        writer.insert(self.new.values())
+        writer.update(self.rows[key] for key in self.changed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +42,10 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 
 class StoreKeptChanging(Exception):
     """A rebuild could not find a quiet moment to swap (or compare) within its attempts."""
+
+
+class RebuildInterrupted(Exception):
+    """A generation being rebuilt was written by someone else (a second rebuild of it)."""
 
 
 class ProjectionStalled(Exception):
@@ -162,44 +166,118 @@ def rebuild(
     batch_size: int = 1000,
     progress: Progress | None = None,
 ) -> RebuildReport:
-    """Replay every event into a new generation, then swap it in atomically (or only compare).
+    """Replay every event into a new generation, then swap it in atomically (or only compare)."""
+    [report] = rebuild_together([projection], app, check=check, batch_size=batch_size, progress=progress)
+    return report
 
-    The API keeps reading the live generation throughout. The swap waits until the new generation
-    has seen at least as much as the live one, so no reader ever goes back in time. If anything
-    fails, the new generation is dropped and the live one is untouched.
+
+def rebuild_together(
+    projections: Sequence[Projection],
+    app: Application[Any],
+    *,
+    check: bool = False,
+    batch_size: int = 1000,
+    progress: Progress | None = None,
+) -> list[RebuildReport]:
+    """Replay the log once into a new generation of every projection, then swap each in (or compare).
+
+    One pass reads and decodes each event once and hands it to every projection that handles it
+    (docs/adr/0015). The API keeps reading the live generations throughout. A generation is
+    swapped in only once it has seen at least as much as the live one, so no reader ever goes back
+    in time. If anything fails, every new generation not yet swapped in is dropped and its live
+    one is untouched.
     """
-    live = ensure_state(projection).generation
-    target = live + 1
-    _drop_generations(projection, keep=live)
-    ProjectionTracking.objects.create(name=projection.name, generation=target)
-    events = 0
+    live = {p.name: ensure_state(p).generation for p in projections}
+    for projection in projections:
+        _drop_generations(projection, keep=live[projection.name])
+        ProjectionTracking.objects.create(name=projection.name, generation=live[projection.name] + 1)
+    events = dict.fromkeys(live, 0)
+    reports: dict[str, RebuildReport] = {}
+    pending = list(projections)
     try:
         for _ in range(SWAP_ATTEMPTS):
-            at_head = False
-            while not at_head:
-                count, at_head = _advance(projection, app, target, batch_size)
-                events += count
-                if progress is not None and count:
-                    progress(count, _position(projection, target))
-            if check:
-                catch_up(projection, app, batch_size)
-            with transaction.atomic():
-                state = ProjectionState.objects.select_for_update().get(name=projection.name)
-                rebuilt, current = _position(projection, target), _position(projection, live)
-                if rebuilt < current or (check and rebuilt != current):
-                    continue  # writes arrived meanwhile: catch up again, then retry the swap
-                drift = compare_generations(projection, live, target) if check else []
-                if not check:
-                    state.generation, state.version = target, projection.version
-                    state.save(update_fields=["generation", "version", "updated_at"])
+            _replay(pending, app, {p.name: live[p.name] + 1 for p in pending}, batch_size, events, progress)
+            for projection in list(pending):
+                report = _swap(projection, app, live[projection.name], events[projection.name], check)
+                if report is not None:
+                    reports[projection.name] = report
+                    pending.remove(projection)
+            if not pending:
                 break
         else:
-            raise StoreKeptChanging(f"{projection.name}: events kept arriving; run the rebuild again")
+            names = ", ".join(p.name for p in pending)
+            raise StoreKeptChanging(f"{names}: events kept arriving; run the rebuild again")
     except BaseException:
-        _drop_generations(projection, keep=live)
+        for projection in pending:
+            _drop_generations(projection, keep=live[projection.name])
         raise
+    return [reports[p.name] for p in projections]
+
+
+def _swap(
+    projection: Projection, app: Application[Any], live: int, events: int, check: bool
+) -> RebuildReport | None:
+    """Swap the rebuilt generation in (or compare it with the live one); None if writes came meanwhile."""
+    target = live + 1
+    if check:
+        catch_up(projection, app)
+    with transaction.atomic():
+        state = ProjectionState.objects.select_for_update().get(name=projection.name)
+        rebuilt, current = _position(projection, target), _position(projection, live)
+        if rebuilt < current or (check and rebuilt != current):
+            return None  # writes arrived meanwhile: catch up again, then retry the swap
+        drift = compare_generations(projection, live, target) if check else []
+        if not check:
+            state.generation, state.version = target, projection.version
+            state.save(update_fields=["generation", "version", "updated_at"])
     _drop_generations(projection, keep=live if check else target)
     return RebuildReport(projection.name, target, events, rebuilt, not check, drift)
+
+
+def _replay(
+    projections: Sequence[Projection],
+    app: Application[Any],
+    targets: dict[str, int],
+    batch_size: int,
+    events: dict[str, int],
+    progress: Progress | None,
+) -> None:
+    """Bring every target generation to the head in one pass: each batch is read and decoded once.
+
+    The batch of every projection and their positions are written in one transaction. Events are
+    read before it opens, as in ``_advance``.
+    """
+    topics = {p.name: frozenset(p.topics) for p in projections}
+    every_topic = sorted(frozenset().union(*topics.values()))
+    while True:
+        positions = {p.name: _position(p, targets[p.name]) for p in projections}
+        start = min(positions.values())
+        head = app.recorder.max_notification_id() or 0
+        if head <= start:
+            return
+        notifications = app.recorder.select_notifications(
+            start=start, limit=batch_size, stop=head, topics=every_topic, inclusive_of_start=False
+        )
+        new_position = head if len(notifications) < batch_size else notifications[-1].id
+        decoded = [(n.id, n.topic, app.mapper.to_domain_event(n)) for n in notifications]
+        with transaction.atomic():
+            for projection in projections:
+                tracking = ProjectionTracking.objects.select_for_update().get(
+                    name=projection.name, generation=targets[projection.name]
+                )
+                if tracking.position != positions[projection.name]:
+                    raise RebuildInterrupted(f"{projection.name}: its new generation moved under the rebuild")
+                mine = [
+                    (position, event)
+                    for position, topic, event in decoded
+                    if position > tracking.position and topic in topics[projection.name]
+                ]
+                stalled = apply_events(projection, tracking, mine, new_position)
+                if stalled is not None:
+                    raise stalled
+                events[projection.name] += len(mine)
+        if progress is not None:
+            progress(len(notifications), new_position)
 
 
 def compare_generations(projection: Projection, live: int, rebuilt: int) -> list[Drift]:
@@ -263,7 +341,7 @@ def _advance(
             if tracking.position != position:
                 position = None
                 continue
-            stalled = _apply(projection, tracking, events, new_position)
+            stalled = apply_events(projection, tracking, events, new_position)
         if stalled is not None:
             logger.error("projection stalled", extra={"projection": projection.name, "error": str(stalled)})
             raise stalled
@@ -285,7 +363,7 @@ def _read_batch(
     return [(n.id, app.mapper.to_domain_event(n)) for n in notifications], new_position, head
 
 
-def _apply(
+def apply_events(
     projection: Projection, tracking: ProjectionTracking, events: list[tuple[int, Any]], new_position: int
 ) -> ProjectionStalled | None:
     """Write the rows and the position in the caller's transaction; stop at a failing handler."""

@@ -18,7 +18,7 @@ from domain.values import PropertyKind, Rent
 from projections.inline import apply_recorded
 from projections.models import ProjectionState, ProjectionTracking
 from projections.registry import all_projections, inline_projections
-from projections.runner import catch_up, rebuild
+from projections.runner import catch_up, rebuild_together
 from tests.conftest import context_for, quay_street, wipe_event_store
 from tests.fixtures.image_outcomes import record_failed, record_processed
 
@@ -130,9 +130,8 @@ def run(service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: 
 def assert_incremental_equals_rebuild(service: PropertyService) -> None:
     for projection in all_projections():
         catch_up(projection, service, batch_size=3)
-    for projection in all_projections():
-        report = rebuild(projection, service, check=True, batch_size=5)
-        assert report.drift == [], (projection.name, report.drift)
+    for report in rebuild_together(all_projections(), service, check=True, batch_size=5):
+        assert report.drift == [], (report.name, report.drift)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -24,7 +24,7 @@ from projections.organisation_dashboard import OrganisationDashboardProjection
 from projections.projection import Handler
 from projections.property_list import PropertyListProjection
 from projections.registry import all_projections
-from projections.runner import ProjectionStalled, catch_up, rebuild, status
+from projections.runner import ProjectionStalled, catch_up, rebuild, rebuild_together, status
 from tests.conftest import quay_street, rent
 from tests.fixtures.image_outcomes import file_of
 from tests.fixtures.tiny_png import tiny_png
@@ -199,6 +199,44 @@ def test_rebuild_swaps_in_an_identical_generation_while_the_old_one_keeps_servin
     assert sorted(PropertyListing.live().values_list("property_id", "name", "version", "status")) == before
     assert PropertyListing.objects.filter(generation=1).count() == 0, "the old generation is dropped"
     assert status(PropertyListProjection(), service).state == "live"
+
+
+def test_rebuilding_every_projection_reads_and_decodes_each_event_once(
+    service: PropertyService, alice: AuditContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(7):
+        receipt = register(service, f"Property {n}")
+    service.archive_property(receipt.id, 1)
+    decoded: list[int] = []
+    to_domain_event = service.mapper.to_domain_event
+
+    def counting(stored: Any) -> Any:
+        decoded.append(stored.id)
+        return to_domain_event(stored)
+
+    monkeypatch.setattr(service.mapper, "to_domain_event", counting)
+    reports = rebuild_together(all_projections(), service, batch_size=3)
+    assert sorted(decoded) == list(range(1, 9)), "one read and one decode per event, for all four"
+    assert [(r.name, r.swapped, r.position) for r in reports] == [
+        (p.name, True, 8) for p in all_projections()
+    ]
+    assert {r.name: r.events for r in reports}["audit_timeline"] == 8
+    assert PropertyListing.live().count() == 7
+    assert AuditTimelineEntry.live().count() == 8
+
+
+def test_a_failing_projection_in_a_rebuild_together_leaves_every_live_model_untouched(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(service)
+    service.update_property(receipt.id, PropertyChanges(name="Renamed"), 1)
+    for projection in all_projections():
+        catch_up(projection, service)
+    with pytest.raises(ProjectionStalled):
+        rebuild_together([AuditTimelineProjection(), RenameFails()], service)
+    assert set(ProjectionState.objects.values_list("generation", flat=True)) == {1}
+    assert not AuditTimelineEntry.objects.exclude(generation=1).exists()
+    assert not ProjectionTracking.objects.exclude(generation=1).exists()
 
 
 def test_a_failing_rebuild_leaves_the_live_model_untouched(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -11,11 +11,12 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.event_json import event_json
+from api.event_json import event_json, json_safe, stored_json_safe
 from domain.audit import AuditContext, Role, acting_as
+from domain.image import ImageStatus
 from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
 from domain.property import Property
-from domain.values import Address, PropertyKind, Rent
+from domain.values import Address, PropertyKind, PropertyStatus, Rent
 from infrastructure.audit_chain import ChainLink
 from infrastructure.event_store import AuditEntry
 from infrastructure.mapper import SizeLimitedMapper
@@ -98,3 +99,34 @@ def link_for(position: int, stored: StoredEvent) -> ChainLink:
         "",
         "0" * 64,
     )
+
+
+transcoder = OrjsonTranscoder()
+stored_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what JSON numbers orjson stores
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | anything
+    | st.uuids()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.datetimes(timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-3, minutes=-30))]))
+    | st.dates()
+    | st.sampled_from([*Role, *PropertyKind, *PropertyStatus, *ImageStatus])
+    | addresses
+    | rents
+    | contexts,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text("abc", max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=stored_values)
+def test_the_export_presents_stored_json_exactly_as_decoding_it_would(value: Any) -> None:
+    """The export skips decoding into objects (docs/adr/0015); its bytes must not change for it."""
+    stored = transcoder.encode({"value": value})
+    direct = stored_json_safe(orjson.loads(stored))
+    assert orjson.dumps(direct) == orjson.dumps(json_safe(transcoder.decode(stored)))

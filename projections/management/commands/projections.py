@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from infrastructure.composition import property_service
 from projections.registry import PROJECTIONS, all_projections
-from projections.runner import ProjectionStalled, RebuildReport, rebuild, status
+from projections.runner import ProjectionStalled, RebuildReport, rebuild_together, status
 
 
 class Command(BaseCommand):
@@ -52,23 +52,26 @@ class Command(BaseCommand):
             )
 
     def _rebuild(self, options: dict[str, Any]) -> None:
-        names = list(PROJECTIONS) if options["all"] else options["names"]
+        names = list(PROJECTIONS) if options["all"] else list(dict.fromkeys(options["names"]))
         if not names:
             raise CommandError("name a projection or give --all")
         unknown = sorted(set(names) - set(PROJECTIONS))
         if unknown:
             raise CommandError(f"no projection named {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}")
         app = property_service()
-        drifted = False
-        for name in names:
-            report = self._rebuild_one(name, app, options["check"], options["batch_size"])
-            drifted |= bool(report.drift)
-        if drifted:
+        reports = self._rebuild_together(names, app, options["check"], options["batch_size"])
+        for report in reports:
+            self._report(report, options["check"])
+        if any(report.drift for report in reports):
             raise CommandError("drift found: the live read model differs from a rebuild")
 
-    def _rebuild_one(self, name: str, app: Any, check: bool, batch_size: int) -> RebuildReport:
+    def _rebuild_together(
+        self, names: list[str], app: Any, check: bool, batch_size: int
+    ) -> list[RebuildReport]:
+        """One pass over the log for all the named projections, behind one progress bar."""
         head = app.recorder.max_notification_id() or 0
-        with tqdm(total=head, desc=name, unit="ev", file=self.stderr, dynamic_ncols=True) as bar:
+        desc = names[0] if len(names) == 1 else f"{len(names)} projections"
+        with tqdm(total=head, desc=desc, unit="ev", file=self.stderr, dynamic_ncols=True) as bar:
             reached = 0
 
             def progress(count: int, position: int) -> None:
@@ -77,12 +80,20 @@ class Command(BaseCommand):
                 reached = min(position, head)
 
             try:
-                report = rebuild(
-                    PROJECTIONS[name](), app, check=check, batch_size=batch_size, progress=progress
+                reports = rebuild_together(
+                    [PROJECTIONS[name]() for name in names],
+                    app,
+                    check=check,
+                    batch_size=batch_size,
+                    progress=progress,
                 )
             except ProjectionStalled as stalled:
                 raise CommandError(f"{stalled}; the live model is untouched") from None
             bar.update(max(0, head - reached))
+        return reports
+
+    def _report(self, report: RebuildReport, check: bool) -> None:
+        name = report.name
         if check:
             verdict = "no drift" if not report.drift else f"DRIFT in {len(report.drift)} table(s)"
             self.stdout.write(
@@ -100,4 +111,3 @@ class Command(BaseCommand):
                 f"{name}: rebuilt {report.events} events into generation {report.generation}, "
                 f"now live at position {report.position}"
             )
-        return report
