@@ -17,14 +17,12 @@ from uuid import UUID
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.catalog import AGGREGATES, event_classes
+from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry
-from infrastructure.transcoder import OrjsonTranscoder
 
 # Envelope fields, shown at the top level of an event or in its metadata rather than in ``data``.
 # (The library keeps ``originator_id`` and ``originator_version`` out of the stored state already.)
 _ENVELOPE = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp", "audit"})
-
-_transcoder = OrjsonTranscoder()
 
 
 class NotJsonSafe(TypeError):
@@ -83,7 +81,8 @@ def json_safe(value: Any) -> Any:
 
 def event_json(entry: AuditEntry) -> dict[str, Any]:
     """One event of the audit stream, with its chain position and who recorded it."""
-    state: dict[str, Any] = _transcoder.decode(entry.event.state)
+    # The store's own transcoder: it opens personal fields (or shows them erased).
+    state: dict[str, Any] = property_service().mapper.transcoder.decode(entry.event.state)
     audit = json_safe(state["audit"])
     aggregate_type, type_name = event_type(entry.event.topic)
     return {

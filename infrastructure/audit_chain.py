@@ -28,7 +28,12 @@ GENESIS_DIGEST = "0" * 64
 
 @dataclass(frozen=True)
 class ChainLink:
-    """One row of the chain table; ``actor`` and ``recorded_at`` are copied out for filtering."""
+    """One row of the chain table; ``actor`` and ``recorded_at`` are copied out for filtering.
+
+    ``actor`` is the pseudonymous actor id, never the username: a copy outside the event would
+    survive the erasure of its subject (links made before erasure existed hold the username,
+    which ``erase-subject`` replaces by the id; the digest never covered it).
+    """
 
     position: int
     notification_id: int
@@ -143,7 +148,7 @@ class ChainLinker:
         timestamp = state.get("timestamp")
         recorded_at = timestamp.astimezone(UTC) if isinstance(timestamp, datetime) else datetime.now(UTC)
         audit = state.get("audit")
-        return recorded_at, str(getattr(audit, "username", ""))
+        return recorded_at, str(getattr(audit, "actor_id", ""))
 
 
 @dataclass(frozen=True)

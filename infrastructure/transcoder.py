@@ -3,6 +3,11 @@
 Unlike orjson's own dataclass/UUID/datetime support, each value is tagged with the type it came
 from, so decoding gives back the exact objects (``decode(encode(e)) == e``) and a stored event
 never depends on a Python class path that a refactor could move.
+
+Given a :class:`PersonalDataCipher`, the personal fields named in ``domain/personal_data.py`` are
+stored sealed (``{"_type_": "sealed", "_data_": [subject, period, box]}``) and opened on reading;
+without one (unit tests, benchmarks' baseline) they are stored in clear, and a sealed value reads
+back as a :class:`Sealed` object.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from eventsourcing.persistence import Transcoder, TranscodingNotRegisteredError
 
 from domain.audit import AuditContext, Role
 from domain.image import ImageFile, ImageStatus, ImageVariant
+from domain.personal_data import PERSONAL_RECORDS
 from domain.values import Address, PropertyKind, PropertyStatus, Rent
+from infrastructure.personal_data_cipher import PersonalDataCipher, Sealed
 
 TYPE_KEY = "_type_"
 DATA_KEY = "_data_"
+SEALED = "sealed"
 
 _SCALARS: dict[type, tuple[str, Any, Any]] = {
     UUID: ("uuid", lambda value: value.hex, UUID),
@@ -49,7 +57,8 @@ _ENUMS: dict[type[Enum], str] = {
 
 
 class OrjsonTranscoder(Transcoder):
-    def __init__(self) -> None:
+    def __init__(self, cipher: PersonalDataCipher | None = None) -> None:
+        self.cipher = cipher
         self._decoders: dict[str, Any] = {name: decode for name, _, decode in _SCALARS.values()}
         for record_type, name in _RECORDS.items():
             self._decoders[name] = _record_decoder(record_type)
@@ -77,8 +86,24 @@ class OrjsonTranscoder(Transcoder):
             return {TYPE_KEY: _ENUMS[kind], DATA_KEY: value.value}
         if kind in _RECORDS:
             data = {f.name: self._tag(getattr(value, f.name)) for f in fields(value)}
+            if self.cipher is not None and kind in PERSONAL_RECORDS:
+                self._seal(value, data)
             return {TYPE_KEY: _RECORDS[kind], DATA_KEY: data}
         raise TranscodingNotRegisteredError(f"cannot store a value of type {kind.__qualname__}")
+
+    def _seal(self, record: Any, data: dict[str, Any]) -> None:
+        """Replace the record's non-empty personal values by their sealed form, in place."""
+        assert self.cipher is not None
+        layout = PERSONAL_RECORDS[type(record)]
+        subject = str(getattr(record, layout.subject_field))
+        for personal in layout.personal:
+            plain = getattr(record, personal.name)
+            if plain:
+                sealed = self.cipher.seal(subject, personal.name, personal.lifetime, str(plain))
+                data[personal.name] = {
+                    TYPE_KEY: SEALED,
+                    DATA_KEY: [sealed.subject, sealed.period, sealed.box],
+                }
 
     def _untag(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -86,11 +111,22 @@ class OrjsonTranscoder(Transcoder):
         if not isinstance(value, dict):
             return value
         if len(value) == 2 and TYPE_KEY in value and DATA_KEY in value:
+            if value[TYPE_KEY] == SEALED:
+                return Sealed(*value[DATA_KEY])
             decode = self._decoders.get(value[TYPE_KEY])
             if decode is None:
                 raise TranscodingNotRegisteredError(f"unknown stored type {value[TYPE_KEY]!r}")
-            return decode(self._untag(value[DATA_KEY]))
+            data = self._untag(value[DATA_KEY])
+            if self.cipher is not None and isinstance(data, dict):
+                self._open(data)
+            return decode(data)
         return {key: self._untag(item) for key, item in value.items()}
+
+    def _open(self, data: dict[str, Any]) -> None:
+        assert self.cipher is not None
+        for name, item in data.items():
+            if type(item) is Sealed:
+                data[name] = self.cipher.open(name, item)
 
 
 def _record_decoder(record_type: type) -> Any:
