@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from api.login_throttle import forget_username
@@ -31,6 +31,7 @@ from domain.errors import SubjectAlreadyErased
 from infrastructure.audit_trail import chained
 from infrastructure.composition import data_keys, property_service
 from infrastructure.data_keys import subject_ref
+from infrastructure.freed_pages import overwrite_freed_pages
 from projections.audit_timeline import forget_subject
 
 
@@ -77,13 +78,5 @@ def _shred(user: User, username: str) -> int:
         OutstandingToken.objects.filter(user=user).delete()
         forget_username(username)
         forget_subject(None, subject_id)
-    if connection.vendor == "sqlite":
-        _rewrite_sqlite_file()
+    overwrite_freed_pages()
     return len(destroyed)
-
-
-def _rewrite_sqlite_file() -> None:
-    """SQLite keeps deleted and overwritten rows in free pages and in the WAL until rewritten."""
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM")
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")

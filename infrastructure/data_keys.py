@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -46,12 +46,17 @@ class DestroyedDataKey(DataKeyError):
     """Raised when something would be written under a key that was destroyed (an erased subject)."""
 
 
+SUBJECT_PREFIX = "subject:"
+PERIOD_PREFIX = "period:"
+ONE_DAY = timedelta(days=1)
+
+
 def subject_ref(subject_id: str) -> str:
-    return f"subject:{subject_id}"
+    return f"{SUBJECT_PREFIX}{subject_id}"
 
 
 def period_ref(period: str) -> str:
-    return f"period:{period}"
+    return f"{PERIOD_PREFIX}{period}"
 
 
 class MasterKey:
@@ -244,6 +249,11 @@ class DataKeys:
         with self._lock:
             for ref in refs:
                 self._cache.pop(ref, None)
+
+    def periods_ended_by(self, cutoff: datetime) -> list[str]:
+        """Recording periods (UTC days) with a live key whose whole day lies before ``cutoff``."""
+        periods = [ref.removeprefix(PERIOD_PREFIX) for ref in self.table.live_refs(PERIOD_PREFIX)]
+        return [day for day in periods if datetime.fromisoformat(day).replace(tzinfo=UTC) + ONE_DAY <= cutoff]
 
     def forget_all(self) -> None:
         """Drop every cached key (after the key table was emptied underneath, as tests do)."""
