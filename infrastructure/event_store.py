@@ -53,8 +53,10 @@ DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 SCHEMA_LOCK_ID = 0x636F736D6F  # "cosmo": any fixed number shared by every Cosmo process
 
 AUDIT_CHAIN_KEY = "AUDIT_CHAIN_KEY"
-MASTER_KEY = "MASTER_KEY"
-PREVIOUS_MASTER_KEYS = "PREVIOUS_MASTER_KEYS"
+# Not "MASTER_KEY": the library reads "COSMO_" + key from the process environment first, and
+# COSMO_MASTER_KEY there would win over the key the composition root passes.
+MASTER_KEY = "SEALING_MASTER_KEY"
+PREVIOUS_MASTER_KEYS = "SEALING_PREVIOUS_MASTER_KEYS"
 
 _LINK_COLUMNS = (
     "position, notification_id, originator_id, originator_version, topic, recorded_at, actor, digest"
@@ -589,7 +591,7 @@ def _linker(factory: SQLiteFactory | PostgresFactory) -> ChainLinker:
 
 class _SizeLimitedMapping:
     """Factories whose mapper refuses oversized events (``MAX_EVENT_BYTES`` in the app's env) and,
-    given a ``MASTER_KEY``, seals personal fields under their subject's data key."""
+    given a ``SEALING_MASTER_KEY``, seals personal fields under their subject's data key."""
 
     env: Any
     _data_keys: DataKeys | None = None
