@@ -34,7 +34,7 @@ def test_rotation_rewraps_data_keys_and_leaves_every_event_as_it_was(
     stored_before = [n.state for n in service.recorder.select_notifications(1, 10)]
 
     app = use_master_keys(settings, NEW_MASTER)
-    with pytest.raises(MapperDeserialisationError, match="subject:id-alice.*is not configured") as raised:
+    with pytest.raises(MapperDeserialisationError, match=r"subject:id-alice.*is not configured") as raised:
         app.get_property(receipt.id)
     assert isinstance(raised.value.__cause__, MissingMasterKey)
     assert MasterKey(old).id in str(raised.value)

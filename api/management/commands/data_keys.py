@@ -15,7 +15,7 @@ from infrastructure.composition import data_keys
 
 
 class Command(BaseCommand):
-    help = "Operate the data keys personal fields are encrypted under: rotate (re-wrap them under COSMO_MASTER_KEY)."
+    help = "Operate the data keys of personal fields: rotate re-wraps them under COSMO_MASTER_KEY."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
