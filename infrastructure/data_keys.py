@@ -193,6 +193,8 @@ class DataKeys:
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._lock = threading.Lock()
+        # Raised whenever keys are dropped from the cache: what is derived from them goes too.
+        self.version = 0
 
     def for_writing(self, ref: str) -> bytes:
         """The key to encrypt under, made on first use; a destroyed one is refused."""
@@ -249,6 +251,7 @@ class DataKeys:
         with self._lock:
             for ref in refs:
                 self._cache.pop(ref, None)
+            self.version += 1
 
     def periods_ended_by(self, cutoff: datetime) -> list[str]:
         """Recording periods (UTC days) with a live key whose whole day lies before ``cutoff``."""
@@ -259,6 +262,7 @@ class DataKeys:
         """Drop every cached key (after the key table was emptied underneath, as tests do)."""
         with self._lock:
             self._cache.clear()
+            self.version += 1
 
     def rotate(self) -> int:
         """Re-wrap every live key not wrapped by the current master key; how many were."""

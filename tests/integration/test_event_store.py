@@ -54,7 +54,7 @@ def test_stored_events_are_json_with_explicit_topics_and_the_actor(
     assert audit["username"]["_type_"] == "sealed"
     assert audit["username"]["_data_"][:2] == ["id-alice", ""]
     assert audit["client_ip"]["_data_"][0] == "id-alice"
-    assert b'alice"' not in notification.state
+    assert b'"alice"' not in notification.state
     assert b"203.0.113.7" not in notification.state
     assert b"domain." not in notification.state, "no Python class path may be stored"
 
