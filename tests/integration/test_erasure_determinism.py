@@ -39,7 +39,7 @@ def writer(user: User) -> AuditContext:
     return AuditContext(str(user.pk), user.username, Role.MANAGER, "acme", "req", "", "192.0.2.9", "agent/1")
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=actions)
 def test_incremental_read_models_with_erasures_equal_a_full_rebuild(
     service: PropertyService, history: list[tuple[str, int, int]]
