@@ -47,9 +47,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--metadata-days",
             type=int,
-            default=settings.COSMO_REQUEST_METADATA_DAYS,
             help="make client addresses and user agents of events older than M days unreadable "
-            f"(default: COSMO_REQUEST_METADATA_DAYS, {settings.COSMO_REQUEST_METADATA_DAYS})",
+            "(default: the COSMO_REQUEST_METADATA_DAYS setting, 90 unless set)",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="list what would go; remove and record nothing"
@@ -65,7 +64,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         days: int = options["days"]
         grace: float = options["orphan_grace_hours"]
-        metadata_days: int = options["metadata_days"]
+        chosen = options["metadata_days"]
+        metadata_days: int = settings.COSMO_REQUEST_METADATA_DAYS if chosen is None else chosen
         if days < 0 or grace < 0 or metadata_days < 0:
             raise CommandError("--days, --metadata-days and --orphan-grace-hours must not be negative")
         dry_run: bool = options["dry_run"]
