@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
@@ -48,6 +49,8 @@ class ErasureReport:
 
 
 def erase_subject(username: str, ground: str, requested_by: AuditContext) -> ErasureReport:
+    if not _could_be_a_username(username):  # a NUL byte would even fail PostgreSQL's query
+        raise SubjectNotFound(f"no account is named {username!r}")
     user = User.objects.filter(username=username).first()
     if user is None:
         raise SubjectNotFound(f"no account is named {username!r}")
@@ -62,6 +65,14 @@ def erase_subject(username: str, ground: str, requested_by: AuditContext) -> Era
             raise
     destroyed = _shred(user, username)
     return ErasureReport(subject_id, receipt.position, destroyed, unshreddable)
+
+
+def _could_be_a_username(text: str) -> bool:
+    try:
+        User.username_validator(text)
+    except ValidationError:
+        return False
+    return len(text) <= User._meta.get_field("username").max_length  # type: ignore[operator]
 
 
 def _shred(user: User, username: str) -> int:
