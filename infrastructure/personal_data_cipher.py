@@ -92,7 +92,11 @@ class PersonalDataCipher:
         """The plaintext of a sealed value (``Sealed``'s fields), or ``ERASED`` once the subject's
         (or the period's) key was destroyed. The associated data binds a box to its field, subject
         and period: it cannot be moved to another place."""
-        key = self._reader(subject, period)
+        cached = self._readers.get((subject, period))
+        if self._version == self.keys.version and cached is not None and cached[0] > time.monotonic():
+            key = cached[1]  # the common case, inline: it runs for every personal field read
+        else:
+            key = self._reader(subject, period)
         if key is None:
             return ERASED
         plain = key.opened.get(box)
