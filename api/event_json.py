@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.catalog import AGGREGATES, event_classes
@@ -79,10 +80,14 @@ def json_safe(value: Any) -> Any:
     raise NotJsonSafe(f"no JSON form for a stored {type(value).__qualname__}")
 
 
-def event_json(entry: AuditEntry) -> dict[str, Any]:
-    """One event of the audit stream, with its chain position and who recorded it."""
-    # The store's own transcoder: it opens personal fields (or shows them erased).
-    state: dict[str, Any] = property_service().mapper.transcoder.decode(entry.event.state)
+def event_json(entry: AuditEntry, transcoder: Transcoder | None = None) -> dict[str, Any]:
+    """One event of the audit stream, with its chain position and who recorded it.
+
+    Decoded by the store's own transcoder unless given one: it opens personal fields (or shows
+    them erased).
+    """
+    decoder = transcoder or property_service().mapper.transcoder
+    state: dict[str, Any] = decoder.decode(entry.event.state)
     audit = json_safe(state["audit"])
     aggregate_type, type_name = event_type(entry.event.topic)
     return {

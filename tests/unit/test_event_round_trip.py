@@ -81,7 +81,10 @@ def test_every_event_type_round_trips_through_the_stored_form(
         stored = mapper.to_stored_event(event)
         assert isinstance(orjson.loads(stored.state), dict)
         assert mapper.to_domain_event(stored) == event
-        line = orjson.dumps(event_json(AuditEntry(link_for(position, stored), stored))) + b"\n"
+        line = (
+            orjson.dumps(event_json(AuditEntry(link_for(position, stored), stored), mapper.transcoder))
+            + b"\n"
+        )
         exported = orjson.loads(line)
         assert (exported["type"], exported["version"]) == (type(event).__name__, position)
         assert exported["metadata"]["username"] == context.username
