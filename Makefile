@@ -70,6 +70,7 @@ bench: $(STAMP) postgres
 	mkdir -p var
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.merkle_log
+	$(BIN)/python -m bench.personal_data
 
 # A bounded soak (mixed reads, writes, uploads over gunicorn + run_workers, loopback only) on both
 # databases, printing its figures (SOAK {...}); make test runs a 30 s version. SOAK_SECONDS to change.

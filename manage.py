@@ -23,6 +23,7 @@ def main() -> None:
             sys.exit(f"Cosmo is not configured: {error}")
         # Help only describes commands and signs nothing: a throwaway key lets it load them all.
         os.environ["SECRET_KEY"] = os.environ["COSMO_AUDIT_KEY"] = secrets.token_urlsafe(50)
+        os.environ["COSMO_MASTER_KEY"] = secrets.token_urlsafe(50)
         settings.INSTALLED_APPS  # noqa: B018 - the settings module is imported afresh
 
     execute_from_command_line(sys.argv)

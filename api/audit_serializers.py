@@ -11,6 +11,7 @@ from typing import Any
 from rest_framework import serializers
 
 from api.event_json import EVENT_TOPICS
+from api.models import User
 from api.serializers import MAX_POSITION, AsciiIntegerField, StrictSerializer
 from infrastructure.event_store import AuditFilter
 
@@ -41,7 +42,7 @@ class AuditFilterSerializer(StrictSerializer):
         return AuditFilter(
             originator_id=values.get("aggregate_id"),
             topics=(EVENT_TOPICS[values["type"]],) if "type" in values else (),
-            actor=values.get("actor", ""),
+            actors=actor_aliases(values["actor"]) if "actor" in values else (),
             since=values.get("since"),
             until=values.get("until"),
         )
@@ -133,3 +134,10 @@ class VerificationSerializer(serializers.Serializer[Any]):
     tree = TreeSerializer()
     checkpoints_checked = serializers.IntegerField()
     first_problem = ProblemSerializer(allow_null=True)
+
+
+def actor_aliases(username: str) -> tuple[str, ...]:
+    """What chain links hold for this username: the account's id (links made before erasure
+    existed hold the username itself, and so do system actors without an account)."""
+    user_id = User.objects.filter(username=username).values_list("pk", flat=True).first()
+    return (username,) if user_id is None else (str(user_id), username)

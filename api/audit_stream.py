@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from api.event_json import row_json
+from api.event_json import row_json, store_transcoder
 from infrastructure.audit_trail import chained
 from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, AuditFilter, ChainedRecorder, EntryRow
@@ -48,5 +48,8 @@ def _head_position(store: ChainedRecorder) -> int:
 
 def ndjson_chunks(where: AuditFilter) -> Iterator[bytes]:
     """The export: one JSON event per line, one chunk per batch."""
+    transcoder = store_transcoder()
     for batch in read_row_batches(where):
-        yield b"".join([orjson.dumps(row_json(row), option=orjson.OPT_APPEND_NEWLINE) for row in batch])
+        yield b"".join(
+            [orjson.dumps(row_json(row, transcoder), option=orjson.OPT_APPEND_NEWLINE) for row in batch]
+        )

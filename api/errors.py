@@ -29,6 +29,7 @@ _DOMAIN_STATUS: list[tuple[type[domain.DomainError], int]] = [
     (domain.ImageNotFailed, status.HTTP_409_CONFLICT),
     (domain.VersionConflict, status.HTTP_412_PRECONDITION_FAILED),
     (domain.NotPermitted, status.HTTP_403_FORBIDDEN),
+    (domain.SubjectAlreadyErased, status.HTTP_409_CONFLICT),
     (domain.EventTooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
 ]
 

@@ -20,8 +20,9 @@ from eventsourcing.persistence import TranscodingNotRegisteredError
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.catalog import AGGREGATES, event_classes
+from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, EntryRow
-from infrastructure.transcoder import DATA_KEY, ENUM_TAGS, RECORD_FIELDS, TYPE_KEY
+from infrastructure.transcoder import DATA_KEY, ENUM_TAGS, RECORD_FIELDS, TYPE_KEY, OrjsonTranscoder
 
 # Envelope fields, shown at the top level of an event or in its metadata rather than in ``data``.
 # (The library keeps ``originator_id`` and ``originator_version`` out of the stored state already.)
@@ -82,24 +83,28 @@ def json_safe(value: Any) -> Any:
     raise NotJsonSafe(f"no JSON form for a stored {type(value).__qualname__}")
 
 
-def event_json(entry: AuditEntry) -> dict[str, Any]:
+def event_json(entry: AuditEntry, transcoder: OrjsonTranscoder | None = None) -> dict[str, Any]:
     """One event of the audit stream, with its chain position and who recorded it."""
     event = entry.event
     originator_id = event.originator_id
     if not isinstance(originator_id, UUID):
         originator_id = UUID(originator_id)
-    return row_json((entry.link.position, originator_id, event.originator_version, event.topic, event.state))
+    row = (entry.link.position, originator_id, event.originator_version, event.topic, event.state)
+    return row_json(row, transcoder)
 
 
-def row_json(row: EntryRow) -> dict[str, Any]:
+def row_json(row: EntryRow, transcoder: OrjsonTranscoder | None = None) -> dict[str, Any]:
     """``event_json`` of a bare stored row: the export's hot path.
 
     The stored JSON is presented directly (``stored_json_safe``) instead of being decoded into
-    value objects that ``json_safe`` then takes apart again; the result is the same.
+    value objects that ``json_safe`` then takes apart again; the result is the same. Only the audit
+    context is decoded, by the store's own transcoder (``transcoder``, or the service's): it opens
+    the personal fields sealed in it, or shows them erased.
     """
     position, originator_id, version, topic, state_bytes = row
     state: dict[str, Any] = orjson.loads(state_bytes)
-    audit = stored_json_safe(state["audit"])
+    decoder = transcoder or store_transcoder()
+    audit = json_safe(decoder.decode_value(state["audit"]))
     aggregate_type, type_name = event_type(topic)
     return {
         "position": position,
@@ -112,6 +117,12 @@ def row_json(row: EntryRow) -> dict[str, Any]:
         "data": _safe_items((key, value) for key, value in state.items() if key not in _ENVELOPE),
         "metadata": audit,
     }
+
+
+def store_transcoder() -> OrjsonTranscoder:
+    transcoder = property_service().mapper.transcoder
+    assert isinstance(transcoder, OrjsonTranscoder), "Cosmo's stores use the orjson transcoder"
+    return transcoder
 
 
 def _stored_datetime(data: str) -> str:

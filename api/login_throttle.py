@@ -122,3 +122,8 @@ def forget_expired_failures() -> None:
     """Deletes counters whose window is over (the next attempt would reset them anyway)."""
     opened_before = timezone.now() - timedelta(seconds=settings.COSMO_LOGIN_FAILURE_WINDOW_SECONDS)
     LoginFailures.objects.filter(since__lte=opened_before).delete()
+
+
+def forget_username(username: str) -> None:
+    """Deletes the failure counter of a username (an erased account's)."""
+    LoginFailures.objects.filter(key=_key("username", folded_username(username))).delete()

@@ -36,3 +36,7 @@ class IsAdmin(BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         return user is not None and user.is_authenticated and user.role == Role.ADMIN.value
+
+
+class ErasesDataSubjects(IsAdmin):
+    message = "only admins may erase a data subject"

@@ -47,8 +47,8 @@ ERROR_DESCRIPTIONS = {
     401: "No valid access token (`Authorization: Bearer …`).",
     403: "The caller's role may not do this.",
     404: "No such resource, or not one the caller's organisation may see (for a list: no such page).",
-    409: "Conflicts with the resource's state (archived, nothing to retry, a photo the body names is "
-    "not one of the property's), or the first request "
+    409: "Conflicts with the resource's state (archived, nothing to retry, already erased, a photo the "
+    "body names is not one of the property's), or the first request "
     "with this Idempotency-Key has not answered yet (`idempotency_key_in_use`).",
     412: "`If-Match` names a version that is no longer current (`version_conflict`).",
     413: "The request (an upload, or the event it would record) is too large.",

@@ -9,6 +9,7 @@ from api.errors import not_found
 from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
 from api.views.dashboard import DashboardView
 from api.views.docs import DocsView
+from api.views.erasure import SubjectErasureView
 from api.views.health import HealthView, ReadyView
 from api.views.history import PropertyHistoryView
 from api.views.images import (
@@ -50,6 +51,7 @@ urlpatterns = [
     path("api/audit/checkpoint", AuditCheckpointView.as_view(), name="audit-checkpoint"),
     path("api/audit/events/<int:position>/proof", AuditInclusionProofView.as_view(), name="audit-proof"),
     path("api/audit/consistency", AuditConsistencyProofView.as_view(), name="audit-consistency"),
+    path("api/subjects/<str:username>/erasure", SubjectErasureView.as_view(), name="subject-erasure"),
     path("api/dashboard", DashboardView.as_view(), name="dashboard"),
     path("api/projections", ProjectionsView.as_view(), name="projections"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),

@@ -82,6 +82,7 @@ def server_env(database_url: str, var_dir: Path) -> dict[str, str]:
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
         COSMO_AUDIT_KEY=secrets.token_urlsafe(50),
+        COSMO_MASTER_KEY=secrets.token_urlsafe(50),
         DATABASE_URL=database_url,
         COSMO_VAR_DIR=str(var_dir),
         COSMO_ACCESS_TOKEN_MINUTES="60",  # noqa: S106 - a lifetime, not a secret

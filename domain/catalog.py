@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
+from domain.erasure import SubjectErasure
 from domain.image import PropertyImage
 from domain.property import Property
 from domain.retention import RetentionRun
 
 # A new aggregate is one more entry here: audit filters and tests pick it up from this tuple.
-AGGREGATES: tuple[type[Aggregate], ...] = (Property, PropertyImage, RetentionRun)
+AGGREGATES: tuple[type[Aggregate], ...] = (Property, PropertyImage, RetentionRun, SubjectErasure)
 
 
 def event_classes(aggregate: type[Aggregate]) -> list[type[Aggregate.Event]]:

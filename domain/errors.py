@@ -96,3 +96,9 @@ class MissingAuditContext(DomainError):
     """Every change must say who made it; a change without an audit context is a bug."""
 
     code = "missing_audit_context"
+
+
+class SubjectAlreadyErased(DomainError):
+    """The data subject's personal data was already shredded: there is nothing left to erase."""
+
+    code = "already_erased"

@@ -24,6 +24,14 @@ class Removal:
     bytes_freed: int
 
 
+@dataclass(frozen=True)
+class MetadataExpiry:
+    """Recording periods whose request metadata became unreadable, and the rule's cutoff."""
+
+    before: datetime
+    periods: list[str]
+
+
 class RetentionRun(AuditedAggregate):
     TOPIC = "cosmo.retention"
 
@@ -50,3 +58,10 @@ class RetentionRun(AuditedAggregate):
         self.orphans = list(sha256s)
         self.orphans_unused_since = unused_since
         self.orphan_bytes_freed = bytes_freed
+
+    @event("RequestMetadataExpired", topic="cosmo.retention.request_metadata_expired")
+    def expire_request_metadata(self, expired_before: datetime, periods: list[str]) -> None:
+        """The keys of these recording periods (UTC days) were destroyed: the client addresses and
+        user agents of every event recorded in them are unreadable from now on."""
+        self.expired_before = expired_before
+        self.periods = list(periods)

@@ -21,12 +21,21 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from domain.audit import current_audit_context
+from domain.audit import Role, current_audit_context
 from domain.audited import AuditedAggregate
-from domain.errors import ImageNotFound, NothingChanged, NotPermitted, PropertyNotFound, VersionConflict
+from domain.erasure import SubjectErasure
+from domain.errors import (
+    ImageNotFound,
+    InvalidValue,
+    NothingChanged,
+    NotPermitted,
+    PropertyNotFound,
+    SubjectAlreadyErased,
+    VersionConflict,
+)
 from domain.image import ImageFile, ImageVariant, PropertyImage
 from domain.property import Property
-from domain.retention import Removal, RetentionRun
+from domain.retention import MetadataExpiry, Removal, RetentionRun
 from domain.values import Address, PropertyKind, Rent
 
 _UNSET: Any = object()
@@ -190,14 +199,36 @@ class PropertyService(Application[UUID]):
         image.record_failed(reason, attempts)
         return self._save(image, tracking=tracking)
 
-    def record_retention_run(self, days: int, dry_run: bool, originals: Removal, orphans: Removal) -> Receipt:
-        """A retention run, dry or not: who removed which originals (recorded even if none) and
-        which orphaned blobs (if any), under which rule, saved as one aggregate."""
+    def record_retention_run(
+        self,
+        days: int,
+        dry_run: bool,
+        originals: Removal,
+        orphans: Removal,
+        expired_metadata: MetadataExpiry | None = None,
+    ) -> Receipt:
+        """A retention run, dry or not: who removed which originals (recorded even if none),
+        which orphaned blobs and which periods' request metadata (if any), under which rule,
+        saved as one aggregate."""
         self._check_may_write()
         run = RetentionRun(days, originals.before, dry_run, originals.sha256s, originals.bytes_freed)
         if orphans.sha256s:
             run.remove_orphaned_blobs(orphans.before, orphans.sha256s, orphans.bytes_freed)
+        if expired_metadata is not None and expired_metadata.periods:
+            run.expire_request_metadata(expired_metadata.before, expired_metadata.periods)
         return self._save(run)
+
+    def record_erasure(self, subject_id: str, ground: str, unshreddable_events: int) -> Receipt:
+        """The erasure of a data subject, once: a second one for the same subject is refused."""
+        if current_audit_context().role not in (Role.ADMIN, Role.SYSTEM):
+            raise NotPermitted("only an administrator may erase a data subject")
+        if not ground.strip():
+            raise InvalidValue("an erasure must state its ground", field="ground")
+        erasure = SubjectErasure(subject_id, ground.strip(), unshreddable_events)
+        try:
+            return self._save(erasure)
+        except _ConcurrentSave:
+            raise SubjectAlreadyErased(f"subject {subject_id} was already erased") from None
 
     def get_image(self, image_id: UUID) -> PropertyImage:
         image = self._get_image(image_id)

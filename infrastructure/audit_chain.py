@@ -29,7 +29,12 @@ _pack = struct.Struct(">I").pack
 
 @dataclass(frozen=True)
 class ChainLink:
-    """One row of the chain table; ``actor`` and ``recorded_at`` are copied out for filtering."""
+    """One row of the chain table; ``actor`` and ``recorded_at`` are copied out for filtering.
+
+    ``actor`` is the pseudonymous actor id, never the username: a copy outside the event would
+    survive the erasure of its subject (links made before erasure existed hold the username,
+    which ``erase-subject`` replaces by the id; the digest never covered it).
+    """
 
     position: int
     notification_id: int
@@ -154,7 +159,7 @@ class ChainLinker:
         timestamp = state.get("timestamp")
         recorded_at = timestamp.astimezone(UTC) if isinstance(timestamp, datetime) else datetime.now(UTC)
         audit = state.get("audit")
-        return recorded_at, str(getattr(audit, "username", ""))
+        return recorded_at, str(getattr(audit, "actor_id", ""))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.db import connections
 
 from domain.service import PropertyService
 from infrastructure.audit_chain import ChainKey
+from infrastructure.data_keys import DataKeys, MissingMasterKey
 from infrastructure.image_policy import ALL_IMAGES, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
 from infrastructure.images.cloudinary_store import AUTHENTICATED, PUBLIC, CloudinaryImageStore
@@ -20,6 +21,7 @@ from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
 from infrastructure.signed_note import SigningKey
+from infrastructure.transcoder import OrjsonTranscoder
 from infrastructure.transparency_log import TransparencyLog
 from infrastructure.wake_up import wake_workers
 from infrastructure.workers import Worker
@@ -40,9 +42,20 @@ def property_service() -> PropertyService:
                     connections["default"].settings_dict,
                     settings.COSMO_AUDIT_KEY,
                     settings.COSMO_MAX_EVENT_BYTES,
+                    settings.COSMO_MASTER_KEY,
+                    settings.COSMO_PREVIOUS_MASTER_KEYS,
                 )
                 _service = PropertyService(env=env)
     return _service
+
+
+def data_keys() -> DataKeys:
+    """The data keys personal fields are sealed under (the event store's own, with its cache)."""
+    transcoder = property_service().mapper.transcoder
+    cipher = transcoder.cipher if isinstance(transcoder, OrjsonTranscoder) else None
+    if cipher is None:
+        raise MissingMasterKey("the event store was wired without COSMO_MASTER_KEY")
+    return cipher.keys
 
 
 def blob_store() -> BlobStore:

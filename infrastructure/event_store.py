@@ -35,6 +35,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
 from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
+from infrastructure.data_keys import DataKeys, KeyTable, MasterKeys
 from infrastructure.idempotency import (
     IdempotencyClaim,
     IdempotencyKeyTaken,
@@ -45,12 +46,18 @@ from infrastructure.idempotency import (
 from infrastructure.log_leaf import event_leaf
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
 from infrastructure.merkle import appended_nodes, frontier, node_seq, size_from_node_count
+from infrastructure.personal_data_cipher import PersonalDataCipher
 from infrastructure.retry_budget import RetriesWithinBudget
+from infrastructure.transcoder import OrjsonTranscoder
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 SCHEMA_LOCK_ID = 0x636F736D6F  # "cosmo": any fixed number shared by every Cosmo process
 
 AUDIT_CHAIN_KEY = "AUDIT_CHAIN_KEY"
+# Not "MASTER_KEY": the library reads "COSMO_" + key from the process environment first, and
+# COSMO_MASTER_KEY there would win over the key the composition root passes.
+MASTER_KEY = "SEALING_MASTER_KEY"
+PREVIOUS_MASTER_KEYS = "SEALING_PREVIOUS_MASTER_KEYS"
 
 _LINK_COLUMNS = (
     "position, notification_id, originator_id, originator_version, topic, recorded_at, actor, digest"
@@ -77,6 +84,10 @@ def checkpoints_table(events_table: str) -> str:
     return f"{events_table}_checkpoints"
 
 
+def data_keys_table(events_table: str) -> str:
+    return f"{events_table}_data_keys"
+
+
 @dataclass(frozen=True)
 class StoredCheckpoint:
     """A row of the checkpoints table: the signed note and what it says, as recorded."""
@@ -93,7 +104,8 @@ class AuditFilter:
 
     originator_id: UUID | None = None
     topics: Sequence[str] = field(default_factory=tuple)
-    actor: str = ""
+    # What chain links copy of the actor: the actor id (links made before erasure existed: the username).
+    actors: Sequence[str] = field(default_factory=tuple)
     since: datetime | None = None
     until: datetime | None = None
 
@@ -154,6 +166,7 @@ class ChainedRecorder(ApplicationRecorder):
             keys=idempotency_table(self.events_table_name),
             merkle=merkle_table(self.events_table_name),
             checkpoints=checkpoints_table(self.events_table_name),
+            data_keys=data_keys_table(self.events_table_name),
             events=self.events_table_name,
             id=self.notification_id_column,
         ).replace("%s", self.placeholder)
@@ -403,6 +416,16 @@ class ChainedRecorder(ApplicationRecorder):
         )
         return bool(stored)
 
+    def count_links_of_actor(self, actor: str) -> int:
+        """Links whose copied actor is ``actor``: for a username, the events recorded before
+        personal fields were encrypted (their payload holds it in clear)."""
+        rows = self._run("SELECT COUNT(*) FROM {chain} WHERE actor = %s", (actor,))
+        return int(rows[0][0])
+
+    def relabel_actor(self, old: str, new: str) -> None:
+        """Replace a copied username by the actor id; link digests never covered this column."""
+        self._run("UPDATE {chain} SET actor = %s WHERE actor = %s", (new, old), write=True)
+
     def delete_expired_idempotency_keys(self, before: float) -> None:
         self._run("DELETE FROM {keys} WHERE created_at < %s", (before,), write=True)
 
@@ -446,9 +469,9 @@ class ChainedRecorder(ApplicationRecorder):
         if where.topics:
             sql += f" AND c.topic IN ({', '.join(['%s'] * len(where.topics))})"
             params.extend(where.topics)
-        if where.actor:
-            sql += " AND c.actor = %s"
-            params.append(where.actor)
+        if where.actors:
+            sql += f" AND c.actor IN ({', '.join(['%s'] * len(where.actors))})"
+            params.extend(where.actors)
         if where.since is not None:
             sql += " AND c.recorded_at >= %s"
             params.append(self._db_time(where.since))
@@ -491,6 +514,10 @@ def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, bin
         f"size {integer} NOT NULL, made_at TEXT NOT NULL, root {binary} NOT NULL, note TEXT NOT NULL, "
         "PRIMARY KEY (size, made_at))",
         "CREATE INDEX IF NOT EXISTS {checkpoints}_made_at ON {checkpoints} (made_at, size)",
+        # Envelope-encrypted data keys (infrastructure/data_keys.py): NULL wrapped = destroyed.
+        "CREATE TABLE IF NOT EXISTS {data_keys} ("
+        f"ref TEXT PRIMARY KEY, wrapped {binary}, master TEXT NOT NULL, created_at TEXT NOT NULL, "
+        "destroyed_at TEXT)",
     ]
 
 
@@ -648,14 +675,30 @@ def _linker(factory: SQLiteFactory | PostgresFactory) -> ChainLinker:
 
 
 class _SizeLimitedMapping:
-    """Factories whose mapper refuses oversized events (``MAX_EVENT_BYTES`` in the app's env)."""
+    """Factories whose mapper refuses oversized events (``MAX_EVENT_BYTES`` in the app's env) and,
+    given a ``SEALING_MASTER_KEY``, seals personal fields under their subject's data key."""
 
     env: Any
+    _data_keys: DataKeys | None = None
 
     def mapper(self, transcoder: Transcoder | None = None, mapper_class: Any = None) -> Mapper[Any]:
         base: Mapper[Any] = super().mapper(transcoder, mapper_class)  # type: ignore[misc]
         limit = int(self.env.get(MAX_EVENT_BYTES) or DEFAULT_MAX_EVENT_BYTES)
+        master = self.env.get(MASTER_KEY)
+        if master and isinstance(base.transcoder, OrjsonTranscoder):
+            previous = [key for key in (self.env.get(PREVIOUS_MASTER_KEYS) or "").split(",") if key]
+            # The table is reached through the recorder, which the application makes next.
+            self._data_keys = DataKeys(KeyTable(self._run_on_recorder, ""), MasterKeys(master, previous))
+            base.transcoder.cipher = PersonalDataCipher(self._data_keys)
         return SizeLimitedMapper(base.transcoder, limit, compressor=base.compressor, cipher=base.cipher)
+
+    def _attach_key_table(self, recorder: ChainedRecorder) -> None:
+        self._recorder = recorder
+        if self._data_keys is not None:
+            self._data_keys.table.table = recorder._sql("{data_keys}")
+
+    def _run_on_recorder(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+        return self._recorder._run(sql, params, write=write)
 
 
 class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
@@ -665,6 +708,7 @@ class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
         recorder = self.recorder_class(self.datastore, _linker(self))
         if self.env_create_table():
             recorder.create_table()
+        self._attach_key_table(recorder)
         return recorder
 
 
@@ -681,4 +725,5 @@ class ChainedPostgresFactory(_SizeLimitedMapping, PostgresFactory):
         )
         if self.env_create_table():
             recorder.create_table()
+        self._attach_key_table(recorder)
         return recorder

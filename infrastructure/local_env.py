@@ -8,7 +8,8 @@ environment always wins over the file: a deployment sets its own and never needs
 
 The file is ``KEY=VALUE`` lines (``#`` comments allowed), readable by its owner only, and never
 rewritten once it exists: a new audit key would make the recorded chain unverifiable. A secret
-added in a later version (the checkpoint signing key) is appended to an older file, once.
+added in a later version (the checkpoint signing key, the master key of the data keys) is
+appended to an older file, once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import fcntl
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from infrastructure.signed_note import SigningKey
@@ -26,12 +28,15 @@ FILE_NAME = "local.env"
 SECRETS = ("SECRET_KEY", "COSMO_AUDIT_KEY")
 # The Ed25519 seed that signs audit checkpoints (infrastructure/signed_note.py reads it).
 SIGNING_KEY = "COSMO_AUDIT_SIGNING_KEY"
+# Wraps the data keys personal fields are encrypted under (infrastructure/data_keys.py).
+MASTER_KEY = "COSMO_MASTER_KEY"
 # Checkouts from before this file kept each development key in a file of its own: adopt them, so
 # existing tokens and the audit chain recorded under them stay valid.
 _LEGACY_FILES = {"SECRET_KEY": "dev-secret-key", "COSMO_AUDIT_KEY": "dev-cosmo-audit-key"}
 _HEADER = (
     "# Made once by `make run` for this checkout only; never commit or copy it to a server.\n"
     "# Changing COSMO_AUDIT_KEY makes the audit chain recorded so far unverifiable.\n"
+    "# Losing COSMO_MASTER_KEY makes every recorded name, address and user agent unreadable.\n"
 )
 
 
@@ -69,11 +74,12 @@ def create(directory: Path) -> Path:
     """
     path = directory / FILE_NAME
     if path.exists():
-        _add_signing_key(path)
+        _add_later_keys(path)
         return path
     directory.mkdir(parents=True, exist_ok=True)
     lines = [f"{name}={_legacy(directory, name) or secrets.token_urlsafe(50)}\n" for name in SECRETS]
     lines.append(f"{SIGNING_KEY}={SigningKey.generate_text()}\n")
+    lines.append(f"{MASTER_KEY}={secrets.token_urlsafe(50)}\n")
     draft = directory / f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -88,14 +94,21 @@ def create(directory: Path) -> Path:
     return path
 
 
-def _add_signing_key(path: Path) -> None:
-    """Give a file made before checkpoints existed its signing key; the other lines stay as they are."""
-    if SIGNING_KEY in read(path):
+def _add_later_keys(path: Path) -> None:
+    """Give a file made before checkpoints (or data keys) existed the keys they need; the other
+    lines stay as they are."""
+    later: dict[str, Callable[[], str]] = {
+        SIGNING_KEY: SigningKey.generate_text,
+        MASTER_KEY: lambda: secrets.token_urlsafe(50),
+    }
+    if all(name in read(path) for name in later):
         return
     with path.open("a", encoding="utf-8") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)  # of two processes adding it, the second sees the first's
-        if SIGNING_KEY not in read(path):
-            file.write(f"{SIGNING_KEY}={SigningKey.generate_text()}\n")
+        fcntl.flock(file, fcntl.LOCK_EX)  # of two processes adding one, the second sees the first's
+        present = read(path)
+        for name, generate in later.items():
+            if name not in present:
+                file.write(f"{name}={generate()}\n")
 
 
 def _legacy(directory: Path, name: str) -> str | None:

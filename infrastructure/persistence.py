@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from infrastructure.event_store import AUDIT_CHAIN_KEY, DEFAULT_MAX_EVENT_BYTES
+from infrastructure.event_store import (
+    AUDIT_CHAIN_KEY,
+    DEFAULT_MAX_EVENT_BYTES,
+    MASTER_KEY,
+    PREVIOUS_MASTER_KEYS,
+)
 from infrastructure.mapper import MAX_EVENT_BYTES
 
 TRANSCODER_TOPIC = "infrastructure.transcoder:OrjsonTranscoder"
@@ -19,14 +24,24 @@ class UnsupportedDatabase(Exception):
 
 
 def event_store_env(
-    database: dict[str, Any], audit_key: str, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    database: dict[str, Any],
+    audit_key: str,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    master_key: str = "",
+    previous_master_keys: tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """Translate a Django ``DATABASES`` entry into ``eventsourcing`` settings."""
+    """Translate a Django ``DATABASES`` entry into ``eventsourcing`` settings.
+
+    Without a ``master_key`` personal fields are stored in clear: only benchmarks' baselines and
+    tests of the store itself do that; the settings require one (``COSMO_MASTER_KEY``).
+    """
     engine = database["ENGINE"]
     env = {
         "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         AUDIT_CHAIN_KEY: audit_key,
         MAX_EVENT_BYTES: str(max_event_bytes),
+        MASTER_KEY: master_key,
+        PREVIOUS_MASTER_KEYS: ",".join(previous_master_keys),
     }
     if engine == "django.db.backends.sqlite3":
         env.update(

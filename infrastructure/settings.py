@@ -47,6 +47,16 @@ SECRET_KEY = _required_key("SECRET_KEY")
 # Keys the audit chain and its seals. Keep it off the database host: whoever holds it and the
 # database could rewrite history undetected. Changing it makes the existing chain unverifiable.
 COSMO_AUDIT_KEY = _required_key("COSMO_AUDIT_KEY")
+# Wraps the per-subject and per-period data keys that personal fields are encrypted under
+# (envelope encryption, docs/adr/0016). Keep it off the database host and out of its backups.
+# While rotating, the old keys stay listed (comma-separated) until `manage.py data_keys rotate` ran.
+COSMO_MASTER_KEY = _required_key("COSMO_MASTER_KEY")
+COSMO_PREVIOUS_MASTER_KEYS = tuple(
+    key.strip() for key in os.environ.get("COSMO_PREVIOUS_MASTER_KEYS", "").split(",") if key.strip()
+)
+# Client addresses and user agents recorded in events become unreadable after this many days
+# (`prune_audit` destroys the keys of older recording days).
+COSMO_REQUEST_METADATA_DAYS = int(os.environ.get("COSMO_REQUEST_METADATA_DAYS", "90"))
 # Signs the Merkle log's checkpoints (Ed25519: base64 of the 32-byte seed, or PEM), from the
 # environment or a file, never the database; auditors verify with the public key alone. Without
 # one, no checkpoint is made (proofs and `audit verify` still work).

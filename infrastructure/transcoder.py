@@ -3,6 +3,11 @@
 Unlike orjson's own dataclass/UUID/datetime support, each value is tagged with the type it came
 from, so decoding gives back the exact objects (``decode(encode(e)) == e``) and a stored event
 never depends on a Python class path that a refactor could move.
+
+Given a :class:`PersonalDataCipher`, the personal fields named in ``domain/personal_data.py`` are
+stored sealed (``{"_type_": "sealed", "_data_": [subject, period, box]}``) and opened on reading;
+without one (unit tests, benchmarks' baseline) they are stored in clear, and a sealed value reads
+back as a :class:`Sealed` object.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from eventsourcing.persistence import Transcoder, TranscodingNotRegisteredError
 
 from domain.audit import AuditContext, Role
 from domain.image import ImageFile, ImageStatus, ImageVariant
+from domain.personal_data import PERSONAL_RECORDS
 from domain.values import Address, PropertyKind, PropertyStatus, Rent
+from infrastructure.personal_data_cipher import PersonalDataCipher, Sealed
 
 TYPE_KEY = "_type_"
 DATA_KEY = "_data_"
+SEALED = "sealed"
 
 _SCALARS: dict[type, tuple[str, Any, Any]] = {
     UUID: ("uuid", lambda value: value.hex, UUID),
@@ -58,8 +66,12 @@ ENUM_TAGS: frozenset[str] = frozenset(_ENUMS.values())
 _NESTED = (dict, list)  # what orjson.loads nests; everything else it gives is a leaf
 
 
+_PERSONAL_TAGS = frozenset(_RECORDS[record_type] for record_type in PERSONAL_RECORDS)
+
+
 class OrjsonTranscoder(Transcoder):
-    def __init__(self) -> None:
+    def __init__(self, cipher: PersonalDataCipher | None = None) -> None:
+        self.cipher = cipher
         self._decoders: dict[str, Any] = {name: decode for name, _, decode in _SCALARS.values()}
         for record_type, name in _RECORDS.items():
             self._decoders[name] = _record_decoder(record_type)
@@ -87,8 +99,24 @@ class OrjsonTranscoder(Transcoder):
             return {TYPE_KEY: _ENUMS[kind], DATA_KEY: value.value}
         if kind in _RECORDS:
             data = {f.name: self._tag(getattr(value, f.name)) for f in fields(value)}
+            if self.cipher is not None and kind in PERSONAL_RECORDS:
+                self._seal(value, data)
             return {TYPE_KEY: _RECORDS[kind], DATA_KEY: data}
         raise TranscodingNotRegisteredError(f"cannot store a value of type {kind.__qualname__}")
+
+    def _seal(self, record: Any, data: dict[str, Any]) -> None:
+        """Replace the record's non-empty personal values by their sealed form, in place."""
+        assert self.cipher is not None
+        layout = PERSONAL_RECORDS[type(record)]
+        subject = str(getattr(record, layout.subject_field))
+        for personal in layout.personal:
+            plain = getattr(record, personal.name)
+            if plain:
+                sealed = self.cipher.seal(subject, personal.name, personal.lifetime, str(plain))
+                data[personal.name] = {
+                    TYPE_KEY: SEALED,
+                    DATA_KEY: [sealed.subject, sealed.period, sealed.box],
+                }
 
     def _untag(self, value: Any) -> Any:
         # Plain leaves (most of an event) are passed on without a call: rebuilds decode every event.
@@ -97,12 +125,36 @@ class OrjsonTranscoder(Transcoder):
         if type(value) is not dict:
             return value
         if len(value) == 2 and TYPE_KEY in value and DATA_KEY in value:
+            if value[TYPE_KEY] == SEALED:
+                return Sealed(*value[DATA_KEY])
             decode = self._decoders.get(value[TYPE_KEY])
             if decode is None:
                 raise TranscodingNotRegisteredError(f"unknown stored type {value[TYPE_KEY]!r}")
             data = value[DATA_KEY]
+            if self.cipher is not None and value[TYPE_KEY] in _PERSONAL_TAGS:
+                return decode(self._opened(data))
             return decode(self._untag(data) if type(data) in _NESTED else data)
         return {key: self._untag(item) if type(item) in _NESTED else item for key, item in value.items()}
+
+    def decode_value(self, value: Any) -> Any:
+        """A value as ``orjson.loads`` gave it from stored bytes, decoded (personal fields opened):
+        for readers that present most of the stored JSON as it is and decode one part of it."""
+        return self._untag(value)
+
+    def _opened(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A personal record's fields, each sealed one opened here, where its name (bound into
+        its box) is known. Written as one loop: every event's audit context goes through it."""
+        assert self.cipher is not None
+        opened = {}
+        for name, item in data.items():
+            if type(item) is dict:
+                if item.get(TYPE_KEY) == SEALED:
+                    opened[name] = self.cipher.open(name, *item[DATA_KEY])
+                else:
+                    opened[name] = self._untag(item)
+            else:
+                opened[name] = item
+        return opened
 
 
 def _record_decoder(record_type: type) -> Any:

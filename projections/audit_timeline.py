@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from domain.personal_data import ERASED
 from projections.models import AuditTimelineEntry, ReadModel
 from projections.projection import Handler, Projection
 from projections.row_writer import row_writer
 
 
 class AuditTimelineProjection(Projection):
-    """Append-only: rows are never updated, so a batch is one bulk insert."""
+    """Append-only but for erasures: a batch is one bulk insert, and a ``SubjectErased`` event
+    replaces the erased actor's copied name by the marker in the rows already written."""
 
     name = "audit_timeline"
     inline = False
-    version = 1
+    version = 2
     models: ClassVar[tuple[type[ReadModel], ...]] = (AuditTimelineEntry,)
 
     def handlers(self) -> dict[str, Handler]:
@@ -31,6 +33,7 @@ class AuditTimelineProjection(Projection):
             "cosmo.property.archived": lambda e: self._add(
                 e, f"archived{': ' + e.reason if e.reason else ''}"
             ),
+            "cosmo.erasure.subject_erased": self._forget_subject,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:
@@ -49,8 +52,25 @@ class AuditTimelineProjection(Projection):
                 position=self.position,
                 event_type=type(event).__name__,
                 occurred_at=event.timestamp,
+                actor_id=event.audit.actor_id,
                 actor_username=event.audit.username,
                 actor_role=event.audit.role.value,
                 summary=summary[:300],
             )
         )
+
+    def _forget_subject(self, event: Any) -> None:
+        """Rows copied before the subject's key was destroyed still hold the name: blank them. (A
+        rebuild reads the name as erased already, so both paths end with the same rows.)"""
+        for entry in self.entries:
+            if entry.actor_id == event.subject_id:
+                entry.actor_username = ERASED
+        forget_subject(self.generation, event.subject_id)
+
+
+def forget_subject(generation: int | None, subject_id: str) -> int:
+    """Replace the subject's copied name in the timeline (of one generation, or all); how many rows."""
+    rows = AuditTimelineEntry.objects.filter(actor_id=subject_id).exclude(actor_username=ERASED)
+    if generation is not None:
+        rows = rows.filter(generation=generation)
+    return rows.update(actor_username=ERASED)

@@ -193,7 +193,8 @@ class PropertyGallery(ReadModel):
 
 
 class AuditTimelineEntry(ReadModel):
-    """One row per event about a property, with the actor's name copied in for fast timelines."""
+    """One row per event about a property, with the actor's name copied in for fast timelines
+    (and the actor's id, so that an erasure can find the copies of a name it must replace)."""
 
     projection_name = "audit_timeline"
 
@@ -202,6 +203,7 @@ class AuditTimelineEntry(ReadModel):
     position = models.BigIntegerField()
     event_type = models.CharField(max_length=100)
     occurred_at = models.DateTimeField()
+    actor_id = models.CharField(max_length=150, default="")
     actor_username = models.CharField(max_length=150)
     actor_role = models.CharField(max_length=20)
     summary = models.CharField(max_length=300)

@@ -18,6 +18,7 @@ from infrastructure import composition
 from infrastructure.event_store import (
     chain_table,
     checkpoints_table,
+    data_keys_table,
     idempotency_table,
     merkle_table,
     seals_table,
@@ -59,6 +60,7 @@ def wipe_event_store() -> None:
         idempotency_table(events),
         merkle_table(events),
         checkpoints_table(events),
+        data_keys_table(events),
     ]  # fixed names
     with connection.cursor() as cursor:
         # The library keeps a schema marker row in its tracking table: leave that one.
@@ -69,6 +71,7 @@ def wipe_event_store() -> None:
         else:
             for table in tables:
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+    composition.data_keys().forget_all()  # keys cached for the data keys just deleted
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only-never-use-it-elsewhere")
 os.environ.setdefault("COSMO_AUDIT_KEY", "insecure-audit-key-for-tests-only-never-use-it")
+os.environ.setdefault("COSMO_MASTER_KEY", "insecure-master-key-for-tests-only-never-use-it")
 # A fixed Ed25519 seed for checkpoints in tests (base64 of 32 bytes).
 os.environ.setdefault("COSMO_AUDIT_SIGNING_KEY", "dGVzdC1vbmx5LWNoZWNrcG9pbnQta2V5LW5ldmVyLXU=")
 

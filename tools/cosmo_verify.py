@@ -81,7 +81,17 @@ TOPIC_NAMES: dict[str, tuple[str, str]] = {
     "cosmo.image.removed": ("PropertyImage", "ImageRemoved"),
     "cosmo.retention.originals_pruned": ("RetentionRun", "OriginalsPruned"),
     "cosmo.retention.orphaned_blobs_removed": ("RetentionRun", "OrphanedBlobsRemoved"),
+    "cosmo.retention.request_metadata_expired": ("RetentionRun", "RequestMetadataExpired"),
+    "cosmo.erasure.subject_erased": ("SubjectErasure", "SubjectErased"),
 }
+
+
+class SealedValue:
+    """A personal value stored encrypted under its subject's key (docs/adr/0016): the bundle shows
+    it as the server opened it (or "[erased]"), which only the key holder can check."""
+
+
+SEALED = SealedValue()
 
 
 class VerificationFailed(Exception):
@@ -388,6 +398,8 @@ def rendered(value: Any) -> Any:
             return utc_iso(datetime.fromisoformat(data))
         if kind == "date":
             return date.fromisoformat(data).isoformat()
+        if kind == "sealed":
+            return SEALED
         return rendered(data)  # a value object's fields, or an enumeration's value
     return {key: rendered(item) for key, item in value.items()}
 
@@ -404,6 +416,7 @@ def check_shown_fields(event: dict[str, Any], state: Any) -> tuple[str, str]:
         raise VerificationFailed("the payload holds a value of no known stored form") from None
     if not isinstance(audit, dict):
         raise VerificationFailed("the payload's audit context is not an object")
+    audit = with_sealed_as_shown(audit, event.get("metadata"))
     expected = {
         "timestamp": utc_iso(moment),
         "actor": {"id": audit.get("actor_id"), "username": audit.get("username"), "role": audit.get("role")},
@@ -414,6 +427,18 @@ def check_shown_fields(event: dict[str, Any], state: Any) -> tuple[str, str]:
         if canonical(event[name]) != canonical(value):
             raise VerificationFailed(f"the shown {name} is not what the stored payload says")
     return leaf_time(moment), actor_json(audit)
+
+
+def with_sealed_as_shown(audit: dict[str, Any], shown: Any) -> dict[str, Any]:
+    """The stored audit context, each sealed value replaced by the string the bundle shows for it."""
+    opened = dict(audit)
+    for name, value in audit.items():
+        if value is SEALED:
+            text = shown.get(name) if isinstance(shown, dict) else None
+            if not isinstance(text, str):
+                raise VerificationFailed(f"the sealed {name} must be shown as a string")
+            opened[name] = text
+    return opened
 
 
 def check_event(event: Any, line: int, checkpoint: Checkpoint) -> dict[str, Any]:

@@ -44,7 +44,18 @@ def test_stored_events_are_json_with_explicit_topics_and_the_actor(
     assert notification.topic == "cosmo.property.registered"
     state = orjson.loads(notification.state)
     assert state["name"] == "Harbour View Flats"
-    assert state["audit"]["_data_"]["username"] == "alice"
+    audit = state["audit"]["_data_"]
+    assert (audit["actor_id"], audit["organisation"], audit["role"]["_data_"]) == (
+        "id-alice",
+        "acme",
+        "manager",
+    )
+    # Personal fields are sealed under the subject's key (docs/adr/0016); the rest stays in clear.
+    assert audit["username"]["_type_"] == "sealed"
+    assert audit["username"]["_data_"][:2] == ["id-alice", ""]
+    assert audit["client_ip"]["_data_"][0] == "id-alice"
+    assert b'"alice"' not in notification.state
+    assert b"203.0.113.7" not in notification.state
     assert b"domain." not in notification.state, "no Python class path may be stored"
 
 

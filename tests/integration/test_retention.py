@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 from pytest_django.fixtures import Settings
 
-from domain.audit import AuditContext
+from domain.audit import AuditContext, acting_as
+from domain.personal_data import ERASED
 from domain.service import PropertyService
 from domain.values import PropertyKind
 from infrastructure import audit_trail, composition
@@ -18,7 +22,9 @@ from infrastructure.audit_trail import chained
 from infrastructure.composition import audit_key, blob_store
 from infrastructure.idempotency import IdempotencyClaim, StoredResponse
 from infrastructure.images.blob_store import LocalBlobStore
-from tests.conftest import quay_street
+from infrastructure.persistence import event_store_env
+from infrastructure.transcoder import OrjsonTranscoder
+from tests.conftest import context_for, quay_street
 from tests.fixtures import hard_images as hard
 from tests.fixtures.tiny_png import tiny_png
 from tests.integration.test_image_policy import policy, upload
@@ -60,9 +66,8 @@ def test_prune_removes_originals_of_processed_photos_and_keeps_what_retries_need
         for n in app.recorder.select_notifications(head, 10, inclusive_of_start=False)
     ]
     assert [(type(r).__name__, r.dry_run, r.sha256s) for r in runs] == [
-        ("OriginalsPruned", True, [done_sha]),
         ("OriginalsPruned", False, [done_sha]),
-    ]
+    ], "a dry run records nothing"
     assert audit_trail.verify(app.recorder, audit_key()).ok, "no event was touched"
     assert len(list(app.events.get(done))) == 2, "the photo's own events are all still there"
 
@@ -112,7 +117,7 @@ def test_prune_removes_blobs_no_recorded_photo_refers_to_and_records_them(
         for n in app.recorder.select_notifications(head, 10, inclusive_of_start=False)
     ]
     sweeps = [(r.sha256s, r.bytes_freed) for r in runs if type(r).__name__ == "OrphanedBlobsRemoved"]
-    assert sweeps == [([refused], len(hard.photo("coffee.png")))] * 2
+    assert sweeps == [([refused], len(hard.photo("coffee.png")))]
     assert audit_trail.verify(app.recorder, audit_key()).ok
 
 
@@ -126,3 +131,46 @@ def test_prune_deletes_expired_idempotency_keys(blobs_in: Path, service: Propert
     call_command("prune_audit", "--days", "30")
     assert keys.select_idempotency_key("user-1", "expired", 0) is None
     assert keys.select_idempotency_key("user-1", "live", 0) is not None
+
+
+def test_request_metadata_of_days_past_retention_becomes_unreadable_and_the_run_is_recorded(
+    blobs_in: Path, service: PropertyService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=100)
+    env = event_store_env(
+        connection.settings_dict, settings.COSMO_AUDIT_KEY, master_key=settings.COSMO_MASTER_KEY
+    )
+    writer_of_then = PropertyService(env=env)  # the same store, its clock set 100 days back
+    assert isinstance(writer_of_then.mapper.transcoder, OrjsonTranscoder)
+    assert writer_of_then.mapper.transcoder.cipher is not None
+    writer_of_then.mapper.transcoder.cipher.clock = lambda: long_ago
+    try:
+        with acting_as(context_for("alice")):
+            old = writer_of_then.register_property(name="Old", kind=PropertyKind.HOUSE, address=quay_street())
+            new = service.register_property(name="New", kind=PropertyKind.HOUSE, address=quay_street())
+    finally:
+        writer_of_then.close()
+    head = service.recorder.max_notification_id() or 0
+    day = long_ago.strftime("%Y-%m-%d")
+
+    call_command("prune_audit", "--days", "30", "--metadata-days", "90", "--dry-run")
+    assert (
+        f"would make client addresses and user agents recorded on {day} unreadable" in capsys.readouterr().out
+    )
+    assert service.recorder.max_notification_id() == head, "a dry run records nothing"
+    assert audit_of(service, old.id).client_ip == "203.0.113.7"
+
+    call_command("prune_audit", "--days", "30", "--metadata-days", "90")
+    then, now = audit_of(service, old.id), audit_of(service, new.id)
+    assert (then.username, then.client_ip, then.user_agent) == ("alice", ERASED, ERASED)
+    assert (now.username, now.client_ip, now.user_agent) == ("alice", "203.0.113.7", "pytest")
+    recorded: list[Any] = list(
+        map(service.mapper.to_domain_event, service.recorder.select_notifications(head + 1, 10))
+    )
+    assert [e.periods for e in recorded if type(e).__name__ == "RequestMetadataExpired"] == [[day]]
+    assert audit_trail.verify(service.recorder, audit_key()).ok
+
+
+def audit_of(service: PropertyService, aggregate_id: Any) -> AuditContext:
+    [registered] = service.events.get(aggregate_id)
+    return registered.audit  # type: ignore[attr-defined, no-any-return]

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.urls import URLPattern, URLResolver
 from rest_framework.test import APIClient
@@ -21,7 +21,7 @@ from api import urls
 from api.errors import not_found
 from api.models import User
 from domain.service import PropertyService
-from tests.api.conftest import NEW_PROPERTY, PASSWORD, create
+from tests.api.conftest import NEW_PROPERTY, PASSWORD, create, make_user
 from tests.fixtures.image_outcomes import record_failed
 from tests.fixtures.tiny_png import png_upload
 
@@ -60,6 +60,7 @@ ACCESS: dict[str, Access] = {
     "audit-proof": Access.AUDIT_TRAIL,
     "audit-consistency": Access.AUDIT_TRAIL,
     "projections": Access.ADMIN,
+    "subject-erasure": Access.ADMIN,
 }
 # Function views have no class to ask for their methods.
 FUNCTION_VIEW_METHODS = {"media": ["GET"]}
@@ -119,6 +120,7 @@ class Resources:
     property_id: str
     image_id: str
     media_path: str
+    subject: str  # a person of the organisation, to erase
 
     def kwargs(self, names: tuple[str, ...]) -> dict[str, str]:
         values = {
@@ -126,6 +128,7 @@ class Resources:
             "image_id": self.image_id,
             "path": self.media_path,
             "position": "1",  # an inclusion proof: every world has recorded an event by then
+            "username": self.subject,
         }
         return {name: values[name] for name in names}
 
@@ -151,7 +154,8 @@ class World:
         media = self.settings.MEDIA_ROOT / "images" / image_id / "480.webp"
         media.parent.mkdir(parents=True)
         media.write_bytes(b"RIFF\0\0\0\0WEBP")
-        return Resources(property_id, image_id, f"images/{image_id}/480.webp")
+        subject = make_user(f"{organisation}-subject-{uuid4().hex[:8]}", organisation).username
+        return Resources(property_id, image_id, f"images/{image_id}/480.webp", subject)
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("image", "PATCH"): Probe(lambda world, target: {"caption": "seen from the quay"}),
     ("image", "DELETE"): Probe(fresh=True),
     ("image-retry", "POST"): Probe(fresh=True, failed_photo=True),
+    ("subject-erasure", "POST"): Probe(lambda world, target: {"ground": "the matrix"}, fresh=True),
     # Readiness is about the workers, not the caller: 503 while they have not reported yet.
     ("ready", "GET"): Probe(succeeds_with=503),
     # No checkpoint is made in the matrix's world: 404 no_checkpoint is the allowed answer.

@@ -124,7 +124,7 @@ def test_every_cli_works_after_make_runs_setup_with_no_variables(tmp_path: Path)
 def test_local_secrets_are_made_once_privately_and_never_rewritten(tmp_path: Path) -> None:
     path = local_env.create(tmp_path)
     first = local_env.read(path)
-    assert set(first) == {"SECRET_KEY", "COSMO_AUDIT_KEY", "COSMO_AUDIT_SIGNING_KEY"}
+    assert set(first) == {"SECRET_KEY", "COSMO_AUDIT_KEY", "COSMO_AUDIT_SIGNING_KEY", "COSMO_MASTER_KEY"}
     assert all(len(first[name]) >= 50 for name in ("SECRET_KEY", "COSMO_AUDIT_KEY"))
     assert first["SECRET_KEY"] != first["COSMO_AUDIT_KEY"]
     assert path.stat().st_mode & 0o777 == 0o600

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory
@@ -105,7 +104,7 @@ def test_events_record_the_client_behind_a_trusted_proxy(
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.json()['access']}")
     assert client.post("/api/properties", NEW_PROPERTY, format="json").status_code == 201
     [notification] = service.recorder.select_notifications(start=1, limit=10)
-    assert orjson.loads(notification.state)["audit"]["_data_"]["client_ip"] == CLIENT
+    assert service.mapper.transcoder.decode(notification.state)["audit"].client_ip == CLIENT
 
 
 def test_a_guessing_client_behind_the_proxy_does_not_lock_out_its_neighbours(

@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.audit import acting_as
 from domain.catalog import AGGREGATES, event_classes
+from domain.erasure import SubjectErasure
 from domain.image import ImageVariant, PropertyImage
 from domain.property import Property
 from domain.retention import RetentionRun
@@ -16,7 +17,8 @@ from tests.conftest import context_for, quay_street, rent
 from tests.unit.test_property_image import a_file
 
 
-def every_kind_of_event() -> list[Any]:
+def every_kind_of_aggregate() -> list[Any]:
+    """New aggregates whose pending events are one of every event type, in a valid order."""
     prop = Property.register("acme", "Harbour", PropertyKind.HOUSE, quay_street(), rent())
     first = PropertyImage.add(prop.id, "acme", a_file(), "front")
     second = PropertyImage.add(prop.id, "acme", a_file(), "")
@@ -36,7 +38,13 @@ def every_kind_of_event() -> list[Any]:
     prop.archive()
     run = RetentionRun(days=30, cutoff=datetime.now(UTC), dry_run=True, sha256s=["ab" * 32], bytes_freed=10)
     run.remove_orphaned_blobs(datetime.now(UTC), ["cd" * 32], 20)
-    return [*prop.collect_events(), *first.collect_events(), *second.collect_events(), *run.collect_events()]
+    run.expire_request_metadata(datetime.now(UTC), ["2026-09-01"])
+    erasure = SubjectErasure("42", "GDPR art. 17 request #1", 0)
+    return [prop, first, second, run, erasure]
+
+
+def every_kind_of_event() -> list[Any]:
+    return [event for aggregate in every_kind_of_aggregate() for event in aggregate.collect_events()]
 
 
 def test_every_event_type_carries_who_did_it() -> None:

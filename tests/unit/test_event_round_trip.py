@@ -78,11 +78,15 @@ def test_every_event_type_round_trips_through_the_stored_form(
             prop.change_rent(rents[1])
         prop.archive(reason)
     events: list[Any] = list(prop.collect_events())
+    assert isinstance(mapper.transcoder, OrjsonTranscoder)
     for position, event in enumerate(events, start=1):
         stored = mapper.to_stored_event(event)
         assert isinstance(orjson.loads(stored.state), dict)
         assert mapper.to_domain_event(stored) == event
-        line = orjson.dumps(event_json(AuditEntry(link_for(position, stored), stored))) + b"\n"
+        line = (
+            orjson.dumps(event_json(AuditEntry(link_for(position, stored), stored), mapper.transcoder))
+            + b"\n"
+        )
         exported = orjson.loads(line)
         assert (exported["type"], exported["version"]) == (type(event).__name__, position)
         assert exported["metadata"]["username"] == context.username

@@ -1,9 +1,13 @@
-"""``manage.py prune_audit --days N [--dry-run] [--orphan-grace-hours H]``: the retention policy.
+"""``manage.py prune_audit --days N [--metadata-days M] [--dry-run] [--orphan-grace-hours H]``.
 
-Two rules, one recorded run: originals of photos settled before the cutoff, and blobs that no
-recorded photo refers to (left by uploads whose event was refused) and nobody stored for H hours.
-Expired Idempotency-Key rows (no longer honoured anyway) are deleted too, and so are failed-login
-counters whose window is over and the records of expired refresh tokens.
+The retention policy. Three rules, one recorded run: originals of photos settled before the
+cutoff; blobs that no recorded photo refers to (left by uploads whose event was refused) and
+nobody stored for H hours; and the request metadata (client addresses, user agents) of events
+recorded more than M days ago (``COSMO_REQUEST_METADATA_DAYS``, 90 by default), made unreadable
+by destroying the keys of their recording days (docs/adr/0016). Expired Idempotency-Key rows
+(no longer honoured anyway) are deleted too, and so are failed-login counters whose window is
+over and the records of expired refresh tokens. A dry run says what would go, and changes and
+records nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from api.login_throttle import forget_expired_failures
 from api.tokens import forget_expired_tokens
 from domain.audit import AuditContext, Role, acting_as
-from domain.retention import Removal
+from domain.retention import MetadataExpiry, Removal
 from infrastructure.audit_trail import chained
-from infrastructure.composition import blob_store, property_service
+from infrastructure.composition import blob_store, data_keys, property_service
+from infrastructure.data_keys import period_ref
+from infrastructure.freed_pages import overwrite_freed_pages
 from infrastructure.retention import Prunable, orphaned_blobs, prunable_originals
 
 DEFAULT_ORPHAN_GRACE_HOURS = 1.0
@@ -30,13 +36,23 @@ DEFAULT_ORPHAN_GRACE_HOURS = 1.0
 class Command(BaseCommand):
     help = (
         "Remove derived data older than N days: the stored originals of photos processed (or removed) "
-        "more than N days ago, and blobs no recorded photo refers to. It never deletes or edits an event; "
-        "each run, dry or not, is itself recorded (OriginalsPruned; OrphanedBlobsRemoved if any)."
+        "more than N days ago, and blobs no recorded photo refers to; and make the client addresses and "
+        "user agents of events older than M days unreadable (their days' keys are destroyed). It never "
+        "deletes or edits an event; each run is itself recorded (OriginalsPruned; OrphanedBlobsRemoved "
+        "and RequestMetadataExpired if any). A dry run lists what would go and records nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, required=True, help="keep originals of the last N days")
-        parser.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
+        parser.add_argument(
+            "--metadata-days",
+            type=int,
+            help="make client addresses and user agents of events older than M days unreadable "
+            "(default: the COSMO_REQUEST_METADATA_DAYS setting, 90 unless set)",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="list what would go; remove and record nothing"
+        )
         parser.add_argument(
             "--orphan-grace-hours",
             type=float,
@@ -48,8 +64,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         days: int = options["days"]
         grace: float = options["orphan_grace_hours"]
-        if days < 0 or grace < 0:
-            raise CommandError("--days and --orphan-grace-hours must not be negative")
+        chosen = options["metadata_days"]
+        metadata_days: int = settings.COSMO_REQUEST_METADATA_DAYS if chosen is None else chosen
+        if days < 0 or grace < 0 or metadata_days < 0:
+            raise CommandError("--days, --metadata-days and --orphan-grace-hours must not be negative")
         dry_run: bool = options["dry_run"]
         now = datetime.now(UTC)
         blobs = blob_store()
@@ -64,19 +82,33 @@ class Command(BaseCommand):
             "orphaned blob ",
             dry_run,
         )
+        keys = data_keys()
+        metadata_cutoff = now - timedelta(days=metadata_days)
+        metadata = MetadataExpiry(metadata_cutoff, keys.periods_ended_by(metadata_cutoff))
+        for period in metadata.periods:
+            verb = "would make" if dry_run else "making"
+            self.stdout.write(f"{verb} client addresses and user agents recorded on {period} unreadable")
+        verb = "would free" if dry_run else "freed"
+        summary = (
+            f"{len(originals.sha256s)} originals, {len(orphans.sha256s)} orphaned blobs, {verb} "
+            f"{originals.bytes_freed + orphans.bytes_freed} bytes; request metadata of "
+            f"{len(metadata.periods)} days {'would become' if dry_run else 'made'} unreadable"
+        )
+        if dry_run:
+            self.stdout.write(f"{summary}; nothing recorded (dry run)")
+            return
         context = AuditContext("system:prune_audit", "prune_audit", Role.SYSTEM, "system", uuid.uuid4().hex)
         with acting_as(context):
-            receipt = app.record_retention_run(days, dry_run, originals, orphans)
-        if not dry_run:
-            keys_expired_at = now - timedelta(hours=settings.COSMO_IDEMPOTENCY_KEY_HOURS)
-            chained(app.recorder).delete_expired_idempotency_keys(keys_expired_at.timestamp())
-            forget_expired_failures()
-            forget_expired_tokens()
-        verb = "would free" if dry_run else "freed"
-        self.stdout.write(
-            f"{len(originals.sha256s)} originals, {len(orphans.sha256s)} orphaned blobs, {verb} "
-            f"{originals.bytes_freed + orphans.bytes_freed} bytes; recorded at position {receipt.position}"
-        )
+            receipt = app.record_retention_run(days, dry_run, originals, orphans, metadata)
+        # After the record: a run that fails between the two leaves the keys for the next run.
+        if metadata.periods:
+            keys.destroy([period_ref(period) for period in metadata.periods])
+            overwrite_freed_pages()
+        keys_expired_at = now - timedelta(hours=settings.COSMO_IDEMPOTENCY_KEY_HOURS)
+        chained(app.recorder).delete_expired_idempotency_keys(keys_expired_at.timestamp())
+        forget_expired_failures()
+        forget_expired_tokens()
+        self.stdout.write(f"{summary}; recorded at position {receipt.position}")
 
     def _apply(
         self,
