@@ -145,8 +145,8 @@ def section(
             " corpus photos (`tests/fixtures/photos`) and the generated 12 MP phone-like JPEG"
             f" (`tests/fixtures/hard_images.phone_jpeg_12mp`), against the baseline, {BASELINE};"
             " times are medians of runs alternating with the baseline; SSIM is luma SSIM"
-            " (`tests/fixtures/ssim.py`, independent of the policy's own) of each variant against its"
-            " reference (the resized, oriented sRGB image before encoding):",
+            " (`infrastructure/images/ssim.py`, held by the tests to a plain reference) of each"
+            " variant against its reference (the resized, oriented sRGB image before encoding):",
             "",
             image_table(figures),
             "",

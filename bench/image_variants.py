@@ -25,8 +25,8 @@ import pyvips
 from PIL import Image
 
 from infrastructure.images.codec import Variant, make_variants, prepare
+from infrastructure.images.ssim import luma_ssim
 from tests.fixtures import hard_images
-from tests.fixtures.ssim import ssim
 
 # The defaults of COSMO_IMAGE_WIDTHS, COSMO_IMAGE_FORMATS and COSMO_IMAGE_TARGET_SSIM.
 APP_WIDTHS: tuple[int, ...] = (2048, 1024, 480)
@@ -117,7 +117,7 @@ def _variant_ssims(name: str, data: bytes, variants: list[Variant]) -> list[Vari
     figures = []
     for variant in variants:
         reference = references[variant.width].convert("L")
-        score = ssim(reference, _decoded_luma(variant.data))
+        score = luma_ssim(reference, _decoded_luma(variant.data))
         figures.append(
             VariantFigure(
                 name,

@@ -1,7 +1,7 @@
 """Luma SSIM fast enough to steer a quality search on a 2048-pixel variant (~0.1 s a candidate).
 
-The measure is Wang et al. (2004) with scikit-image's ``structural_similarity`` defaults, the one
-``tests/fixtures/ssim.py`` computes independently for the tests: a 7x7 uniform window, sample
+The measure is Wang et al. (2004) with scikit-image's ``structural_similarity`` defaults (the tests
+hold it to a plain window-by-window reference, ``tests/fixtures/ssim.py``): a 7x7 uniform window, sample
 covariance, K1 = 0.01, K2 = 0.03, data range 255, averaged over every window that fits inside the
 image. Only the luma plane (Pillow's ``L``, ITU-R 601) is compared: it is where the eye sees
 compression damage, and one plane costs a third of three. It is computed on the full-size variant:
