@@ -46,13 +46,20 @@ test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 test-sqlite: $(STAMP)
-	mkdir -p var
-	DATABASE_URL=$(SQLITE_URL) $(BIN)/pytest tests/integration tests/api tests/security tests/faults
+	mkdir -p var/test-sqlite
+	COSMO_VAR_DIR=$(CURDIR)/var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/cosmo.sqlite3 \
+		$(BIN)/pytest tests/integration tests/api tests/security tests/faults
 
 test-postgres: $(STAMP) postgres
-	DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest tests/integration tests/api tests/security tests/faults
+	mkdir -p var/test-postgres
+	COSMO_VAR_DIR=$(CURDIR)/var/test-postgres DATABASE_URL=$(TEST_POSTGRES_URL) \
+		$(BIN)/pytest tests/integration tests/api tests/security tests/faults
 
-test: lint test-unit test-sqlite test-postgres
+# The two database suites run side by side (much of their time is spent waiting on servers,
+# workers and the databases, not on the CPU), each with its own var directory; -O prints each
+# suite's output whole when it ends.
+test: lint test-unit
+	$(MAKE) --no-print-directory -j2 -O test-sqlite test-postgres
 
 # The fuzzer alone, on both databases (make test runs it with the API suite): tests/api/test_schemathesis.py.
 schemathesis: $(STAMP) postgres
