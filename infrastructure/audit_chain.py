@@ -92,9 +92,18 @@ class ChainKey:
         self, previous_digest: str, notification_id: int, hex_id: str, version: int, topic: str, state: bytes
     ) -> str:
         """``link_digest`` from an event row as stored (the aggregate id as 32 hex digits)."""
-        parts = (str(notification_id).encode(), topic.encode(), hex_id.encode(), str(version).encode(), state)
+        nid, name, ident, ver = (
+            str(notification_id).encode(),
+            topic.encode(),
+            hex_id.encode(),
+            str(version).encode(),
+        )
         mac = self._link_mac.copy()
-        mac.update(bytes.fromhex(previous_digest) + b"".join([_pack(len(part)) + part for part in parts]))
+        mac.update(
+            bytes.fromhex(previous_digest)
+            + _pack(len(nid)) + nid + _pack(len(name)) + name + _pack(len(ident)) + ident
+            + _pack(len(ver)) + ver + _pack(len(state)) + state
+        )  # fmt: skip
         return mac.hexdigest()
 
     def seal(self, position: int, digest: str, sealed_at: datetime) -> Seal:

@@ -83,7 +83,7 @@ def verify(
         )
         for i, start in enumerate(starts)
     ]
-    spans = [*_run_forked(store, key, tasks[:-1]), _check(store, key, tasks[-1])]
+    spans = _check_spans(store, key, tasks)
     return combine(spans, seals, key, signature_problem(checkpoints, verifier))
 
 
@@ -120,15 +120,17 @@ def _span_starts(store: ChainedRecorder, workers: int, min_span: int) -> list[Sp
     return starts
 
 
-def _run_forked(store: ChainedRecorder, key: ChainKey, tasks: list[_SpanTask]) -> list[SpanResult]:
+def _check_spans(store: ChainedRecorder, key: ChainKey, tasks: list[_SpanTask]) -> list[SpanResult]:
+    """Every span but the last in a forked process of its own, the last one here meanwhile."""
     context = multiprocessing.get_context("fork")
     running = []
-    for task in tasks:
+    for task in tasks[:-1]:
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_span_worker, args=(store, key, task, send), daemon=True)
         process.start()
         send.close()
         running.append((process, receive))
+    last = _check(store, key, tasks[-1])
     results = []
     for process, receive in running:
         try:
@@ -139,7 +141,7 @@ def _run_forked(store: ChainedRecorder, key: ChainKey, tasks: list[_SpanTask]) -
         if isinstance(outcome, Exception):
             raise VerifyWorkerFailed(f"a verify worker failed: {outcome}") from outcome
         results.append(outcome)
-    return results
+    return [*results, last]
 
 
 def _span_worker(store: ChainedRecorder, key: ChainKey, task: _SpanTask, send: Connection) -> None:

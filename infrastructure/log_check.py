@@ -73,18 +73,22 @@ def check_span(
     tree = TreeCheck(nodes, start.position, start.frontier, checkpoints)
     digest = start.digest
     expected_position = start.position + 1
+    link_digest, feed = key.row_link_digest, tree.feed  # looked up once: this loop runs per event
     event, link = next(events, None), next(links, None)
     while event is not None or link is not None:
-        problem = _link_problem(key, digest, expected_position, event, link)
-        if problem is not None:
-            result.chain_problem = problem
+        if (
+            event is None
+            or link is None
+            or link[0] != expected_position
+            or event[0] != link[1]
+            or link_digest(digest, event[0], event[1], event[3], event[4], event[5]) != link[2]
+        ):
+            result.chain_problem = _link_problem(key, digest, expected_position, event, link)
             break
-        assert event is not None
-        assert link is not None
         position, digest = link[0], link[2]
         if position in sealed_positions:
             result.digest_at[position] = digest
-        tree.feed(position, event)
+        feed(position, event)
         expected_position += 1
         event, link = next(events, None), next(links, None)
     result.checked = expected_position - 1 - start.position
@@ -147,7 +151,8 @@ def signature_problem(checkpoints: Sequence[Checkpoint], verifier: VerifierKey |
 
 def _link_problem(
     key: ChainKey, previous_digest: str, expected_position: int, event: EventRow | None, link: LinkRow | None
-) -> Problem | None:
+) -> Problem:
+    """What is wrong with a link and its event that the walk did not accept."""
     if link is None:
         assert event is not None
         return Problem(expected_position, "unchained_event", f"event #{event[0]} has no chain link")
@@ -159,11 +164,8 @@ def _link_problem(
     notification_id, hex_id, _, version, topic, state = event
     if notification_id < linked_id:
         return Problem(position, "unchained_event", f"event #{notification_id} was not recorded by Cosmo")
-    if key.row_link_digest(previous_digest, notification_id, hex_id, version, topic, state) != digest:
-        return Problem(
-            position, "digest_mismatch", f"event #{notification_id} differs from what was recorded"
-        )
-    return None
+    assert key.row_link_digest(previous_digest, notification_id, hex_id, version, topic, state) != digest
+    return Problem(position, "digest_mismatch", f"event #{notification_id} differs from what was recorded")
 
 
 def _seal_problem(

@@ -52,6 +52,7 @@ def time_and_actor(state: bytes) -> tuple[str, bytes]:
 
 _NO_ACTOR = actor_json(None).encode()
 _PREFIX = _pack(len(LEAF_FORMAT)) + LEAF_FORMAT.encode()
+_PAYLOAD_HASH_LENGTH = _pack(64)  # a SHA-256 in hex
 
 
 def event_leaf_bytes(position: int, stored: StoredEvent) -> bytes:
@@ -65,16 +66,18 @@ def event_leaf_bytes(position: int, stored: StoredEvent) -> bytes:
 def row_leaf_bytes(position: int, dashed_id: str, version: int, topic: str, state: bytes) -> bytes:
     """The leaf bytes from an event row as stored, inlined: verify computes one per event."""
     when, actor = time_and_actor(state)
-    parts = (
+    at, ident, ver, name, time = (
         str(position).encode(),
         dashed_id.encode(),
         str(version).encode(),
         topic.encode(),
         when.encode(),
-        actor,
-        sha256(state).hexdigest().encode(),
     )
-    return _PREFIX + b"".join([_pack(len(part)) + part for part in parts])
+    return (
+        _PREFIX + _pack(len(at)) + at + _pack(len(ident)) + ident + _pack(len(ver)) + ver
+        + _pack(len(name)) + name + _pack(len(time)) + time + _pack(len(actor)) + actor
+        + _PAYLOAD_HASH_LENGTH + sha256(state).hexdigest().encode()
+    )  # fmt: skip
 
 
 def event_leaf(position: int, stored: StoredEvent) -> bytes:
