@@ -39,9 +39,9 @@ from domain.retention import MetadataExpiry, Removal, RetentionRun
 from domain.values import Address, PropertyKind, Rent
 
 _UNSET: Any = object()
-MAX_ATTEMPTS = 20
+MAX_ATTEMPTS = 50  # sixteen writers on one aggregate, each losing to the others, still get through
 BACKOFF_SECONDS = 0.005
-MAX_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 0.2
 
 
 class _ConcurrentSave(VersionConflict):
