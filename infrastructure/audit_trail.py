@@ -69,19 +69,19 @@ def verify(
     checkpoints = [*TransparencyLog(store, None, "").checkpoints(), *kept_checkpoints]
     sealed = frozenset(seal.position for seal in seals)
     starts = _span_starts(store, workers, min_span)
-    bounds = [start.position for start in starts[1:]]
+    ends: list[SpanStart | None] = [*starts[1:], None]
     tasks = [
         _SpanTask(
             start,
-            bounds[i] if i < len(bounds) else None,
+            end,
             [
                 c
                 for c in checkpoints
-                if (i == 0 or c.size > start.position) and (i == len(bounds) or c.size <= bounds[i])
+                if (start is starts[0] or c.size > start.position) and (end is None or c.size <= end.position)
             ],
             sealed,
         )
-        for i, start in enumerate(starts)
+        for start, end in zip(starts, ends, strict=True)
     ]
     spans = _check_spans(store, key, tasks)
     return combine(spans, seals, key, signature_problem(checkpoints, verifier))
@@ -90,8 +90,8 @@ def verify(
 @dataclass(frozen=True)
 class _SpanTask:
     start: SpanStart
-    upto: int | None
-    """The span's last position; None for the last span, which reads to the end of the log."""
+    end: SpanStart | None
+    """The next span's start; None for the last span, which reads to the end of the log."""
     checkpoints: list[Checkpoint]
     sealed: frozenset[int]
 
@@ -114,7 +114,10 @@ def _span_starts(store: ChainedRecorder, workers: int, min_span: int) -> list[Sp
         levels = [level for level, _ in frontier(position)]
         starts.append(
             SpanStart(
-                position, link[0][2], [(lv, found[seq]) for lv, seq in zip(levels, wanted, strict=True)]
+                position,
+                link[0][2],
+                [(lv, found[seq]) for lv, seq in zip(levels, wanted, strict=True)],
+                notification_id=link[0][1],
             )
         )
     return starts
@@ -153,21 +156,13 @@ def _span_worker(store: ChainedRecorder, key: ChainKey, task: _SpanTask, send: C
 
 
 def _check(store: ChainedRecorder, key: ChainKey, task: _SpanTask) -> SpanResult:
-    start, upto = task.start, task.upto
-    if upto is None:
-        events = _events(store, start.position and _linked_id(store, start.position), NO_BOUND)
-        links = _links(store, start.position, NO_BOUND)
-        nodes = _nodes(store, nodes_for_size(start.position) - 1, NO_BOUND)
-    else:
-        events = _events(store, start.position and _linked_id(store, start.position), _linked_id(store, upto))
-        links = _links(store, start.position, upto)
-        nodes = _nodes(store, nodes_for_size(start.position) - 1, nodes_for_size(upto) - 1)
-    return check_span(key, start, events, links, nodes, task.checkpoints, task.sealed, upto is None)
-
-
-def _linked_id(store: ChainedRecorder, position: int) -> int:
-    rows = store.select_link_rows(position - 1, 1)
-    return rows[0][1] if rows else NO_BOUND
+    """One span: the events, links and nodes after its start, up to the next span's start."""
+    start, end = task.start, task.end
+    events = _events(store, start.notification_id, end.notification_id if end else NO_BOUND)
+    links = _links(store, start.position, end.position if end else NO_BOUND)
+    nodes_upto = nodes_for_size(end.position) - 1 if end else NO_BOUND
+    nodes = _nodes(store, nodes_for_size(start.position) - 1, nodes_upto)
+    return check_span(key, start, events, links, nodes, task.checkpoints, task.sealed, end is None)
 
 
 def seal(recorder: ApplicationRecorder, key: ChainKey) -> Seal | None:

@@ -35,11 +35,13 @@ Frontier = list[tuple[int, bytes]]
 
 @dataclass(frozen=True)
 class SpanStart:
-    """Where a span picks up: the position before its first event, that link's digest, the tree then."""
+    """Where a span picks up: the position before its first event, that link's digest and event
+    (notification id), the tree then."""
 
     position: int = 0
     digest: str = GENESIS_DIGEST
     frontier: Frontier = field(default_factory=list)
+    notification_id: int = 0
 
 
 @dataclass
