@@ -67,20 +67,24 @@ def answer_write(
     """Catch the read models up, so this answer and the writer's next read show the write.
 
     ``render`` makes the body once the read models have caught up; a stalled one is left behind
-    (and reported by its status), since the write itself has already been recorded. The events
-    the write has in hand go straight into the read models that were right before them; only
-    the others read the store (``projections.inline``).
+    (and reported by its status), since the write itself has already been recorded.
     """
+    project_write(receipt)
+    response = Response(None if render is None else _render_committed(render), status=status_code)
+    if receipt.position is not None:
+        response[POSITION_HEADER] = str(receipt.position)
+    return response
+
+
+def project_write(receipt: Receipt) -> None:
+    """Bring the read models up to the write: the events the write has in hand go straight into
+    the read models that were right before them; only the others read the store."""
     behind = inline_projections()
     if receipt.recorded:
         # On a database failure the catch-up below meets it too, logs it and leaves it to the worker.
         with suppress(*DATABASE_UNAVAILABLE):
             behind = apply_recorded(behind, receipt.recorded)
     catch_up_quietly(behind, property_service(), receipt.position)
-    response = Response(None if render is None else _render_committed(render), status=status_code)
-    if receipt.position is not None:
-        response[POSITION_HEADER] = str(receipt.position)
-    return response
 
 
 def _render_committed(render: Callable[[], Any]) -> Any:

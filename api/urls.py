@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from api.admin import site as admin_site
 from api.auth import LoginView, LogoutView, RefreshView
 from api.errors import not_found
 from api.views.audit import AuditEventsView, AuditExportView, AuditVerifyView
@@ -57,6 +59,8 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", DocsView.as_view(url_name="schema"), name="docs"),
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media_file, name="media"),
+    path("admin/", admin_site.urls),
+    path("admin", RedirectView.as_view(url="/admin/")),
     # Anything else is a JSON 404, also with DEBUG on (Django would answer with an HTML page).
     re_path(r"^", not_found),
 ]

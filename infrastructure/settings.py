@@ -109,13 +109,21 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SECURE_HSTS_INCLUDE_SUBDOMAINS")
 SECURE_HSTS_PRELOAD = _flag("SECURE_HSTS_PRELOAD")
 X_FRAME_OPTIONS = "DENY"
+# The admin's cookies travel over HTTPS only when the site is served over HTTPS.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
+SESSION_COOKIE_AGE = int(os.environ.get("COSMO_ADMIN_SESSION_SECONDS", str(8 * 3600)))
 # W003 (no CsrfViewMiddleware): CSRF rides on cookies a browser sends by itself. This API has no
-# session or cookie authentication, only a bearer token the client puts in Authorization.
+# session or cookie authentication, only a bearer token the client puts in Authorization; the
+# admin, which has a session cookie, protects each of its views (Django's AdminSite does).
 SILENCED_SYSTEM_CHECKS = ["security.W003"]
 
 INSTALLED_APPS = [
+    # The operators' admin (api/admin/): its own site, so nothing registers itself by autodiscovery.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
@@ -134,6 +142,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # For /admin/ only in effect: the API authenticates bearer tokens alone (REST_FRAMEWORK below),
+    # so a session cookie means nothing to it. The admin's views check CSRF themselves.
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "api.middleware.RequestIdMiddleware",
 ]
@@ -178,7 +191,13 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
     }
 ]
 

@@ -73,7 +73,8 @@ def test_check_deploy_names_what_is_missing_without_the_https_settings(tmp_path:
     environment = {k: v for k, v in production_environment().items() if not k.startswith("SECURE_")}
     result = manage("check", "--deploy", env=bare_env(**environment, COSMO_VAR_DIR=str(tmp_path)))
     found = set(re.findall(r"security\.W\d+", result.stdout + result.stderr))
-    assert found == {"security.W004", "security.W008"}, "HSTS and the HTTPS redirect; W003 stays silenced"
+    # HSTS, the HTTPS redirect, and the admin's session cookie over HTTPS only; W003 stays silenced.
+    assert found == {"security.W004", "security.W008", "security.W012"}
 
 
 def test_help_works_with_no_configuration_and_writes_nothing(tmp_path: Path) -> None:
