@@ -12,7 +12,7 @@ SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
 # `make run DEBUG=1` opts in to Django's debug mode; the default serves as production would.
 DEBUG ?= 0
 
-.PHONY: local-env run test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean
+.PHONY: local-env run test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean chromium admin-screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,7 @@ postgres:
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) chromium
 	mkdir -p var/test-sqlite
 	COSMO_VAR_DIR=$(CURDIR)/var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/cosmo.sqlite3 \
 		$(BIN)/pytest tests/integration tests/api tests/security tests/faults
@@ -89,3 +89,15 @@ soak: $(STAMP) postgres
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The admin's browser test (tests/api/test_admin_browser.py, in the SQLite suite) drives Debian's
+# chromium through its chromedriver; installed once when missing (CI runs as root on a fresh machine).
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# Refreshes docs/admin-property.png, the README's picture of the admin, with the browser test.
+admin-screenshot: $(STAMP) chromium
+	mkdir -p var/test-sqlite
+	COSMO_VAR_DIR=$(CURDIR)/var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/cosmo.sqlite3 \
+		COSMO_ADMIN_SCREENSHOT=$(CURDIR)/docs/admin-property.png $(BIN)/pytest -q tests/api/test_admin_browser.py

@@ -118,8 +118,6 @@ SESSION_COOKIE_AGE = int(os.environ.get("COSMO_ADMIN_SESSION_SECONDS", str(8 * 3
 SILENCED_SYSTEM_CHECKS = ["security.W003"]
 
 INSTALLED_APPS = [
-    # The operators' admin (api/admin/): its own site, so nothing registers itself by autodiscovery.
-    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -132,6 +130,9 @@ INSTALLED_APPS = [
     "corsheaders",
     "projections",
     "api",
+    # The operators' admin (api/admin/): its own site, so nothing registers itself by autodiscovery.
+    # After api, whose templates/admin/ override the admin's own.
+    "django.contrib.admin.apps.SimpleAdminConfig",
 ]
 
 MIDDLEWARE = [

@@ -23,6 +23,12 @@ class ProjectionState(models.Model):
     generation = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = "read model"
+
+    def __str__(self) -> str:
+        return self.name
+
 
 class ProjectionTracking(models.Model):
     """How far one generation of a projection has read the global event stream.
@@ -86,6 +92,8 @@ class PropertyListing(ReadModel):
     updated_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "property"
+        verbose_name_plural = "properties"
         ordering = ["-created_at", "property_id"]
         constraints = [
             models.UniqueConstraint(fields=["generation", "property_id"], name="one_listing_per_property")
@@ -96,6 +104,9 @@ class PropertyListing(ReadModel):
             ),
             models.Index(fields=["generation", "-created_at"], name="listing_by_age"),
         ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class OrganisationDashboard(ReadModel):
@@ -172,9 +183,13 @@ class GalleryImage(ReadModel):
     updated_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "photo"
         ordering = ["property_id", "position", "created_at"]
         constraints = [models.UniqueConstraint(fields=["generation", "image_id"], name="one_row_per_image")]
         indexes = [models.Index(fields=["generation", "property_id", "position"], name="gallery_by_property")]
+
+    def __str__(self) -> str:
+        return self.caption or self.filename
 
 
 class PropertyGallery(ReadModel):
@@ -209,11 +224,16 @@ class AuditTimelineEntry(ReadModel):
     summary = models.CharField(max_length=300)
 
     class Meta:
+        verbose_name = "audit timeline entry"
+        verbose_name_plural = "audit timeline"
         ordering = ["property_id", "position"]
         constraints = [models.UniqueConstraint(fields=["generation", "position"], name="one_entry_per_event")]
         indexes = [
             models.Index(fields=["generation", "property_id", "position"], name="timeline_by_property")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.event_type}"
 
 
 class WorkerHeartbeat(models.Model):

@@ -67,7 +67,7 @@ def history_table(events: Iterable[Mapping[str, Any]]) -> SafeString:
         (
             (
                 event["position"],
-                event["timestamp"],
+                event["timestamp"][:19].replace("T", " "),
                 event["type"],
                 f"{event['actor']['username']} ({event['actor']['role']})",
                 changes_list(event["changes"]),

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.exceptions import AuthenticationFailed
 
 from api.client_ip import client_ip
@@ -74,6 +74,12 @@ class CosmoAdminSite(admin.AdminSite):
     site_title = "Cosmo admin"
     index_title = "Read models"
     login_form = AdminLoginForm
+    site_url = None  # the site is an API: there is no page to go back to
+
+    def password_change(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """No form writes a table here, the accounts' included: passwords change as the README's
+        accounts do (``User.set_password``, which also ends the account's tokens)."""
+        raise Http404("passwords are not changed in the admin")
 
     def has_permission(self, request: HttpRequest) -> bool:
         return is_admin(request.user)

@@ -220,3 +220,20 @@ def test_an_admin_session_is_no_credential_for_the_api(browser: Client, harbour:
 def test_admin_without_a_slash_goes_to_the_admin(service: PropertyService) -> None:
     response = Client().get("/admin")
     assert (response.status_code, response["Location"]) == (302, "/admin/")
+
+
+def test_no_password_form_and_no_link_to_a_site_that_is_an_api(browser: Client, admin_user: User) -> None:
+    index = page(browser, "/admin/")
+    assert "/admin/password_change/" not in index
+    assert "View site" not in index
+    response = browser.post(
+        "/admin/password_change/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "another-horse-battery",
+            "new_password2": "another-horse-battery",
+        },
+    )
+    assert response.status_code == 404
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(PASSWORD)

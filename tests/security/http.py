@@ -51,13 +51,14 @@ def json_error(status: int, content_type: str, body: bytes) -> dict[str, Any]:
 
 
 @contextmanager
-def manage_py_serve(debug: bool) -> Iterator[str]:
-    """``manage.py serve`` (what ``make run`` starts) on this test run's database and a free port."""
+def manage_py_serve(debug: bool, **settings: str) -> Iterator[str]:
+    """``manage.py serve`` (what ``make run`` starts) on this test run's database and a free port,
+    with ``settings`` added to its environment."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"],
         cwd=ROOT,
-        env={**process_env(), "DEBUG": "1" if debug else "0"},
+        env={**process_env(), "DEBUG": "1" if debug else "0", **settings},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
