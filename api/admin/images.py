@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -66,6 +68,6 @@ class ImageAdmin(ReadOnlyAdmin):
         self.run_commands(
             request,
             "Sent back to the image policy",
-            [(row.filename, lambda image_id=row.image_id: service.retry_image(image_id)) for row in rows],
+            [(row.filename, partial(service.retry_image, row.image_id)) for row in rows],
         )
         wake_image_workers()

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 @admin.register(ProjectionState, site=site)
 class ProjectionAdmin(ReadOnlyAdmin):
     key_field = "name"
-    list_display = [
+    fields = list_display = (
         "name",
         "state",
         "live_version",
@@ -37,10 +37,9 @@ class ProjectionAdmin(ReadOnlyAdmin):
         "head",
         "lag_events",
         "last_error",
-    ]
+    )
     ordering = ["name"]
     actions = ["rebuild"]
-    fields = list_display
     readonly_fields = ["state", "live_version", "position", "head", "lag_events", "last_error"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:

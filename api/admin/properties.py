@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import admin
@@ -45,11 +46,11 @@ class PropertyAdmin(ReadOnlyAdmin):
         covers = GalleryImage.live().filter(
             property_id=OuterRef("property_id"), is_cover=True, status=ImageStatus.READY.value
         )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(cover_variants=Subquery(covers.values("variants")[:1], output_field=JSONField()))
+        rows: QuerySet[Any] = super().get_queryset(request)
+        annotated: QuerySet[Any] = rows.annotate(
+            cover_variants=Subquery(covers.values("variants")[:1], output_field=JSONField())
         )
+        return annotated
 
     @admin.display(description="cover")
     def cover(self, listing: Any) -> SafeString | str:
@@ -92,10 +93,7 @@ class PropertyAdmin(ReadOnlyAdmin):
             request,
             "Archived",
             [
-                (
-                    listing.name,
-                    lambda key=listing.property_id: service.archive_property(key, None, ARCHIVE_REASON),
-                )
+                (listing.name, partial(service.archive_property, listing.property_id, None, ARCHIVE_REASON))
                 for listing in listings
             ],
         )

@@ -3,7 +3,6 @@ the caller bound as the actor of every command an admin page runs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -45,6 +44,7 @@ class AdminLoginForm(AdminAuthenticationForm):
 
     def clean(self) -> dict[str, Any]:
         username = self.cleaned_data.get("username") or ""
+        assert self.request is not None, "the admin's login view hands the form its request"
         try:
             with login_attempt(username, client_ip(self.request)):
                 try:
@@ -54,11 +54,7 @@ class AdminLoginForm(AdminAuthenticationForm):
         except AuthenticationFailed as failed:
             raise failed.__cause__ or forms.ValidationError("login refused") from None
         except TooManyFailedLogins as throttled:
-            raise forms.ValidationError(
-                "Too many failed logins: try again in %(wait)s seconds.",
-                code="too_many_failed_logins",
-                params={"wait": throttled.wait},
-            ) from None
+            raise forms.ValidationError(str(throttled.detail), code="too_many_failed_logins") from None
 
     def confirm_login_allowed(self, user: Any) -> None:
         if not is_admin(user):
@@ -84,13 +80,14 @@ class CosmoAdminSite(admin.AdminSite):
     def has_permission(self, request: HttpRequest) -> bool:
         return is_admin(request.user)
 
-    def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Callable[..., Any]:
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
         """Every page runs on behalf of the logged-in admin, so a command it sends is theirs."""
 
         def as_the_admin(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             # Django's wrapper below has checked has_permission (or sent the caller to log in).
             with acting_as(admin_context(request)):
-                return view(request, *args, **kwargs)
+                response: HttpResponse = view(request, *args, **kwargs)
+            return response
 
         return super().admin_view(as_the_admin, cacheable)
 

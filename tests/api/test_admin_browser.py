@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import urllib3
@@ -83,7 +83,7 @@ def loaded_images(browser: webdriver.Chrome, css: str, expected: int) -> list[An
     """Waits until ``expected`` images match ``css`` and the browser has fetched and decoded each
     (a broken one never gets a natural width), then returns them."""
 
-    def loaded(_: Any) -> list[Any] | bool:
+    def loaded(_: Any) -> Literal[False] | list[Any]:
         images = browser.find_elements(By.CSS_SELECTOR, css)
         decoded = [
             image
