@@ -237,3 +237,18 @@ def test_no_password_form_and_no_link_to_a_site_that_is_an_api(browser: Client, 
     assert response.status_code == 404
     admin_user.refresh_from_db()
     assert admin_user.check_password(PASSWORD)
+
+
+def test_what_users_typed_is_shown_as_text_never_as_markup(browser: Client, service: PropertyService) -> None:
+    with acting_as(context_for("mallory")):
+        registered = service.register_property(
+            name="<script>alert(1)</script>", kind=PropertyKind.LAND, address=quay_street()
+        )
+    project(service)
+    for url in (
+        "/admin/projections/propertylisting/",
+        f"/admin/projections/propertylisting/{registered.id}/change/",
+    ):
+        body = page(browser, url)
+        assert "<script>alert(1)</script>" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
