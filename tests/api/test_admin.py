@@ -252,3 +252,9 @@ def test_what_users_typed_is_shown_as_text_never_as_markup(browser: Client, serv
         body = page(browser, url)
         assert "<script>alert(1)</script>" not in body
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_the_api_schema_knows_nothing_of_the_admin(browser: Client) -> None:
+    schema = browser.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert all(path.startswith(("/api/", "/health", "/ready", "/media/")) for path in schema["paths"])
+    assert set(schema["components"]["securitySchemes"]) == {"jwtAuth"}, "no cookie or session scheme"
