@@ -31,27 +31,37 @@ def pg_bin(name: str) -> str:
 
 
 class PrivatePostgres:
-    """A throwaway cluster on its own port and data directory; never the shared one on 5432."""
+    """A throwaway cluster on its own port and data directory; never the shared one on 5432.
 
-    def __init__(self) -> None:
+    With ``replica_of``, a hot standby of that cluster (``pg_basebackup -R``) streaming from it:
+    initdb's ``pg_hba.conf`` already lets 127.0.0.1 replicate, and ``wal_level`` is ``replica``
+    by default, so the primary needs no change.
+    """
+
+    def __init__(self, replica_of: PrivatePostgres | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="cosmo-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
         self.port = free_port()
         shutil.chown(self.dir, "postgres", "postgres")
+        if replica_of is not None:
+            source = ["-h", "127.0.0.1", "-p", str(replica_of.port), "-U", "postgres"]
+            self._as_postgres(pg_bin("pg_basebackup"), *source, "-D", str(self.data), "-R", "-X", "stream", "-c", "fast")
+            self.start()
+            return
         self._as_postgres(pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
         self.start()
-        self._as_postgres(
-            pg_bin("psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-c",
-            "CREATE DATABASE cosmo",
-        )
+        self.sql("CREATE DATABASE cosmo")
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """One statement (``pg_wal_replay_pause()`` on a replica, …); its answer as text."""
+        return subprocess.run(
+            [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database]
+            + ["-Atc", statement],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     @property
     def url(self) -> str:
