@@ -203,7 +203,9 @@ DATABASES = {"default": _database}
 # A PostgreSQL streaming replica of DATABASE_URL: reads of the read models go there (docs/scale-out.md).
 DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
 if DATABASE_REPLICA_URL:
-    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=60, conn_health_checks=True)
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=60, conn_health_checks=True
+    )
     DATABASES["replica"]["OPTIONS"] = {"connect_timeout": COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS}
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # test runs read their own test database
 DATABASE_ROUTERS = ["infrastructure.read_replica.ReadModelRouter"]

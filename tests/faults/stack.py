@@ -46,18 +46,19 @@ class PrivatePostgres:
         shutil.chown(self.dir, "postgres", "postgres")
         if replica_of is not None:
             source = ["-h", "127.0.0.1", "-p", str(replica_of.port), "-U", "postgres"]
-            self._as_postgres(pg_bin("pg_basebackup"), *source, "-D", str(self.data), "-R", "-X", "stream", "-c", "fast")
+            copy = ["-D", str(self.data), "-R", "-X", "stream", "-c", "fast"]  # -c fast: no checkpoint wait
+            self._as_postgres(pg_bin("pg_basebackup"), *source, *copy)
             self.start()
             return
         self._as_postgres(pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
         self.start()
         self.sql("CREATE DATABASE cosmo")
 
-    def sql(self, statement: str, database: str = "postgres") -> str:
+    def sql(self, statement: str) -> str:
         """One statement (``pg_wal_replay_pause()`` on a replica, …); its answer as text."""
+        server = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres"]
         return subprocess.run(
-            [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database]
-            + ["-Atc", statement],
+            [pg_bin("psql"), *server, "-Atc", statement],
             check=True,
             capture_output=True,
             text=True,
