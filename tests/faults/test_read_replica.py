@@ -16,7 +16,8 @@ import pytest
 
 from tests.api.conftest import NEW_PROPERTY
 from tests.faults.load import Answer, bearer, send
-from tests.faults.stack import PASSWORD, PrivatePostgres, deployment
+from tests.faults.stack import PASSWORD, deployment
+from tests.fixtures.postgres_cluster import PrivatePostgres
 
 pytestmark = [
     pytest.mark.http_server,
