@@ -4,8 +4,9 @@ Catch-up first (a backlog is processed at start), then live: on PostgreSQL the w
 until the event store's NOTIFY or ``poll_interval`` (whichever comes first, so a lost
 notification delays nothing by more than that); on SQLite a worker with the image policy sleeps
 until the API's wake-up datagram (:mod:`infrastructure.wake_up`) or ``poll_interval``, and one
-without simply polls. A projection whose code
-version changed is rebuilt (zero downtime) before the loop starts.
+without simply polls. A projection whose code version changed is rebuilt (zero downtime) by the
+worker that takes it on, in its first round. On PostgreSQL each projection is kept up by one
+worker at a time, across hosts (:mod:`infrastructure.projection_leases`).
 
 A worker never dies of a failed round (a database restart, a dropped connection, a bug in one
 round): it logs the failure, closes its connections, backs off and starts again, so ``make run``
