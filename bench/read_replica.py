@@ -245,20 +245,19 @@ def main(argv: list[str]) -> int:
     lines = section(rows, lag)
     print("\n".join(lines))
     if not args.quick:
-        replace_section(lines)
+        DOC.write_text(with_section(DOC.read_text(), lines))
     return 0
 
 
-def replace_section(lines: list[str]) -> None:
-    """This section of docs/benchmarks.md replaced (or appended before the notes); the rest kept."""
-    text = DOC.read_text()
-    start = text.find(HEADING)
+def with_section(document: str, lines: list[str]) -> str:
+    """``document`` with this section replaced (or put before the notes); the rest kept as it was."""
+    start = document.find(HEADING)
     if start < 0:
-        start = end = text.find("## Notes")
+        start = end = document.find("## Notes")
     else:
-        following = text.find("\n## ", start + len(HEADING))
-        end = following + 1 if following >= 0 else len(text)
-    DOC.write_text(text[:start] + "\n".join(lines) + "\n" + text[end:])
+        following = document.find("\n## ", start + len(HEADING))
+        end = following + 1 if following >= 0 else len(document)
+    return document[:start] + "\n".join(lines) + "\n" + document[end:]
 
 
 if __name__ == "__main__":
