@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -216,7 +217,8 @@ def section(rows: list[Row], lag: Lag | None, problem: str = "") -> list[str]:
         f"{http_load.SERVER} twice on one primary, one of them with `DATABASE_REPLICA_URL` on a hot"
         " standby streaming from it (both clusters the bench's own, on this machine); wrk reads each"
         " in turn. One machine cannot show a second host's capacity: the ratio is what routing reads"
-        " to a replica costs or saves here.",
+        " to a replica costs or saves here. Load average (1/5/15 min) when written:"
+        f" {' / '.join(f'{value:.2f}' for value in os.getloadavg())}.",
         "",
         report.table(rows),
         "",
