@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
 from api.models import User
 from infrastructure.read_replica import REPLICA, ReadModelRouter, read_models_from, routing_for_request
 from projections.models import PropertyListing
@@ -29,3 +34,21 @@ def test_a_request_starts_on_the_primary_whatever_the_last_one_chose() -> None:
 def test_nothing_is_migrated_on_the_replica() -> None:
     assert router.allow_migrate(REPLICA, "projections") is False
     assert router.allow_migrate("default", "projections") is None
+
+
+def test_a_replica_is_configured_only_beside_a_postgresql_primary(monkeypatch: pytest.MonkeyPatch) -> None:
+    import infrastructure.settings as live
+
+    replica = "postgresql://reader@db-replica.internal:5432/cosmo"
+    monkeypatch.setenv("DATABASE_REPLICA_URL", replica)
+    try:
+        monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/cosmo.sqlite3")
+        with pytest.raises(ImproperlyConfigured, match="DATABASE_REPLICA_URL"):
+            importlib.reload(live)
+        monkeypatch.setenv("DATABASE_URL", "postgresql://writer@db-primary.internal:5432/cosmo")
+        importlib.reload(live)
+        assert live.DATABASES[REPLICA]["HOST"] == "db-replica.internal"
+        assert live.DATABASES[REPLICA]["TEST"] == {"MIRROR": "default"}  # tests never create it
+    finally:
+        monkeypatch.undo()
+        importlib.reload(live)
