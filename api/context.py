@@ -15,6 +15,7 @@ from api.models import User
 from api.query import StrictQueryView
 from domain.audit import AuditContext, Role, bind_audit_context, unbind_audit_context
 from infrastructure.idempotency import IdempotencyKeyTaken
+from infrastructure.read_replica import routing_for_request
 
 MAX_USER_AGENT = 500
 
@@ -55,7 +56,8 @@ class AuditedView(StrictQueryView):
         500, where DRF skips ``finalize_response``) the caller and the key must not stay bound to
         the thread's next request."""
         try:
-            return super().dispatch(request, *args, **kwargs)
+            with routing_for_request():
+                return super().dispatch(request, *args, **kwargs)
         finally:
             self._unbind_audit()
             if self._idempotent is not None:

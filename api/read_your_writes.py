@@ -2,17 +2,25 @@
 
 A later read in another process (where the worker, not the request, moves the read models) may
 send that position back as ``X-Cosmo-Min-Position`` and waits, bounded, until it is projected.
+
+With a streaming replica (``DATABASE_REPLICA_URL``), reads of the read models go there: a read
+without a position at once (it may be a little behind, as a read of another process always
+could), one with a position once the replica has replayed it. The replica is given
+``COSMO_REPLICA_WAIT_SECONDS`` (a replay normally takes milliseconds); after that the read waits
+on, and reads from, the primary instead, so a lagging replica costs latency, never a stale answer
+(docs/adr/0020).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -22,10 +30,13 @@ from rest_framework.response import Response
 from api.query import ascii_integer
 from domain.service import Receipt
 from infrastructure.composition import property_service
+from infrastructure.read_replica import REPLICA, read_models_from, replica_configured, replica_reachable
 from projections.inline import apply_recorded
 from projections.registry import inline_projections
 from projections.runner import DATABASE_UNAVAILABLE, catch_up_quietly
-from projections.selectors import wait_until_projected
+from projections.selectors import ProjectionBehind, wait_until_projected
+
+logger = logging.getLogger(__name__)
 
 POSITION_HEADER = "X-Cosmo-Position"
 MIN_POSITION_HEADER = "X-Cosmo-Min-Position"
@@ -42,9 +53,12 @@ MIN_POSITION_PARAMETER = OpenApiParameter(
 
 
 def wait_for_min_position(request: Request, *projections: str) -> None:
-    """Wait until each named read model has seen the position the client names, if it names one."""
+    """Wait until each named read model has seen the position the client names, if it names one,
+    and choose the database this request reads them from: the replica whenever it can serve."""
     header = request.headers.get(MIN_POSITION_HEADER)
     if header is None:
+        if replica_configured() and replica_reachable():
+            read_models_from(REPLICA)
         return
     position = ascii_integer(header)
     if position is None:
@@ -57,8 +71,33 @@ def wait_for_min_position(request: Request, *projections: str) -> None:
             {MIN_POSITION_HEADER: [f"position {position} has not been recorded; the head is {head}"]}
         )
     deadline = time.monotonic() + settings.COSMO_MIN_POSITION_WAIT_SECONDS
+    if replica_configured():
+        replica_deadline = min(deadline, time.monotonic() + settings.COSMO_REPLICA_WAIT_SECONDS)
+        if _replica_has_seen(position, projections, replica_deadline):
+            read_models_from(REPLICA)
+            return
     for name in projections:
-        wait_until_projected(name, position, max(0.0, deadline - time.monotonic()))
+        wait_until_projected(name, position, max(0.0, deadline - time.monotonic()), DEFAULT_DB_ALIAS)
+
+
+def _replica_has_seen(position: int, projections: tuple[str, ...], deadline: float) -> bool:
+    """Whether the replica replays ``position`` into each read model by ``deadline``.
+
+    The replica is a consistent copy: once its tracking row shows the position, the rows written
+    in the same transaction are there too, and later reads only see it further on.
+    """
+    if not replica_reachable():
+        return False
+    try:
+        for name in projections:
+            wait_until_projected(name, position, max(0.0, deadline - time.monotonic()), REPLICA)
+    except ProjectionBehind:
+        return False
+    except DATABASE_UNAVAILABLE as error:
+        logger.warning("read replica failed; reading from the primary", extra={"error": repr(error)})
+        connections[REPLICA].close()  # possibly broken: the next read opens a fresh one
+        return False
+    return True
 
 
 def answer_write(

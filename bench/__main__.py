@@ -31,6 +31,7 @@ from bench import (
     log_scans,
     machine,
     postgres,
+    read_replica,
     report,
 )
 from bench.image_upload import Latency
@@ -96,6 +97,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-uploads", action="store_true", help="no upload-to-ready latency")
     parser.add_argument("--skip-http", action="store_true", help="no HTTP load section")
     parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--skip-replica", action="store_true", help="no reads through a streaming replica")
     parser.add_argument("--quick", action="store_true", help="small smoke run; docs are left alone")
     args = parser.parse_args(argv)
     if args.quick:
@@ -122,6 +124,7 @@ class Findings:
     upload_problem: str = ""
     seeding: list[str] = field(default_factory=list)
     bundles: list[audit_bundle.BundleRow] = field(default_factory=list)
+    replica: list[str] = field(default_factory=list)
 
 
 def run_scans(args: argparse.Namespace, server_url: str, found: Findings) -> None:
@@ -203,11 +206,26 @@ def run_all(
     if not args.skip_postgres:
         with postgres.throwaway_database(server_url) as url:
             found.rows += http_load.measure("PostgreSQL", url, WORK / "http-postgres", wrk, http, log)
+    if not args.skip_postgres and not args.skip_replica:
+        run_replica(wrk, http, found)
     return found
 
 
+def run_replica(wrk: str, http: http_load.Settings, found: Findings) -> None:
+    """Clusters of the bench's own (initdb needs root to switch to ``postgres``): a failure is reported."""
+    log("read replica: reads with and without a streaming replica, and its lag under writes")
+    try:
+        rows, lag = read_replica.measure(wrk, WORK / "replica", http, log)
+    except Exception as error:
+        problem = f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+        log(f"  read replica NOT MEASURED: {problem}")
+        found.replica = read_replica.section([], None, problem)
+        return
+    found.replica = read_replica.section(rows, lag)
+
+
 def skipped(args: argparse.Namespace) -> str:
-    names = ["append", "chain", "scans", "bundle", "images", "uploads", "http", "postgres"]
+    names = ["append", "chain", "scans", "bundle", "images", "uploads", "http", "postgres", "replica"]
     chosen = [f"--skip-{name}" for name in names if getattr(args, f"skip_{name}")]
     return ", ".join(chosen) if chosen else "none: every section ran"
 
@@ -282,6 +300,7 @@ def sections(args: argparse.Namespace, found: Findings) -> list[list[str]]:
         image_report.section(
             found.images, found.variants, found.latencies, found.upload_problem, upload_setup
         ),
+        found.replica,
     ]
     return [part for part in parts if part]
 

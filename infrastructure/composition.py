@@ -20,11 +20,12 @@ from infrastructure.images.cloudinary_store import AUTHENTICATED, PUBLIC, Cloudi
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
+from infrastructure.projection_leases import ProjectionLeases
 from infrastructure.signed_note import SigningKey
 from infrastructure.transcoder import OrjsonTranscoder
 from infrastructure.transparency_log import TransparencyLog
 from infrastructure.wake_up import wake_workers
-from infrastructure.workers import Worker
+from infrastructure.workers import PROCESS, Worker
 from projections.registry import all_projections
 from projections.runner import DEFAULT_BATCH_SIZE
 
@@ -106,7 +107,12 @@ def worker(
     batch_size: int = DEFAULT_BATCH_SIZE,
     stop: threading.Event | None = None,
 ) -> Worker:
-    """The image policy (this partition of it) and every projection, as one background worker."""
+    """The image policy (this partition of it) and every projection, as one background worker.
+
+    On PostgreSQL the projections are leased, so that workers on several hosts share them.
+    """
+    database = connections["default"]
+    leases = ProjectionLeases(database.settings_dict, PROCESS) if database.vendor == "postgresql" else None
     return Worker(
         property_service(),
         all_projections(),
@@ -115,6 +121,7 @@ def worker(
         stop,
         batch_size=batch_size,
         keep_log=keep_transparency_log,
+        leases=leases,
     )
 
 

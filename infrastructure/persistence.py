@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from infrastructure.event_store import (
     AUDIT_CHAIN_KEY,
     DEFAULT_MAX_EVENT_BYTES,
@@ -66,3 +68,22 @@ def event_store_env(
     else:
         raise UnsupportedDatabase(f"the event store cannot use database engine {engine!r}")
     return env
+
+
+def own_connection(
+    database: dict[str, Any], application_name: str, connect_timeout: int
+) -> psycopg.Connection[Any]:
+    """An autocommit psycopg connection of its own to a PostgreSQL ``DATABASES`` entry.
+
+    For what must outlive Django's per-request connection handling: a ``LISTEN``, session locks.
+    """
+    return psycopg.connect(
+        dbname=database["NAME"],
+        host=database["HOST"] or "127.0.0.1",
+        port=database["PORT"] or 5432,
+        user=database["USER"] or "postgres",
+        password=database["PASSWORD"] or None,
+        autocommit=True,
+        connect_timeout=connect_timeout,
+        application_name=application_name,
+    )

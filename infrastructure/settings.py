@@ -220,6 +220,17 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _database.setdefault("OPTIONS", {})["connect_timeout"] = COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS
 DATABASES = {"default": _database}
+# A PostgreSQL streaming replica of DATABASE_URL: reads of the read models go there (docs/scale-out.md).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL and _database["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL (a streaming replica)")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=60, conn_health_checks=True
+    )
+    DATABASES["replica"]["OPTIONS"] = {"connect_timeout": COSMO_DATABASE_CONNECT_TIMEOUT_SECONDS}
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # test runs read their own test database
+DATABASE_ROUTERS = ["infrastructure.read_replica.ReadModelRouter"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.tokens.TokenAuthentication"],
@@ -296,6 +307,8 @@ if COSMO_MEDIA_URL_TTL_SECONDS < 0:
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 COSMO_MIN_POSITION_WAIT_SECONDS = float(os.environ.get("COSMO_MIN_POSITION_WAIT_SECONDS", "5"))
+# How long a read with X-Cosmo-Min-Position waits for the replica before it reads the primary instead.
+COSMO_REPLICA_WAIT_SECONDS = float(os.environ.get("COSMO_REPLICA_WAIT_SECONDS", "0.5"))
 COSMO_READY_MAX_LAG_EVENTS = int(os.environ.get("COSMO_READY_MAX_LAG_EVENTS", "1000"))
 # Background workers: a heartbeat per completed round; /ready is 503 when one is older than this.
 COSMO_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("COSMO_WORKER_HEARTBEAT_SECONDS", "5"))

@@ -4,8 +4,9 @@ Catch-up first (a backlog is processed at start), then live: on PostgreSQL the w
 until the event store's NOTIFY or ``poll_interval`` (whichever comes first, so a lost
 notification delays nothing by more than that); on SQLite a worker with the image policy sleeps
 until the API's wake-up datagram (:mod:`infrastructure.wake_up`) or ``poll_interval``, and one
-without simply polls. A projection whose code
-version changed is rebuilt (zero downtime) before the loop starts.
+without simply polls. A projection whose code version changed is rebuilt (zero downtime) by the
+worker that takes it on, in its first round. On PostgreSQL each projection is kept up by one
+worker at a time, across hosts (:mod:`infrastructure.projection_leases`).
 
 A worker never dies of a failed round (a database restart, a dropped connection, a bug in one
 round): it logs the failure, closes its connections, backs off and starts again, so ``make run``
@@ -32,6 +33,8 @@ from django.utils import timezone
 from eventsourcing.application import Application
 
 from infrastructure.image_policy import ImagePolicy
+from infrastructure.persistence import own_connection
+from infrastructure.projection_leases import ProjectionLeases
 from infrastructure.wake_up import WakeUpListener
 from projections.models import ProjectionState, WorkerHeartbeat
 from projections.projection import Projection
@@ -78,8 +81,11 @@ class Worker:
         stop: threading.Event | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         keep_log: Callable[[], object] | None = None,
+        leases: ProjectionLeases | None = None,
     ) -> None:
         self.app = app
+        self.leases = leases  # None: this worker keeps every projection up (one host)
+        self._taken: set[str] = set()  # projections owned since their version was last checked
         self.keep_log = keep_log  # the Merkle log's upkeep: backfill and checkpoints when due
         self.projections = projections
         self.policy = policy
@@ -92,13 +98,9 @@ class Worker:
 
     def run(self) -> None:
         """Rounds until stopped; a failed round is logged and retried after a growing pause."""
-        rebuilt = False
         try:
             while not self.stop.is_set():
                 try:
-                    if not rebuilt:
-                        self.rebuild_outdated()
-                        rebuilt = True
                     with self._waiter() as wait:
                         while not self.stop.is_set():
                             self.run_once()
@@ -121,6 +123,8 @@ class Worker:
         finally:
             with suppress(Exception):
                 WorkerHeartbeat.objects.filter(name=self.name, process=PROCESS).delete()
+            if self.leases is not None:
+                self.leases.release()
             _close_quietly()
 
     def beat(self) -> None:
@@ -134,12 +138,12 @@ class Worker:
         self._last_beat = now
 
     def run_once(self) -> int:
-        """Some images, then every projection; a stalled projection is logged, the others go on."""
+        """Some images, then every projection this worker owns; a stalled one is logged, the others go on."""
         close_old_connections()
         applied = 0
         if self.policy is not None:
             applied += self.policy.run_once()
-        for projection in self.projections:
+        for projection in self.owned_projections():
             try:
                 applied += catch_up(projection, self.app, self.batch_size)
             except ProjectionStalled as stalled:
@@ -150,16 +154,34 @@ class Worker:
             self.keep_log()
         return applied
 
-    def rebuild_outdated(self) -> None:
-        for projection in self.projections:
-            state = ensure_state(projection)
-            if state.version != projection.version:
-                logger.info(
-                    "rebuilding outdated projection",
-                    extra={"projection": projection.name, "from": state.version, "to": projection.version},
-                )
-                rebuild(projection, self.app)
-                assert ProjectionState.objects.get(name=projection.name).version == projection.version
+    def owned_projections(self) -> list[Projection]:
+        """The projections this worker keeps up now, each rebuilt first if its code version changed.
+
+        With leases, only those whose lease it holds (taking any that are free); the version is
+        checked whenever a lease is taken, so a worker that takes over from a dead one of an older
+        release rebuilds what that one left.
+        """
+        if self.leases is None:
+            owned = self.projections
+        else:
+            # A lease taken (again: the last one may have been lost with its connection) is checked again.
+            self._taken -= self.leases.renew(p.name for p in self.projections)
+            owned = [p for p in self.projections if p.name in self.leases.held]
+        for projection in owned:
+            if projection.name not in self._taken:
+                self._rebuild_if_outdated(projection)
+                self._taken.add(projection.name)
+        return owned
+
+    def _rebuild_if_outdated(self, projection: Projection) -> None:
+        state = ensure_state(projection)
+        if state.version != projection.version:
+            logger.info(
+                "rebuilding outdated projection",
+                extra={"projection": projection.name, "from": state.version, "to": projection.version},
+            )
+            rebuild(projection, self.app)
+            assert ProjectionState.objects.get(name=projection.name).version == projection.version
 
     @contextmanager
     def _waiter(self) -> Iterator[Waiter]:
@@ -178,15 +200,8 @@ class Worker:
             yield poll
             return
         channel = self.app.recorder.events_table_name  # type: ignore[attr-defined]
-        database = connection.settings_dict
-        with psycopg.connect(
-            dbname=database["NAME"],
-            host=database["HOST"] or "127.0.0.1",
-            port=database["PORT"] or 5432,
-            user=database["USER"] or "postgres",
-            password=database["PASSWORD"] or None,
-            autocommit=True,
-            connect_timeout=LISTENER_CONNECT_TIMEOUT_SECONDS,
+        with own_connection(
+            connection.settings_dict, f"cosmo-listener:{PROCESS}", LISTENER_CONNECT_TIMEOUT_SECONDS
         ) as listener:
             listener.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
 

@@ -109,16 +109,20 @@ def dashboards(context: AuditContext) -> QuerySet[OrganisationDashboard]:
     return visible(OrganisationDashboard, context)
 
 
-def live_position(name: str) -> int:
-    position: int | None = ProjectionTracking.live(name).values_list("position", flat=True).first()
+def live_position(name: str, using: str | None = None) -> int:
+    """How far the live generation has read; ``using`` names the database (a replica) to ask."""
+    tracking = ProjectionTracking.live(name)
+    if using is not None:
+        tracking = tracking.using(using)
+    position: int | None = tracking.values_list("position", flat=True).first()
     return position or 0
 
 
-def wait_until_projected(name: str, position: int, timeout: float) -> None:
+def wait_until_projected(name: str, position: int, timeout: float, using: str | None = None) -> None:
     """For ``X-Cosmo-Min-Position``: wait (bounded) until the read model has seen ``position``."""
     deadline = time.monotonic() + timeout
     delay = 0.01
-    while (reached := live_position(name)) < position:
+    while (reached := live_position(name, using)) < position:
         if time.monotonic() >= deadline:
             raise ProjectionBehind(name, position, reached)
         time.sleep(delay)

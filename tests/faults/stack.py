@@ -1,4 +1,4 @@
-"""A Cosmo deployment in child processes, and a PostgreSQL cluster of the test's own to restart.
+"""A Cosmo deployment in child processes (clusters of the tests' own: tests/fixtures/postgres_cluster.py).
 
 The fault tests and ``make soak`` drive real processes over loopback HTTP, as an operator would
 run them: ``manage.py serve`` (what ``make run`` starts, with its in-process worker), gunicorn,
@@ -8,13 +8,11 @@ run them: ``manage.py serve`` (what ``make run`` starts, with its in-process wor
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,58 +20,6 @@ from tests.api.test_http_server import call, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"
-
-
-def pg_bin(name: str) -> str:
-    """Debian keeps initdb and pg_ctl off the PATH: ask pg_config where they are."""
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True).stdout
-    return str(Path(bindir.strip()) / name)
-
-
-class PrivatePostgres:
-    """A throwaway cluster on its own port and data directory; never the shared one on 5432."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="cosmo-pg-"))
-        self.data = self.dir / "data"
-        self.log = self.dir / "postgres.log"
-        self.port = free_port()
-        shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
-        self.start()
-        self._as_postgres(
-            pg_bin("psql"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-c",
-            "CREATE DATABASE cosmo",
-        )
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/cosmo"
-
-    def _as_postgres(self, *command: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True)
-
-    def _pg_ctl(self, *args: str) -> None:
-        self._as_postgres(pg_bin("pg_ctl"), "-D", str(self.data), *args)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
-        self._pg_ctl("-o", options, "-l", str(self.log), "start", "-w")
-
-    def stop(self) -> None:
-        self._pg_ctl("stop", "-m", "fast", "-w")
-
-    def remove(self) -> None:
-        with suppress(subprocess.CalledProcessError):  # already stopped
-            self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @dataclass

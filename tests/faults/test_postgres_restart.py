@@ -16,7 +16,8 @@ import pytest
 from tests.api.conftest import NEW_PROPERTY
 from tests.api.test_write_path_http import upload
 from tests.faults.load import Answer, SteadyWriter, bearer, send
-from tests.faults.stack import PASSWORD, Deployment, PrivatePostgres, deployment
+from tests.faults.stack import PASSWORD, Deployment, deployment
+from tests.fixtures.postgres_cluster import PrivatePostgres
 from tests.fixtures.tiny_png import tiny_png
 
 pytestmark = [
