@@ -47,8 +47,8 @@ def logging_config(level: str | None = None) -> dict[str, Any]:
         "root": {"handlers": ["stderr"], "level": level or os.environ.get("LOG_LEVEL", "INFO")},
         "loggers": {
             "django": {"handlers": [], "propagate": True},
-            # runserver's line per request: ours (``cosmo.access``) says more, so only its warnings.
-            "django.server": {"handlers": [], "propagate": True, "level": "WARNING"},
+            # runserver's line per request repeats ``cosmo.access`` and, for a 4xx, ``django.request``.
+            "django.server": {"handlers": [], "propagate": True, "level": "ERROR"},
         },
     }
 
@@ -56,12 +56,12 @@ def logging_config(level: str | None = None) -> dict[str, Any]:
 def gunicorn_logging() -> dict[str, Any]:
     """gunicorn's ``logconfig_dict``: its master and workers log the same lines as Django.
 
-    No level for gunicorn's loggers, so its ``--log-level`` still applies to them. Its access log
-    stays off unless asked for (``--access-logfile``); ``cosmo.access`` has a line per request.
+    No level for ``gunicorn.error``, so ``--log-level`` still applies. Its access log goes nowhere:
+    ``cosmo.access`` has the line per request, with the request id, route, caller and duration.
     """
     config = logging_config()
     config["loggers"] |= {
         "gunicorn.error": {"handlers": [], "propagate": True},
-        "gunicorn.access": {"handlers": [], "propagate": True},
+        "gunicorn.access": {"handlers": [], "propagate": False},
     }
     return config
