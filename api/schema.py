@@ -163,7 +163,7 @@ class TokenScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
     target_class = "api.tokens.TokenAuthentication"
 
 
-class ScrapeTokenScheme(OpenApiAuthenticationExtension):
+class ScrapeTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """``COSMO_METRICS_TOKEN`` as a bearer token, accepted at /metrics only."""
 
     target_class = "api.views.metrics.ScrapeToken"

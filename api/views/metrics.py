@@ -10,7 +10,7 @@ model's lag, the photos waiting for processing, the age of the latest signed che
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
@@ -66,12 +67,13 @@ class JSONErrorsOnly(BaseContentNegotiation):
     """The metrics are text whatever the scraper accepts; a refusal is JSON like every other error."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], str(renderers[0].media_type)
+        renderer = next(iter(renderers))
+        return renderer, str(renderer.media_type)
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
 
 class DatabaseGauges:
@@ -125,6 +127,6 @@ class MetricsView(StrictQueryView):
     )
     def get(self, request: Request) -> HttpResponse:
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(multiprocess_dir()))
-        registry.register(DatabaseGauges())  # type: ignore[arg-type]
+        MultiProcessCollector(registry, path=str(multiprocess_dir()))  # type: ignore[no-untyped-call]
+        registry.register(DatabaseGauges())
         return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)

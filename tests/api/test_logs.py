@@ -47,7 +47,8 @@ def lines_of(log: Path) -> list[dict[str, Any]]:
     parsed = []
     for line in raw:
         record = json.loads(line)  # every line, gunicorn's own included, is JSON
-        assert isinstance(record, dict) and FIELDS <= set(record), line
+        assert isinstance(record, dict), line
+        assert set(record) >= FIELDS, line
         parsed.append(record)
     return parsed
 
@@ -106,7 +107,7 @@ def test_gunicorn_and_the_workers_write_one_json_line_per_event_naming_its_reque
         stop(workers)
 
     lines = lines_of(log)
-    by_request = {}
+    by_request: dict[str | None, list[dict[str, Any]]] = {}
     for line in lines:
         by_request.setdefault(line["request_id"], []).append(line)
 

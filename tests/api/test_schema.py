@@ -137,5 +137,5 @@ def test_every_authenticated_operation_names_the_bearer_scheme(schema: dict[str,
     for _, path, operation in operations(schema).values():
         if "401" in operation["responses"] and not path.startswith(("/api/auth/", "/health", "/ready")):
             # /metrics also takes the scraper's own token.
-            scrape = [{"metricsToken": []}] if path == "/metrics" else []
+            scrape: list[dict[str, list[str]]] = [{"metricsToken": []}] if path == "/metrics" else []
             assert operation["security"] == [*scrape, {"jwtAuth": []}], path
