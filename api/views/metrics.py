@@ -37,14 +37,19 @@ from projections.models import GalleryImage
 from projections.registry import all_projections
 from projections.runner import status
 
-SCRAPER = "metrics-scraper"
+
+class Scraper:
+    """``request.auth`` of a request that showed the scrape token: no user, no JWT."""
+
+
+SCRAPER = Scraper()
 
 
 class ScrapeToken(BaseAuthentication):
     """``Authorization: Bearer <COSMO_METRICS_TOKEN>``: a scraper needs no user account (and an
     admin's 15-minute token would not do). Anything else is left to the JWT authentication."""
 
-    def authenticate(self, request: Request) -> tuple[None, str] | None:
+    def authenticate(self, request: Request) -> tuple[None, Scraper] | None:
         expected = settings.COSMO_METRICS_TOKEN
         scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
         given = scheme.lower() == "bearer" and hmac.compare_digest(offered.encode(), expected.encode())
@@ -60,7 +65,7 @@ class AdminOrScraper(IsAdmin):
     message = "only admins and the metrics scraper may read the metrics"
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return request.auth == SCRAPER or super().has_permission(request, view)
+        return request.auth is SCRAPER or super().has_permission(request, view)
 
 
 class JSONErrorsOnly(BaseContentNegotiation):
