@@ -44,15 +44,19 @@ def admin(client_for: Callable[..., APIClient]) -> APIClient:
     return client_for("root", role="admin")
 
 
+def samples_of(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 def scrape(client: APIClient) -> Samples:
     response = client.get("/metrics")
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.content.decode())
-        for sample in family.samples
-    }
+    return samples_of(response.content.decode())
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

@@ -1,8 +1,9 @@
-"""The lines a deployment writes: gunicorn (master and workers) and ``run_workers``, as real processes.
+"""A deployment's logs and metrics: gunicorn (master and two workers) and ``run_workers``, as real processes.
 
 Every line is one JSON object with the time, level, logger, message, request id, actor and
 organisation; request lines (4xx included) and a worker's lines about a request's photo name the
-request; no line is written twice, with DEBUG on or off.
+request; no line is written twice, with DEBUG on or off. ``/metrics`` adds up what each process
+counted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,6 +26,7 @@ from domain.image import ImageFile
 from domain.service import PropertyService
 from tests.api.conftest import NEW_PROPERTY, make_user
 from tests.api.test_http_server import call, free_port, token
+from tests.api.test_metrics import SCRAPE_TOKEN, Samples, samples_of, value
 from tests.conftest import ROOT, process_env
 from tests.faults.stack import wait_for_health
 
@@ -60,17 +64,38 @@ def wait_for(log: Path, text: str, seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
+def scrape(base: str) -> Samples:
+    request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return samples_of(response.read().decode())
+
+
+def scrape_until(base: str, done: Callable[[Samples], bool], seconds: float = 30) -> Samples:
+    deadline = time.monotonic() + seconds
+    while not done(samples := scrape(base)):
+        assert time.monotonic() < deadline, samples
+        time.sleep(0.2)
+    return samples
+
+
 @pytest.mark.http_server
 @pytest.mark.parametrize("debug", ["0", "1"])
-def test_gunicorn_and_the_workers_write_one_json_line_per_event_naming_its_request(
+def test_a_deployment_logs_json_lines_naming_the_request_and_adds_up_its_processes_metrics(
     service: PropertyService, tmp_path: Path, debug: str
 ) -> None:
+    """gunicorn (two workers) and run_workers, each a process of its own, as in production."""
     make_user("alice", hasher="pbkdf2_sha256")  # the server runs the production hashers
-    env = {**process_env(), "DEBUG": debug, "COSMO_VAR_DIR": str(tmp_path), "LOG_LEVEL": "INFO"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = {
+        **process_env(),
+        "DEBUG": debug,
+        "COSMO_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "INFO",
+        "COSMO_METRICS_TOKEN": SCRAPE_TOKEN,
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the deployment's own: $COSMO_VAR_DIR/metrics
     log = tmp_path / "stderr.log"
     port = free_port()
-    server = spawn(
+    gunicorn = spawn(
         log,
         env,
         sys.executable,
@@ -84,35 +109,47 @@ def test_gunicorn_and_the_workers_write_one_json_line_per_event_naming_its_reque
         f"127.0.0.1:{port}",
         "infrastructure.wsgi",
     )
+    processes = [gunicorn]
     try:
         base = wait_for_health(f"http://127.0.0.1:{port}")
-        assert call(base, "GET", "/no/such/page", X_Request_ID="req-missing")[0] == 404
+        for _ in range(4):
+            assert call(base, "GET", "/no/such/page", X_Request_ID="req-missing")[0] == 404
         assert call(base, "GET", "/api/properties", X_Request_ID="req-anonymous")[0] == 401
         auth = {"Authorization": f"Bearer {token(base, 'alice')}"}
         status, headers, created = call(
             base, "POST", "/api/properties", NEW_PROPERTY, X_Request_ID="req-new", **auth
         )
         assert (status, headers[REQUEST_ID_HEADER]) == (201, "req-new")
+        uploader = AuditContext(
+            actor_id="id-alice",
+            username="alice",
+            role=Role.MANAGER,
+            organisation="acme",
+            request_id="req-photo",
+        )
+        with acting_as(uploader):
+            service.add_image(UUID(created["id"]), LOST_PHOTO)
+        processes.append(spawn(log, env, sys.executable, "manage.py", "run_workers", "--poll", "0.2"))
+        samples = scrape_until(
+            base, lambda s: value(s, "cosmo_events_appended_total", type="cosmo.image.processing_failed") == 1
+        )
     finally:
-        stop(server)
-    uploader = AuditContext(
-        actor_id="id-alice", username="alice", role=Role.MANAGER, organisation="acme", request_id="req-photo"
-    )
-    with acting_as(uploader):
-        service.add_image(UUID(created["id"]), LOST_PHOTO)
-    workers = spawn(log, env, sys.executable, "manage.py", "run_workers", "--poll", "0.2")
-    try:
-        wait_for(log, "image processing failed")
-    finally:
-        stop(workers)
+        for process in processes:
+            stop(process)
+
+    # Counted by a gunicorn worker, by run_workers, and summed over both gunicorn workers.
+    assert value(samples, "cosmo_events_appended_total", type="cosmo.property.registered") == 1
+    assert value(samples, "cosmo_image_processing_seconds_count", outcome="failed") == 1
+    missing = {"route": "unmatched", "method": "GET", "status": "404"}
+    assert value(samples, "cosmo_http_request_duration_seconds_count", **missing) == 4
 
     lines = lines_of(log)
     by_request: dict[str | None, list[dict[str, Any]]] = {}
     for line in lines:
         by_request.setdefault(line["request_id"], []).append(line)
 
-    missing = {(line["logger"], line["level"]) for line in by_request["req-missing"]}
-    assert missing == {("cosmo.access", "INFO"), ("django.request", "WARNING")}
+    missing_lines = [(line["logger"], line["level"]) for line in by_request["req-missing"]]
+    assert sorted(missing_lines) == [("cosmo.access", "INFO")] * 4 + [("django.request", "WARNING")] * 4
     anonymous = {(line["logger"], line["level"]) for line in by_request["req-anonymous"]}
     assert anonymous == {("cosmo.access", "INFO"), ("django.request", "WARNING")}
     [access] = [line for line in by_request["req-new"] if line["logger"] == "cosmo.access"]
