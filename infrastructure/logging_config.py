@@ -21,7 +21,7 @@ RENAMED = {"levelname": "level", "name": "logger"}
 NOT_FIELDS = ["request", "server_time"]
 
 
-def logging_config(level: str | None = None) -> dict[str, Any]:
+def logging_config() -> dict[str, Any]:
     """The ``dictConfig`` for Django and the workers (``settings.LOGGING``)."""
     return {
         "version": 1,
@@ -44,7 +44,7 @@ def logging_config(level: str | None = None) -> dict[str, Any]:
                 "filters": ["request_context"],
             }
         },
-        "root": {"handlers": ["stderr"], "level": level or os.environ.get("LOG_LEVEL", "INFO")},
+        "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
         "loggers": {
             "django": {"handlers": [], "propagate": True},
             # runserver's line per request repeats ``cosmo.access`` and, for a 4xx, ``django.request``.
