@@ -26,6 +26,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from api.models import LoginFailures
+from infrastructure.metrics import LOGIN_FAILURES, LOGIN_THROTTLED
 
 
 class TooManyFailedLogins(exceptions.Throttled):
@@ -72,6 +73,7 @@ def login_attempt(username: str, address: str) -> Iterator[None]:
     try:
         yield
     except exceptions.AuthenticationFailed:
+        LOGIN_FAILURES.inc()
         raise
     except BaseException:
         _give_back(counters)
@@ -93,6 +95,7 @@ def _take_places(counters: list[_Counter]) -> None:
             row.failures += 0 if full else 1
             row.save()
     if full:
+        LOGIN_THROTTLED.inc()
         raise TooManyFailedLogins(wait=_seconds_until(max(row.since for row in full) + window, now))
 
 

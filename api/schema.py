@@ -11,7 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
-from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -157,6 +161,16 @@ class TokenScheme(SimpleJWTScheme):  # type: ignore[no-untyped-call]
     """Our token authentication is simplejwt's, with checks of its own: the same bearer scheme."""
 
     target_class = "api.tokens.TokenAuthentication"
+
+
+class ScrapeTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """``COSMO_METRICS_TOKEN`` as a bearer token, accepted at /metrics only."""
+
+    target_class = "api.views.metrics.ScrapeToken"
+    name = "metricsToken"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "The server's COSMO_METRICS_TOKEN."}
 
 
 class StrictSerializerExtension(OpenApiSerializerExtension):

@@ -22,6 +22,7 @@ from api.views.images import (
     PropertyImagesView,
 )
 from api.views.media import media_file
+from api.views.metrics import MetricsView
 from api.views.projections import ProjectionsView
 from api.views.properties import PropertyArchiveView, PropertyCollectionView, PropertyDetailView
 from api.views.transparency import (
@@ -56,6 +57,7 @@ urlpatterns = [
     path("api/subjects/<str:username>/erasure", SubjectErasureView.as_view(), name="subject-erasure"),
     path("api/dashboard", DashboardView.as_view(), name="dashboard"),
     path("api/projections", ProjectionsView.as_view(), name="projections"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", DocsView.as_view(url_name="schema"), name="docs"),
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media_file, name="media"),

@@ -46,6 +46,7 @@ from infrastructure.idempotency import (
 from infrastructure.log_leaf import event_leaf
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
 from infrastructure.merkle import appended_nodes, frontier, node_seq, size_from_node_count
+from infrastructure.metrics import EVENTS_APPENDED
 from infrastructure.personal_data_cipher import PersonalDataCipher
 from infrastructure.retry_budget import RetriesWithinBudget
 from infrastructure.transcoder import OrjsonTranscoder
@@ -343,6 +344,8 @@ class ChainedRecorder(ApplicationRecorder):
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         notification_ids = super().insert_events(stored_events, **kwargs)  # type: ignore[safe-super]
+        for stored_event in stored_events:
+            EVENTS_APPENDED.labels(stored_event.topic).inc()
         claim = pending_claim()
         if claim is not None and stored_events:
             claim.recorded = True

@@ -32,6 +32,7 @@ from infrastructure.images.image_store import (
     StoredVariant,
     TransientStoreError,
 )
+from infrastructure.metrics import IMAGE_PROCESSING_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -135,12 +136,15 @@ class ImagePolicy:
             image = self._pending_image(image_id)
             if image is None:
                 return False
+            started = time.perf_counter()
             try:
                 stored, attempts = self._compress_and_store(image)
             except ProcessingFailed as failed:
+                IMAGE_PROCESSING_SECONDS.labels("failed").observe(time.perf_counter() - started)
                 reason, tries = failed.reason, failed.attempts
                 logger.warning("image processing failed", extra={"image_id": str(image_id), "reason": reason})
                 return self._record(lambda: self.app.record_image_failed(image_id, reason, tries, tracking))
+            IMAGE_PROCESSING_SECONDS.labels("processed").observe(time.perf_counter() - started)
             variants = [ImageVariant(s.width, s.height, s.format, s.size_bytes, s.url) for s in stored]
             logger.info("image processed", extra={"image_id": str(image_id), "variants": len(variants)})
             return self._record(

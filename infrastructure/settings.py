@@ -11,6 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from infrastructure import local_env
+from infrastructure.logging_config import logging_config
 from infrastructure.signed_note import InvalidSigningKey, SigningKey
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -136,7 +137,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so preflights and error answers from later middleware carry the CORS headers too.
+    # Outermost, so every answer (refusals by later middleware too) has an id, a log line and a metric.
+    "api.middleware.RequestIdMiddleware",
+    # Next, so preflights and error answers from later middleware carry the CORS headers too.
     "corsheaders.middleware.CorsMiddleware",
     # Before anything reads the Host or the body: their refusals are JSON in every serving mode.
     "api.middleware.RefuseUnservableRequestsMiddleware",
@@ -149,7 +152,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "api.middleware.RequestIdMiddleware",
 ]
 
 # CORS for browser clients (Flutter web, single-page apps): off until origins are configured.
@@ -318,17 +320,12 @@ COSMO_MAX_EVENT_BYTES = int(os.environ.get("COSMO_MAX_EVENT_BYTES", str(64 * 102
 # A write's Idempotency-Key is remembered (with its response) this long, then counts as new.
 COSMO_IDEMPOTENCY_KEY_HOURS = float(os.environ.get("COSMO_IDEMPOTENCY_KEY_HOURS", "24"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter", "timestamp": True}},
-    "filters": {"audit_context": {"()": "infrastructure.log_context.AuditContextFilter"}},
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["audit_context"]}
-    },
-    "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
-}
+# One JSON object per line on stderr, with the request and caller (docs/observability.md).
+LOGGING = logging_config()
+# Prometheus scrapers authenticate with this bearer token at /metrics (as well as admins' tokens).
+COSMO_METRICS_TOKEN = os.environ.get("COSMO_METRICS_TOKEN", "")
+if COSMO_METRICS_TOKEN and len(COSMO_METRICS_TOKEN) < MIN_SECRET_KEY_LENGTH:
+    raise ImproperlyConfigured(f"COSMO_METRICS_TOKEN must be at least {MIN_SECRET_KEY_LENGTH} characters")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},

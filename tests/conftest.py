@@ -14,7 +14,7 @@ from django.db import connection
 from domain.audit import AuditContext, Role, acting_as
 from domain.service import PropertyService
 from domain.values import Address, Rent
-from infrastructure import composition
+from infrastructure import composition, metrics
 from infrastructure.event_store import (
     chain_table,
     checkpoints_table,
@@ -110,3 +110,8 @@ def quay_street() -> Address:
 
 def rent(amount: str = "1250.00", currency: str = "EUR") -> Rent:
     return Rent(amount=Decimal(amount), currency=currency)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The metrics files of earlier runs' processes go, as at a server's start (var/ is kept)."""
+    metrics.forget_dead_processes()

@@ -61,6 +61,7 @@ ACCESS: dict[str, Access] = {
     "audit-consistency": Access.AUDIT_TRAIL,
     "projections": Access.ADMIN,
     "subject-erasure": Access.ADMIN,
+    "metrics": Access.ADMIN,
 }
 # Function views have no class to ask for their methods.
 FUNCTION_VIEW_METHODS = {"media": ["GET"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
@@ -12,6 +13,9 @@ from infrastructure.composition import worker
 from infrastructure.image_policy import Partition
 from infrastructure.workers import build_when_reachable
 from projections.runner import DEFAULT_BATCH_SIZE
+
+# Its lines are log lines (JSON, like every other line of a deployment), not command output.
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -37,9 +41,14 @@ class Command(BaseCommand):
             lambda: worker(partition, options["poll"], options["batch_size"], stop), stop
         )
         if running is None:
-            self.stdout.write("workers stopped before they could start")
+            logger.info("workers stopped before they could start")
             return
-        names = ", ".join(p.name for p in running.projections)
-        self.stdout.write(f"workers running: image policy {partition.tracking_name}; projections {names}")
+        logger.info(
+            "workers running",
+            extra={
+                "image_policy": partition.tracking_name,
+                "projections": [p.name for p in running.projections],
+            },
+        )
         running.run()
-        self.stdout.write("workers stopped")
+        logger.info("workers stopped")

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from infrastructure import metrics
 from infrastructure.composition import worker
 from infrastructure.workers import start_in_thread
 
@@ -22,5 +23,6 @@ class Command(BaseCommand):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        metrics.forget_dead_processes()
         start_in_thread(worker(poll_interval=0.5))
         call_command("runserver", options["addrport"], use_reloader=False)
