@@ -7,9 +7,9 @@ found wins over the ones after it and the environment wins over every file: an o
 deployment sets variables or writes ``.env``; ``var/local.env`` only holds the keys ``make run``
 made for a checkout.
 
-``infrastructure/settings.py`` and ``deploy/gunicorn.conf.py`` are the only readers;
-``tests/unit/test_configuration.py`` checks that README "Configuration" lists exactly what they
-read.
+``infrastructure/settings.py`` and ``infrastructure/gunicorn_config.py`` are the only readers;
+``tests/security/test_configuration.py`` checks that README "Configuration" lists exactly what
+they read.
 """
 
 from __future__ import annotations
