@@ -12,7 +12,7 @@ SQLITE_URL := sqlite:///$(CURDIR)/var/cosmo.sqlite3
 # `make run DEBUG=1` opts in to Django's debug mode; the default serves as production would.
 DEBUG ?= 0
 
-.PHONY: local-env run test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean chromium admin-screenshot
+.PHONY: local-env run serve test test-unit test-sqlite test-postgres schemathesis soak lint bench postgres migrate clean chromium admin-screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ run: migrate
 	@echo "                (asks for the password; add --password-stdin to pipe it in)"
 	@echo
 	DEBUG=$(DEBUG) $(BIN)/python manage.py serve $(HOST):$(PORT)
+
+# The production profile (docs/operations.md): gunicorn (infrastructure/gunicorn_config.py) and
+# run_workers as separate processes under honcho (Procfile), DEBUG off, configured by the environment,
+# .env and var/local.env; Ctrl-C or SIGTERM stops both. Honcho reads no .env itself (-e /dev/null):
+# the settings do, below the environment.
+serve: migrate
+	DEBUG=0 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho --env /dev/null start
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start

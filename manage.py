@@ -16,11 +16,14 @@ def main() -> None:
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from infrastructure.environment import CONFIGURATION_ERRORS, exit_unconfigured
+
     try:
         settings.INSTALLED_APPS  # noqa: B018 - loads the settings, to fail with a readable message
-    except ImproperlyConfigured as error:
-        if not asks_for_help(sys.argv[1:]):
-            sys.exit(f"Cosmo is not configured: {error}")
+    except CONFIGURATION_ERRORS as error:
+        # A value that does not parse stops even help: it is a typo to fix, not a missing key.
+        if not isinstance(error, ImproperlyConfigured) or not asks_for_help(sys.argv[1:]):
+            exit_unconfigured(error)
         # Help only describes commands and signs nothing: a throwaway key lets it load them all.
         os.environ["SECRET_KEY"] = os.environ["COSMO_AUDIT_KEY"] = secrets.token_urlsafe(50)
         os.environ["COSMO_MASTER_KEY"] = secrets.token_urlsafe(50)

@@ -73,6 +73,7 @@ NOT_PERSONAL_EVENT_FIELDS = frozenset(
         "kind",
         "address",
         "rent",
+        "status",
         "reason",
         "image_id",
         "image_ids",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -41,7 +42,27 @@ class Property(AuditedAggregate):
     class Created(Event, AuditedAggregate.Created):
         TOPIC = "cosmo.property.created"
 
-    @event("PropertyRegistered", topic="cosmo.property.registered")
+    class PropertyRegistered(Created):
+        """Version 2 states the status the property starts in, so that no reader assumes it.
+
+        Stored events are never rewritten: a version 1 event (recorded before the field existed)
+        is upcast as it is read, with the status every property then started in.
+        """
+
+        TOPIC = "cosmo.property.registered"
+        class_version = 2
+        organisation: str
+        name: str
+        kind: PropertyKind
+        address: Address
+        rent: Rent | None
+        status: PropertyStatus
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["status"] = PropertyStatus.ACTIVE
+
+    @event(PropertyRegistered)
     def __init__(
         self,
         organisation: str,
@@ -49,13 +70,14 @@ class Property(AuditedAggregate):
         kind: PropertyKind,
         address: Address,
         rent: Rent | None,
+        status: PropertyStatus,
     ) -> None:
         self.organisation = organisation
         self.name = name
         self.kind = kind
         self.address = address
         self.rent = rent
-        self.status = PropertyStatus.ACTIVE
+        self.status = status
         self.image_ids: list[UUID] = []
         self.cover_image_id: UUID | None = None
 
@@ -70,7 +92,14 @@ class Property(AuditedAggregate):
     ) -> Property:
         if not organisation.strip():
             raise InvalidOrganisation("a property must belong to an organisation")
-        return cls(organisation=organisation, name=valid_name(name), kind=kind, address=address, rent=rent)
+        return cls(
+            organisation=organisation,
+            name=valid_name(name),
+            kind=kind,
+            address=address,
+            rent=rent,
+            status=PropertyStatus.ACTIVE,
+        )
 
     def check_not_archived(self) -> None:
         if self.status is PropertyStatus.ARCHIVED:

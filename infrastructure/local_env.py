@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from infrastructure.signed_note import SigningKey
 
 FILE_NAME = "local.env"
@@ -40,30 +42,9 @@ _HEADER = (
 )
 
 
-def var_dir(base_dir: Path) -> Path:
-    """Where Cosmo keeps its local state: ``COSMO_VAR_DIR``, or ``var/`` in the checkout."""
-    return Path(os.environ.get("COSMO_VAR_DIR") or base_dir / "var")
-
-
 def read(path: Path) -> dict[str, str]:
-    """The variables in ``path``; an absent file holds none."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    values = {}
-    for line in text.splitlines():
-        name, sep, value = line.strip().partition("=")
-        if sep and name and not name.startswith("#"):
-            values[name.strip()] = _unquoted(value.strip())
-    return values
-
-
-def _unquoted(value: str) -> str:
-    """``KEY="value"`` and ``KEY='value'`` as a shell would read them; the file is hand-editable."""
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
+    """The variables in ``path``, parsed as the settings parse it; an absent file holds none."""
+    return {name: value for name, value in dotenv_values(path).items() if value is not None}
 
 
 def create(directory: Path) -> Path:
@@ -120,5 +101,8 @@ def _legacy(directory: Path, name: str) -> str | None:
 
 if __name__ == "__main__":
     # `python -m infrastructure.local_env`: what `make run` calls before it starts anything.
-    made = create(var_dir(Path(__file__).resolve().parent.parent))
+    from infrastructure import environment  # it reads this module's file: imported only here
+
+    root = Path(__file__).resolve().parent.parent
+    made = create(environment.var_dir(environment.load(root), root))
     sys.stdout.write(f"Local secrets: {made}\n")

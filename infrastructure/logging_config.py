@@ -9,7 +9,6 @@ text) and ``django.server`` one of its own; both are replaced by propagation to 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -21,8 +20,8 @@ RENAMED = {"levelname": "level", "name": "logger"}
 NOT_FIELDS = ["request", "server_time"]
 
 
-def logging_config() -> dict[str, Any]:
-    """The ``dictConfig`` for Django and the workers (``settings.LOGGING``)."""
+def logging_config(level: str = "INFO") -> dict[str, Any]:
+    """The ``dictConfig`` for Django and the workers (``settings.LOGGING``), at ``LOG_LEVEL``."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -44,7 +43,7 @@ def logging_config() -> dict[str, Any]:
                 "filters": ["request_context"],
             }
         },
-        "root": {"handlers": ["stderr"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+        "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             "django": {"handlers": [], "propagate": True},
             # runserver's line per request repeats ``cosmo.access`` and, for a 4xx, ``django.request``.
@@ -53,13 +52,13 @@ def logging_config() -> dict[str, Any]:
     }
 
 
-def gunicorn_logging() -> dict[str, Any]:
+def gunicorn_logging(level: str = "INFO") -> dict[str, Any]:
     """gunicorn's ``logconfig_dict``: its master and workers log the same lines as Django.
 
     No level for ``gunicorn.error``, so ``--log-level`` still applies. Its access log goes nowhere:
     ``cosmo.access`` has the line per request, with the request id, route, caller and duration.
     """
-    config = logging_config()
+    config = logging_config(level)
     config["loggers"] |= {
         "gunicorn.error": {"handlers": [], "propagate": True},
         "gunicorn.access": {"handlers": [], "propagate": False},

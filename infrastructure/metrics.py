@@ -16,16 +16,22 @@ import os
 import re
 from pathlib import Path
 
-from infrastructure import local_env
+from infrastructure import environment
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _VALUE_FILE = re.compile(r"^[a-z_]+_(\d+)\.db$")
+_BASE_DIR = Path(__file__).resolve().parent.parent
+env = environment.load(_BASE_DIR)
 
 
 def multiprocess_dir() -> Path:
-    """The directory every process on this host writes its values to (made if missing)."""
-    default = local_env.var_dir(Path(__file__).resolve().parent.parent) / "metrics"
-    directory = Path(os.environ.setdefault(MULTIPROC_DIR_VARIABLE, str(default)))
+    """The directory every process on this host writes its values to (made if missing).
+
+    prometheus-client reads it from ``os.environ`` alone, so the value (from ``.env`` too) is put there.
+    """
+    default = environment.var_dir(env, _BASE_DIR) / "metrics"
+    directory = env.path(MULTIPROC_DIR_VARIABLE, default)
+    os.environ[MULTIPROC_DIR_VARIABLE] = str(directory)
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 

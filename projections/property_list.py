@@ -49,7 +49,7 @@ class PropertyListProjection(Projection):
             version=event.originator_version,
             name=event.name,
             kind=event.kind.value,
-            status="active",
+            status=event.status.value,
             created_at=event.timestamp,
             updated_at=event.timestamp,
             **address_columns(event.address),

@@ -9,6 +9,8 @@ os.environ.setdefault("COSMO_AUDIT_KEY", "insecure-audit-key-for-tests-only-neve
 os.environ.setdefault("COSMO_MASTER_KEY", "insecure-master-key-for-tests-only-never-use-it")
 # A fixed Ed25519 seed for checkpoints in tests (base64 of 32 bytes).
 os.environ.setdefault("COSMO_AUDIT_SIGNING_KEY", "dGVzdC1vbmx5LWNoZWNrcG9pbnQta2V5LW5ldmVyLXU=")
+# A developer's own .env configures their server, not the tests (nor the processes they start).
+os.environ.setdefault("COSMO_ENV_FILE", os.devnull)
 
 from infrastructure.settings import *  # noqa: F403
 

@@ -79,6 +79,8 @@ def test_an_event_says_what_happened_to_which_aggregate_who_did_it_and_from_wher
             "kind": "apartment",
             "address": {"street": "1 Quay St", "city": "Lisbon", "postal_code": "1100-001", "country": "PT"},
             "rent": {"amount": "1250.00", "currency": "EUR"},
+            "status": "active",
+            "class_version": 2,
         },
         "metadata": {
             "actor_id": str(alice.pk),

@@ -102,7 +102,7 @@ def test_a_deployment_logs_json_lines_naming_the_request_and_adds_up_its_process
         "-m",
         "gunicorn",
         "-c",
-        "python:infrastructure.gunicorn_hooks",
+        "python:infrastructure.gunicorn_config",
         "--workers",
         "2",
         "--bind",

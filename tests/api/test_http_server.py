@@ -73,6 +73,8 @@ def gunicorn(count: int, *options: str, env: dict[str, str] | None = None) -> It
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "--config",  # the shipped one (make serve's); the options and --bind override it
+                "python:infrastructure.gunicorn_config",
                 *options,
                 "--bind",
                 f"127.0.0.1:{port}",

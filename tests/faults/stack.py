@@ -67,6 +67,8 @@ class Deployment:
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",  # the shipped one (make serve's); the options and --bind override it
+            "python:infrastructure.gunicorn_config",
             "--workers",
             str(workers),
             "--threads",

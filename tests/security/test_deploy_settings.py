@@ -26,9 +26,9 @@ README = ROOT / "README.md"
 
 
 def bare_env(**values: str) -> dict[str, str]:
-    """A shell with no Cosmo variable in it, plus ``values``."""
+    """A shell with no Cosmo variable in it (nor the checkout's .env), plus ``values``."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
-    return {**{k: v for k, v in os.environ.items() if k in keep}, **values}
+    return {**{k: v for k, v in os.environ.items() if k in keep}, "COSMO_ENV_FILE": os.devnull, **values}
 
 
 def manage(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:

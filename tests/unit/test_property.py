@@ -45,6 +45,14 @@ def test_registered_property_is_active_with_what_was_given(alice: AuditContext) 
     assert registered.originator_version == 1
 
 
+def test_a_registration_recorded_before_version_2_reads_as_active() -> None:
+    """Version 1 had no status: every property then started active (docs/adr/0019)."""
+    state: dict[str, object] = {"name": "Harbour View Flats"}
+    Property.PropertyRegistered.upcast_v1_v2(state)
+    assert state == {"name": "Harbour View Flats", "status": PropertyStatus.ACTIVE}
+    assert Property.PropertyRegistered.class_version == 2
+
+
 @pytest.mark.parametrize("name", ["", "   ", "x" * 201])
 def test_name_must_be_present_and_short(alice: AuditContext, name: str) -> None:
     with pytest.raises(InvalidName):
