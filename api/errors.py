@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from domain import errors as domain
-from infrastructure.images.codec import ImageRejected
+from infrastructure.images.upload_checks import ImageRejected
 from projections.runner import DATABASE_UNAVAILABLE
 from projections.selectors import ProjectionBehind
 

@@ -25,13 +25,14 @@ from domain.errors import ImageNotFound, VersionConflict
 from domain.image import ImageVariant, PropertyImage
 from domain.service import PropertyService
 from infrastructure.images.blob_store import BlobStore, BlobStoreError
-from infrastructure.images.codec import ImageRejected, InvalidVariantRequest, make_variants
 from infrastructure.images.image_store import (
     ImageStore,
     PermanentStoreError,
     StoredVariant,
     TransientStoreError,
 )
+from infrastructure.images.upload_checks import ImageRejected
+from infrastructure.images.variants import InvalidVariantRequest, make_variants
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,6 @@ import cloudinary.uploader  # type: ignore[import-untyped]
 import cloudinary.utils  # type: ignore[import-untyped]
 import urllib3.exceptions
 
-from infrastructure.images.codec import Variant
 from infrastructure.images.image_store import (
     ImageStore,
     ImageStoreError,
@@ -38,6 +37,7 @@ from infrastructure.images.image_store import (
     TransientStoreError,
     error_for_status,
 )
+from infrastructure.images.variants import Variant
 
 DEFAULT_FOLDER = "cosmo"
 DEFAULT_TIMEOUT_SECONDS = 30.0

@@ -24,9 +24,9 @@ from infrastructure.composition import wake_image_workers
 from infrastructure.image_policy import ALL_IMAGES, TRIGGERS, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
 from infrastructure.images.cloudinary_store import CloudinaryImageStore
-from infrastructure.images.codec import inspect_upload
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
+from infrastructure.images.upload_checks import inspect_upload
 from infrastructure.workers import Worker
 from projections.models import WorkerHeartbeat
 from tests.conftest import ROOT, process_env, quay_street
