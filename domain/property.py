@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -40,6 +41,17 @@ class Property(AuditedAggregate):
 
     class Created(Event, AuditedAggregate.Created):
         TOPIC = "cosmo.property.created"
+
+    if TYPE_CHECKING:  # made by the @event decorators below; declared for the code that names them
+        PropertyRegistered: ClassVar[type[Event]]
+        ImageAttached: ClassVar[type[Event]]
+        ImageDetached: ClassVar[type[Event]]
+        CoverImageSet: ClassVar[type[Event]]
+        ImagesReordered: ClassVar[type[Event]]
+        PropertyRenamed: ClassVar[type[Event]]
+        AddressCorrected: ClassVar[type[Event]]
+        RentChanged: ClassVar[type[Event]]
+        PropertyArchived: ClassVar[type[Event]]
 
     @event("PropertyRegistered", topic="cosmo.property.registered")
     def __init__(

@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
 
 from domain.audit import AuditContext, Role, acting_as
 from domain.errors import ImageNotFound, VersionConflict
@@ -36,8 +37,12 @@ from infrastructure.images.variants import InvalidVariantRequest, make_variants
 
 logger = logging.getLogger(__name__)
 
-TRIGGERS = ["cosmo.image.added", "cosmo.image.retry_requested", "cosmo.image.removed"]
-REMOVED = "cosmo.image.removed"
+TRIGGERS = [
+    get_topic(PropertyImage.ImageAdded),
+    get_topic(PropertyImage.ImageRetryRequested),
+    get_topic(PropertyImage.ImageRemoved),
+]
+REMOVED = get_topic(PropertyImage.ImageRemoved)
 POLICY_NAME = "image_policy"
 SAVE_ATTEMPTS = 3
 
