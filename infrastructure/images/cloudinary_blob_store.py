@@ -61,7 +61,10 @@ class CloudinaryBlobStore(BlobStore):
         self.config = CloudinaryConfig.from_url(cloudinary_url)
         self.prefix = f"{valid_folder(folder)}/originals/"
         self.timeout = timeout
-        self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False)
+        # No retries here (the image policy retries with backoff), but follow the download's
+        # redirect to the delivery network, should the API answer with one.
+        no_retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3)
+        self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=no_retries)
 
     def public_id(self, digest: str) -> str:
         return self.prefix + valid_digest(digest)
@@ -104,7 +107,7 @@ class CloudinaryBlobStore(BlobStore):
             **self.config.call_options(),
         )
         try:
-            answer = self._http.request("GET", url, redirect=True)
+            answer = self._http.request("GET", url)
         except urllib3.exceptions.HTTPError as e:
             raise BlobStoreUnavailable(f"cannot reach Cloudinary for blob {digest}: {e!r}") from e
         if answer.status == 404:
