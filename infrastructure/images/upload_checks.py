@@ -42,8 +42,8 @@ if HEIF_SUPPORTED:
     _ACCEPTED["HEIF"] = ("heif", "image/heif")
 _OPEN_WITH = tuple(name for name in _ACCEPTED if name != "MPO")  # MPO opens through JPEG
 
-ORIENTATION_TAG = 0x0112
-SIDEWAYS = frozenset({5, 6, 7, 8})
+_ORIENTATION_TAG = 0x0112
+SIDEWAYS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
 
 # What a decoder raises on bad data. RuntimeError is the HEIF plugin's word for a broken stream.
 _DECODE_ERRORS = (
@@ -204,7 +204,7 @@ def _kind(image: Image.Image, data: bytes) -> tuple[str, str]:
 
 def exif_orientation(image: Image.Image) -> int:
     try:
-        value = image.getexif().get(ORIENTATION_TAG, 1)
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
     except _DECODE_ERRORS:
         return 1  # unreadable EXIF: show the pixels as stored rather than refuse the photo
     return value if isinstance(value, int) else 1
