@@ -19,10 +19,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.utils import get_topic
 
 from api.audit_stream import BATCH_SIZE, read_page
-from api.event_json import EVENT_TOPICS, event_json
+from api.event_json import event_json
 from api.views.history import property_story
+from domain.property import Property
 from infrastructure.composition import transparency_log
 from infrastructure.event_store import AuditEntry, AuditFilter
 from infrastructure.merkle import payload_hash
@@ -159,7 +161,7 @@ def property_bundle(property_id: UUID) -> Bundle:
     checkpoints = _checkpoints(log)
     checkpoint = checkpoints[0]
     story = property_story(property_id)
-    if not story or story[0].event.topic != EVENT_TOPICS["PropertyRegistered"]:
+    if not story or story[0].event.topic != get_topic(Property.PropertyRegistered):
         raise BundleRefused(f"no property {property_id} has been recorded")
     covered = [entry for entry in story if entry.link.position <= checkpoint.size]
     if not covered:

@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from domain import errors as domain
-from infrastructure.images.codec import ImageRejected
+from infrastructure.images.blob_store import BlobStoreUnavailable
+from infrastructure.images.upload_checks import ImageRejected
 from projections.runner import DATABASE_UNAVAILABLE
 from projections.selectors import ProjectionBehind
 
@@ -58,6 +59,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body("bad_request", "the request is malformed"), status=400)
     if isinstance(exc, ProjectionBehind):
         return retry_later("projection_behind", str(exc))
+    if isinstance(exc, BlobStoreUnavailable):
+        # The remote store for originals (Cloudinary) is down or busy: nothing was recorded.
+        logger.warning("blob store unavailable", extra={"error": str(exc)})
+        return retry_later("blob_store_unavailable", "the store for photos is unavailable; retry shortly")
     if isinstance(exc, DATABASE_UNAVAILABLE):
         # A restart or a dropped connection: say so at once, so clients retry instead of waiting.
         logger.warning("database unavailable", extra={"error": repr(exc)})

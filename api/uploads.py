@@ -16,7 +16,7 @@ from rest_framework.request import Request
 
 from api.image_serializers import ImageUploadSerializer
 from domain.image import ImageFile, valid_caption
-from infrastructure.images.codec import inspect_upload
+from infrastructure.images.upload_checks import inspect_upload
 
 # Multipart boundaries, part headers and the caption travel with the file in the same body.
 MULTIPART_ALLOWANCE = 64 * 1024

@@ -7,7 +7,7 @@ libvips (``pyvips`` with its bundled binary, bench-only) doing the same job at a
 ``thumbnail`` (shrink-on-load, orientation, sRGB) to the largest width, each smaller width from the
 previous one, WebP Q80 at its default effort, metadata stripped. The policy's time includes its
 quality search. Inputs are the corpus photos (``tests/fixtures/photos``) and the generated 12 MP
-phone-like JPEG the tests use; the work is ``infrastructure.images.codec.make_variants`` with the
+phone-like JPEG the tests use; the work is ``infrastructure.images.variants.make_variants`` with the
 app's default widths, formats and SSIM target.
 """
 
@@ -24,8 +24,8 @@ from typing import TypeVar
 import pyvips
 from PIL import Image
 
-from infrastructure.images.codec import Variant, make_variants, prepare
 from infrastructure.images.ssim import luma_ssim
+from infrastructure.images.variants import Variant, make_variants, prepare
 from tests.fixtures import hard_images
 
 # The defaults of COSMO_IMAGE_WIDTHS, COSMO_IMAGE_FORMATS and COSMO_IMAGE_TARGET_SSIM.

@@ -9,6 +9,7 @@ the same person conflicts instead of being recorded twice.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import event
@@ -28,6 +29,9 @@ class SubjectErasure(AuditedAggregate):
 
     class Created(Event, AuditedAggregate.Created):
         TOPIC = "cosmo.erasure.created"
+
+    if TYPE_CHECKING:  # made by the @event decorators below; declared for the code that names them
+        SubjectErased: ClassVar[type[Event]]
 
     @event("SubjectErased", topic="cosmo.erasure.subject_erased")
     def __init__(self, subject_id: str, ground: str, unshreddable_events: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -63,6 +64,14 @@ class PropertyImage(AuditedAggregate):
 
     class Created(Event, AuditedAggregate.Created):
         TOPIC = "cosmo.image.created"
+
+    if TYPE_CHECKING:  # made by the @event decorators below; declared for the code that names them
+        ImageAdded: ClassVar[type[Event]]
+        ImageCaptionChanged: ClassVar[type[Event]]
+        ImageProcessed: ClassVar[type[Event]]
+        ImageProcessingFailed: ClassVar[type[Event]]
+        ImageRetryRequested: ClassVar[type[Event]]
+        ImageRemoved: ClassVar[type[Event]]
 
     @event("ImageAdded", topic="cosmo.image.added")
     def __init__(self, property_id: UUID, organisation: str, file: ImageFile, caption: str) -> None:

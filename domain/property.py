@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -61,6 +61,16 @@ class Property(AuditedAggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["status"] = PropertyStatus.ACTIVE
+
+    if TYPE_CHECKING:  # made by the @event decorators below; declared for the code that names them
+        ImageAttached: ClassVar[type[Event]]
+        ImageDetached: ClassVar[type[Event]]
+        CoverImageSet: ClassVar[type[Event]]
+        ImagesReordered: ClassVar[type[Event]]
+        PropertyRenamed: ClassVar[type[Event]]
+        AddressCorrected: ClassVar[type[Event]]
+        RentChanged: ClassVar[type[Event]]
+        PropertyArchived: ClassVar[type[Event]]
 
     @event(PropertyRegistered)
     def __init__(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
 
 from eventsourcing.domain import event
 
@@ -40,6 +41,11 @@ class RetentionRun(AuditedAggregate):
 
     class Created(Event, AuditedAggregate.Created):
         TOPIC = "cosmo.retention.created"
+
+    if TYPE_CHECKING:  # made by the @event decorators below; declared for the code that names them
+        OriginalsPruned: ClassVar[type[Event]]
+        OrphanedBlobsRemoved: ClassVar[type[Event]]
+        RequestMetadataExpired: ClassVar[type[Event]]
 
     @event("OriginalsPruned", topic="cosmo.retention.originals_pruned")
     def __init__(

@@ -16,6 +16,7 @@ from infrastructure.audit_chain import ChainKey
 from infrastructure.data_keys import DataKeys, MissingMasterKey
 from infrastructure.image_policy import ALL_IMAGES, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
+from infrastructure.images.cloudinary_blob_store import CloudinaryBlobStore
 from infrastructure.images.cloudinary_store import AUTHENTICATED, PUBLIC, CloudinaryImageStore
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
@@ -60,7 +61,10 @@ def data_keys() -> DataKeys:
 
 
 def blob_store() -> BlobStore:
-    """Where uploaded originals live, named by their SHA-256 (cheap: no state to share)."""
+    """Where uploaded originals live, named by their SHA-256: Cloudinary (private) when
+    ``CLOUDINARY_URL`` is set, so any host's worker can read them; the local disk otherwise."""
+    if settings.CLOUDINARY_URL:
+        return CloudinaryBlobStore(settings.CLOUDINARY_URL, timeout=settings.COSMO_CLOUDINARY_TIMEOUT_SECONDS)
     return LocalBlobStore(settings.BLOB_ROOT)
 
 

@@ -19,25 +19,31 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
 
 from domain.audit import AuditContext, Role, acting_as
 from domain.errors import ImageNotFound, VersionConflict
 from domain.image import ImageVariant, PropertyImage
 from domain.service import PropertyService
-from infrastructure.images.blob_store import BlobStore, BlobStoreError
-from infrastructure.images.codec import ImageRejected, InvalidVariantRequest, make_variants
+from infrastructure.images.blob_store import BlobStore, BlobStoreError, BlobStoreUnavailable
 from infrastructure.images.image_store import (
     ImageStore,
     PermanentStoreError,
     StoredVariant,
     TransientStoreError,
 )
+from infrastructure.images.upload_checks import ImageRejected
+from infrastructure.images.variants import InvalidVariantRequest, make_variants
 from infrastructure.metrics import IMAGE_PROCESSING_SECONDS
 
 logger = logging.getLogger(__name__)
 
-TRIGGERS = ["cosmo.image.added", "cosmo.image.retry_requested", "cosmo.image.removed"]
-REMOVED = "cosmo.image.removed"
+TRIGGERS = [
+    get_topic(PropertyImage.ImageAdded),
+    get_topic(PropertyImage.ImageRetryRequested),
+    get_topic(PropertyImage.ImageRemoved),
+]
+REMOVED = get_topic(PropertyImage.ImageRemoved)
 POLICY_NAME = "image_policy"
 SAVE_ATTEMPTS = 3
 
@@ -160,7 +166,7 @@ class ImagePolicy:
 
     def _compress_and_store(self, image: PropertyImage) -> tuple[list[StoredVariant], int]:
         try:
-            original = self.blobs.get(image.file.sha256)
+            original = self._original(image)
             variants = make_variants(
                 original,
                 self.spec.widths,
@@ -186,6 +192,20 @@ class ImagePolicy:
                     ) from error
                 logger.info(
                     "image store busy, retrying", extra={"image_id": str(image.id), "attempt": attempt}
+                )
+                self.sleep(self.retry_seconds * 2 ** (attempt - 1))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _original(self, image: PropertyImage) -> bytes:
+        """The upload's bytes; a remote blob store that is busy or unreachable is asked again."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self.blobs.get(image.file.sha256)
+            except BlobStoreUnavailable:
+                if attempt == self.attempts:
+                    raise
+                logger.info(
+                    "blob store busy, retrying", extra={"image_id": str(image.id), "attempt": attempt}
                 )
                 self.sleep(self.retry_seconds * 2 ** (attempt - 1))
         raise AssertionError("unreachable: the loop returns or raises")

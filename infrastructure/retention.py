@@ -18,17 +18,19 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
 
+from domain.image import PropertyImage
 from infrastructure.images.blob_store import BlobStore
 
+ADDED = get_topic(PropertyImage.ImageAdded)
+SETTLED = {get_topic(PropertyImage.ImageProcessed), get_topic(PropertyImage.ImageRemoved)}
 IMAGE_TOPICS = [
-    "cosmo.image.added",
-    "cosmo.image.processed",
-    "cosmo.image.processing_failed",
-    "cosmo.image.retry_requested",
-    "cosmo.image.removed",
+    ADDED,
+    *SETTLED,
+    get_topic(PropertyImage.ImageProcessingFailed),
+    get_topic(PropertyImage.ImageRetryRequested),
 ]
-SETTLED = {"cosmo.image.processed", "cosmo.image.removed"}
 BATCH_SIZE = 1000
 
 
@@ -43,7 +45,7 @@ def prunable_originals(app: Application[Any], blobs: BlobStore, cutoff: datetime
     settled_at: dict[UUID, datetime | None] = {}
     for event in _image_events(app):
         image_id = event.originator_id
-        if type(event).TOPIC == "cosmo.image.added":
+        if type(event).TOPIC == ADDED:
             sha_of[image_id] = event.file.sha256
         settled_at[image_id] = event.timestamp if type(event).TOPIC in SETTLED else None
     keep = {sha_of[i] for i, at in settled_at.items() if at is None or at >= cutoff}
@@ -58,7 +60,7 @@ def orphaned_blobs(app: Application[Any], blobs: BlobStore, unused_since: dateti
     and one whose event commits after the reading was stored (touched) too recently to be listed.
     """
     candidates = set(blobs.stored_before(unused_since))
-    referenced = {event.file.sha256 for event in _image_events(app, ["cosmo.image.added"])}
+    referenced = {event.file.sha256 for event in _image_events(app, [ADDED])}
     return [Prunable(sha, blobs.size(sha)) for sha in sorted(candidates - referenced) if blobs.exists(sha)]
 
 

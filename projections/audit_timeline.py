@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from eventsourcing.utils import get_topic
+
+from domain.erasure import SubjectErasure
 from domain.personal_data import ERASED
+from domain.property import Property
 from projections.models import AuditTimelineEntry, ReadModel
 from projections.projection import Handler, Projection
 from projections.row_writer import row_writer
@@ -22,18 +26,20 @@ class AuditTimelineProjection(Projection):
 
     def handlers(self) -> dict[str, Handler]:
         return {
-            "cosmo.property.registered": lambda e: self._add(e, f"registered {e.name!r} ({e.kind.value})"),
-            "cosmo.property.renamed": lambda e: self._add(e, f"renamed to {e.name!r}"),
-            "cosmo.property.address_corrected": lambda e: self._add(
+            get_topic(Property.PropertyRegistered): lambda e: self._add(
+                e, f"registered {e.name!r} ({e.kind.value})"
+            ),
+            get_topic(Property.PropertyRenamed): lambda e: self._add(e, f"renamed to {e.name!r}"),
+            get_topic(Property.AddressCorrected): lambda e: self._add(
                 e, f"address corrected to {e.address.street}, {e.address.city}"
             ),
-            "cosmo.property.rent_changed": lambda e: self._add(
+            get_topic(Property.RentChanged): lambda e: self._add(
                 e, "rent removed" if e.rent is None else f"rent changed to {e.rent.amount} {e.rent.currency}"
             ),
-            "cosmo.property.archived": lambda e: self._add(
+            get_topic(Property.PropertyArchived): lambda e: self._add(
                 e, f"archived{': ' + e.reason if e.reason else ''}"
             ),
-            "cosmo.erasure.subject_erased": self._forget_subject,
+            get_topic(SubjectErasure.SubjectErased): self._forget_subject,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:

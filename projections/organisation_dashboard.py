@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from eventsourcing.utils import get_topic
+
+from domain.image import PropertyImage
+from domain.property import Property
 from projections.models import DashboardImage, DashboardProperty, OrganisationDashboard, ReadModel
 from projections.projection import Handler, Projection, RowCache, is_image_event
 
@@ -22,13 +26,13 @@ class OrganisationDashboardProjection(Projection):
 
     def handlers(self) -> dict[str, Handler]:
         return {
-            "cosmo.property.registered": self._registered,
-            "cosmo.property.archived": self._archived,
-            "cosmo.image.added": self._image_added,
-            "cosmo.image.processed": lambda event: self._image_became(event, "ready"),
-            "cosmo.image.processing_failed": lambda event: self._image_became(event, "failed"),
-            "cosmo.image.retry_requested": lambda event: self._image_became(event, "pending"),
-            "cosmo.image.removed": self._image_removed,
+            get_topic(Property.PropertyRegistered): self._registered,
+            get_topic(Property.PropertyArchived): self._archived,
+            get_topic(PropertyImage.ImageAdded): self._image_added,
+            get_topic(PropertyImage.ImageProcessed): lambda event: self._image_became(event, "ready"),
+            get_topic(PropertyImage.ImageProcessingFailed): lambda event: self._image_became(event, "failed"),
+            get_topic(PropertyImage.ImageRetryRequested): lambda event: self._image_became(event, "pending"),
+            get_topic(PropertyImage.ImageRemoved): self._image_removed,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:

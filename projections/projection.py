@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
+from domain.image import PropertyImage
 from projections.models import ReadModel
 from projections.row_writer import row_writer
 
@@ -26,7 +27,7 @@ class HandlerFailed(Exception):
 
 def is_image_event(event: Any) -> bool:
     """An image's events name the image as their originator; a property's name the property."""
-    return str(type(event).TOPIC).startswith("cosmo.image.")
+    return isinstance(event, PropertyImage.Event)
 
 
 class Projection:

@@ -11,6 +11,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
+from domain.image import PropertyImage
+from domain.property import Property
 from projections.models import GalleryImage, PropertyGallery, ReadModel
 from projections.projection import Handler, Projection, RowCache, is_image_event
 
@@ -24,16 +28,16 @@ class PropertyDetailProjection(Projection):
 
     def handlers(self) -> dict[str, Handler]:
         return {
-            "cosmo.image.added": self._added,
-            "cosmo.image.caption_changed": self._caption_changed,
-            "cosmo.image.processed": self._processed,
-            "cosmo.image.processing_failed": self._failed,
-            "cosmo.image.retry_requested": self._retry_requested,
-            "cosmo.image.removed": self._removed,
-            "cosmo.property.image_attached": self._attached,
-            "cosmo.property.image_detached": self._detached,
-            "cosmo.property.cover_image_set": self._cover_set,
-            "cosmo.property.images_reordered": self._reordered,
+            get_topic(PropertyImage.ImageAdded): self._added,
+            get_topic(PropertyImage.ImageCaptionChanged): self._caption_changed,
+            get_topic(PropertyImage.ImageProcessed): self._processed,
+            get_topic(PropertyImage.ImageProcessingFailed): self._failed,
+            get_topic(PropertyImage.ImageRetryRequested): self._retry_requested,
+            get_topic(PropertyImage.ImageRemoved): self._removed,
+            get_topic(Property.ImageAttached): self._attached,
+            get_topic(Property.ImageDetached): self._detached,
+            get_topic(Property.CoverImageSet): self._cover_set,
+            get_topic(Property.ImagesReordered): self._reordered,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from eventsourcing.utils import get_topic
+
+from domain.property import Property
 from projections.models import PropertyListing, ReadModel
 from projections.projection import Handler, Projection, RowCache
 
@@ -23,16 +26,16 @@ class PropertyListProjection(Projection):
 
     def handlers(self) -> dict[str, Handler]:
         return {
-            "cosmo.property.registered": self._registered,
-            "cosmo.property.renamed": self._renamed,
-            "cosmo.property.address_corrected": self._address_corrected,
-            "cosmo.property.rent_changed": self._rent_changed,
-            "cosmo.property.archived": self._archived,
+            get_topic(Property.PropertyRegistered): self._registered,
+            get_topic(Property.PropertyRenamed): self._renamed,
+            get_topic(Property.AddressCorrected): self._address_corrected,
+            get_topic(Property.RentChanged): self._rent_changed,
+            get_topic(Property.PropertyArchived): self._archived,
             # The gallery itself is property_detail's; here they only move the version.
-            "cosmo.property.image_attached": self._update,
-            "cosmo.property.image_detached": self._update,
-            "cosmo.property.cover_image_set": self._update,
-            "cosmo.property.images_reordered": self._update,
+            get_topic(Property.ImageAttached): self._update,
+            get_topic(Property.ImageDetached): self._update,
+            get_topic(Property.CoverImageSet): self._update,
+            get_topic(Property.ImagesReordered): self._update,
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:

@@ -7,6 +7,7 @@ from itertools import chain
 from uuid import UUID
 
 from drf_spectacular.utils import extend_schema
+from eventsourcing.utils import get_topic
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -15,10 +16,11 @@ from api.audit_stream import read_batches
 from api.context import AuditedView
 from api.history_json import history_json
 from api.permissions import ReadOnlyForAuditors
+from domain.property import Property
 from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, AuditFilter
 
-IMAGE_ATTACHED = "cosmo.property.image_attached"
+IMAGE_ATTACHED = get_topic(Property.ImageAttached)
 
 
 def events_of(originator_id: UUID) -> list[AuditEntry]:

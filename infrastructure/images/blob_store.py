@@ -41,8 +41,33 @@ class BlobCorrupted(BlobStoreError):
     """The stored bytes no longer hash to their name: disk damage or tampering."""
 
 
+class BlobStoreUnavailable(BlobStoreError):
+    """A remote store did not answer, or answered "not now" (5xx, 429): the same call may work later."""
+
+
+class BlobStoreRefused(BlobStoreError):
+    """A remote store refused the call (credentials, configuration): it will fail again until fixed."""
+
+
+def digest_of(data: bytes) -> str:
+    """The name of ``data`` in every blob store."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_digest(text: object) -> bool:
+    return isinstance(text, str) and _DIGEST.fullmatch(text) is not None
+
+
+def valid_digest(digest: str) -> str:
+    """``digest`` if it is a lower-case hex SHA-256, before it becomes a path or an object name."""
+    if not is_digest(digest):
+        raise InvalidDigest(f"not a SHA-256 hex digest: {digest!r}")
+    return digest
+
+
 class BlobStore(abc.ABC):
-    """Where originals live; local disk today, an object store tomorrow."""
+    """Where originals live: the local disk (``LocalBlobStore``) or Cloudinary
+    (``cloudinary_blob_store``), so that any host's worker can read them."""
 
     @abc.abstractmethod
     def put(self, data: bytes) -> str:
@@ -79,7 +104,7 @@ class LocalBlobStore(BlobStore):
         self.root = Path(root)
 
     def put(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = digest_of(data)
         path = self._path(digest)
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_size == len(data):
@@ -95,7 +120,7 @@ class LocalBlobStore(BlobStore):
             data = self._path(digest).read_bytes()
         except FileNotFoundError as e:
             raise BlobNotFound(f"no blob {digest}") from e
-        if hashlib.sha256(data).hexdigest() != digest:
+        if digest_of(data) != digest:
             raise BlobCorrupted(f"blob {digest} does not match its digest")
         return data
 
@@ -120,7 +145,7 @@ class LocalBlobStore(BlobStore):
     def stored_before(self, moment: datetime) -> Iterator[str]:
         limit = moment.timestamp()
         for path in self.root.glob("??/*"):
-            if _DIGEST.fullmatch(path.name) and path.stat().st_mtime < limit:
+            if is_digest(path.name) and path.stat().st_mtime < limit:
                 yield path.name
 
     def delete_unless_stored_since(self, digest: str, moment: datetime) -> bool:
@@ -142,6 +167,4 @@ class LocalBlobStore(BlobStore):
         return True
 
     def _path(self, digest: str) -> Path:
-        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-            raise InvalidDigest(f"not a SHA-256 hex digest: {digest!r}")
-        return self.root / digest[:2] / digest
+        return self.root / digest[:2] / valid_digest(digest)

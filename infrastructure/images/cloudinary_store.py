@@ -28,7 +28,6 @@ import cloudinary.uploader  # type: ignore[import-untyped]
 import cloudinary.utils  # type: ignore[import-untyped]
 import urllib3.exceptions
 
-from infrastructure.images.codec import Variant
 from infrastructure.images.image_store import (
     ImageStore,
     ImageStoreError,
@@ -38,6 +37,7 @@ from infrastructure.images.image_store import (
     TransientStoreError,
     error_for_status,
 )
+from infrastructure.images.variants import Variant
 
 DEFAULT_FOLDER = "cosmo"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -123,10 +123,6 @@ class CloudinaryImageStore(ImageStore):
         delivery: str = PUBLIC,
         auth_token_key: str = "",
     ) -> None:
-        if not _FOLDER.fullmatch(folder):
-            raise ImageStoreMisconfigured(
-                f"folder must be path segments of letters, digits, - and _: {folder!r}"
-            )
         if timeout <= 0:
             raise ImageStoreMisconfigured(f"timeout must be positive, not {timeout}")
         if delivery not in (PUBLIC, AUTHENTICATED):
@@ -134,7 +130,7 @@ class CloudinaryImageStore(ImageStore):
         if auth_token_key and not _HEX.fullmatch(auth_token_key):
             raise ImageStoreMisconfigured("the Cloudinary token key must be hex (token-based access)")
         self.config = CloudinaryConfig.from_url(cloudinary_url)
-        self.folder = folder
+        self.folder = valid_folder(folder)
         self.timeout = timeout
         self.delivery = delivery
         self._auth_token_key = auth_token_key
@@ -186,7 +182,7 @@ class CloudinaryImageStore(ImageStore):
                     self._prefix(image_id), invalidate=True, next_cursor=cursor, type=delivery, **options
                 )
             except Exception as e:  # the Admin API raises bare Exception for some statuses
-                raise _classify_exception(e) from e
+                raise classify_error(e) from e
             cursor = result.get("next_cursor") if result.get("partial") else None
             if not cursor:
                 return
@@ -211,7 +207,7 @@ class CloudinaryImageStore(ImageStore):
                 **self.config.call_options(),
             )
         except cloudinary.exceptions.Error as e:
-            raise _classify_exception(e) from e
+            raise classify_error(e) from e
         if not isinstance(result, Mapping):
             raise TransientStoreError(f"unexpected answer to the upload of {public_id}: {result!r}")
         if "error" in result:
@@ -230,7 +226,13 @@ class CloudinaryImageStore(ImageStore):
         )
 
 
-def _classify_exception(error: BaseException) -> ImageStoreError:
+def valid_folder(folder: str) -> str:
+    if not _FOLDER.fullmatch(folder):
+        raise ImageStoreMisconfigured(f"folder must be path segments of letters, digits, - and _: {folder!r}")
+    return folder
+
+
+def classify_error(error: BaseException) -> ImageStoreError:
     """Map what the SDK raised to our two kinds, by the network error or HTTP status behind it."""
     # Transport failures: the SDK wraps them and the original stays as the context.
     cause = error.__cause__ or error.__context__

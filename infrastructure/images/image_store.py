@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from infrastructure.images.codec import Variant
+from infrastructure.images.variants import Variant
 
 
 @dataclass(frozen=True, slots=True)

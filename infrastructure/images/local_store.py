@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from uuid import UUID
 
-from infrastructure.images.codec import Variant
 from infrastructure.images.files import write_atomically
 from infrastructure.images.image_store import (
     ImageStore,
@@ -18,6 +17,7 @@ from infrastructure.images.image_store import (
     StoredVariant,
     TransientStoreError,
 )
+from infrastructure.images.variants import Variant
 
 _VARIANT_FILE = re.compile(r"\d+\.(webp|avif|jpg)")
 # Failures a retry cannot fix: the directory is wrong or not ours to write.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -18,6 +19,7 @@ from projections.registry import all_projections
 from projections.runner import catch_up
 from tests.api.conftest import create
 from tests.fixtures import hard_images as hard
+from tests.fixtures.fake_cloudinary import FakeCloudinary
 from tests.fixtures.image_outcomes import record_failed, record_processed, variants_of
 
 ROCKET = hard.photo("rocket.jpg")
@@ -414,3 +416,36 @@ def test_setting_what_already_is_answers_200_and_records_nothing(
     again = manager.patch(f"/api/images/{image['id']}", {"caption": "front"}, format="json")
     assert again.status_code == 200
     assert service.recorder.max_notification_id() == head
+
+
+@pytest.fixture
+def on_cloudinary(settings: Settings) -> Iterator[FakeCloudinary]:
+    """``CLOUDINARY_URL`` set: originals go to (the fake) Cloudinary, not the local disk."""
+    with FakeCloudinary() as fake:
+        settings.CLOUDINARY_URL = fake.cloudinary_url()
+        yield fake
+
+
+def test_with_cloudinary_the_original_is_kept_there_privately_and_not_on_this_host(
+    manager: APIClient, storage: Path, on_cloudinary: FakeCloudinary
+) -> None:
+    prop = create(manager)
+    image = uploaded(manager, prop["id"])
+    [original] = on_cloudinary.objects.values()
+    assert (original.resource_type, original.type, original.data) == ("raw", "private", ROCKET)
+    assert original.public_id == f"cosmo/originals/{hashlib.sha256(ROCKET).hexdigest()}"
+    assert stored_blobs(storage) == []
+    assert image["status"] == "pending"
+
+
+def test_with_cloudinary_down_an_upload_is_a_503_and_nothing_is_recorded(
+    manager: APIClient, service: PropertyService, on_cloudinary: FakeCloudinary
+) -> None:
+    prop = create(manager)
+    before = head(service)
+    on_cloudinary.fail_next(status=503)
+    response = upload(manager, prop["id"])
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"] == "1"
+    assert error_code(response) == "blob_store_unavailable"
+    assert head(service) == before

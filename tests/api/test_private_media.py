@@ -23,8 +23,8 @@ from domain.image import ImageVariant
 from domain.service import PropertyService
 from infrastructure import composition
 from infrastructure.images.cloudinary_store import AUTHENTICATED, CloudinaryImageStore
-from infrastructure.images.codec import Variant, make_variants
 from infrastructure.images.image_store import ImageStoreMisconfigured
+from infrastructure.images.variants import Variant, make_variants
 from tests.api.conftest import create
 from tests.api.test_cover import detail, listed, project, upload
 from tests.fixtures.fake_cloudinary import FakeCloudinary

@@ -15,12 +15,12 @@ import urllib3
 from PIL import Image
 
 from infrastructure.images.cloudinary_store import CloudinaryConfig, CloudinaryImageStore
-from infrastructure.images.codec import Variant, make_variants
 from infrastructure.images.image_store import (
     ImageStoreMisconfigured,
     PermanentStoreError,
     TransientStoreError,
 )
+from infrastructure.images.variants import Variant, make_variants
 from tests.fixtures import hard_images as hard
 from tests.fixtures.fake_cloudinary import FakeCloudinary
 

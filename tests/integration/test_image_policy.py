@@ -23,10 +23,11 @@ from domain.values import PropertyKind
 from infrastructure.composition import wake_image_workers
 from infrastructure.image_policy import ALL_IMAGES, TRIGGERS, ImagePolicy, Partition, VariantSpec
 from infrastructure.images.blob_store import BlobStore, LocalBlobStore
+from infrastructure.images.cloudinary_blob_store import CloudinaryBlobStore
 from infrastructure.images.cloudinary_store import CloudinaryImageStore
-from infrastructure.images.codec import inspect_upload
 from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
+from infrastructure.images.upload_checks import inspect_upload
 from infrastructure.workers import Worker
 from projections.models import WorkerHeartbeat
 from tests.conftest import ROOT, process_env, quay_street
@@ -117,12 +118,13 @@ def test_partitions_share_the_images_without_overlap(
     service: PropertyService, alice: AuditContext, blobs: LocalBlobStore, disk: LocalImageStore
 ) -> None:
     images = [upload(service, blobs) for _ in range(6)]
+    while {Partition(0, 2).owns(i) for i in images} != {True, False}:  # ids are random: 1 in 32
+        images.append(upload(service, blobs))
     first, second = (policy(service, blobs, disk, Partition(k, 2)) for k in range(2))
-    handled = first.run_once() + second.run_once()
-    assert handled == 6
+    handled = first.run_once(batch_size=len(images)) + second.run_once(batch_size=len(images))
+    assert handled == len(images)
     assert first.run_once() + second.run_once() == 0
     assert all(outcomes(service, image_id) == ["ImageProcessed"] for image_id in images)
-    assert {Partition(0, 2).owns(i) for i in images} == {True, False}, "both partitions had work"
 
 
 @pytest.fixture
@@ -195,6 +197,55 @@ def test_an_original_gone_from_the_blob_store_is_a_permanent_failure(
     image = service.get_image(image_id)
     assert image.status is ImageStatus.FAILED
     assert "cannot make variants" in image.failure
+
+
+def test_a_worker_on_another_host_makes_the_variants_of_an_original_kept_on_cloudinary(
+    service: PropertyService, alice: AuditContext, tmp_path: Path, cloudinary: FakeCloudinary
+) -> None:
+    """The API host keeps the original on Cloudinary; a worker with a var dir of its own (another
+    host: nothing of the upload on its disk) fetches it from there and records the outcome."""
+    image_id = upload(service, CloudinaryBlobStore(cloudinary.cloudinary_url(), timeout=2))
+    worker_var = tmp_path / "worker-host"
+    env = {
+        **process_env(),
+        "COSMO_VAR_DIR": str(worker_var),
+        "CLOUDINARY_URL": cloudinary.cloudinary_url(),
+        "COSMO_IMAGE_WIDTHS": "480,240",
+    }
+    command = [sys.executable, "manage.py", "run_workers", "--poll", "0.05"]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while outcomes(service, image_id) == []:
+            assert time.monotonic() < deadline, "the worker did not process the image"
+            time.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    image = service.get_image(image_id)
+    assert image.status is ImageStatus.READY, image.failure
+    downloads = [r for r in cloudinary.requests if r.path.endswith("/raw/download")]
+    assert [d.params["public_id"] for d in downloads] == [f"cosmo/originals/{image.file.sha256}"]
+    assert sorted(cloudinary.objects) == sorted(
+        [f"cosmo/originals/{image.file.sha256}", f"cosmo/{image_id}/480-webp", f"cosmo/{image_id}/240-webp"]
+    )
+    assert not (worker_var / "blobs").exists(), "the worker kept no copy of the original"
+
+
+def test_a_busy_blob_store_is_asked_again_before_the_image_fails(
+    service: PropertyService, alice: AuditContext, disk: LocalImageStore, cloudinary: FakeCloudinary
+) -> None:
+    blobs = CloudinaryBlobStore(cloudinary.cloudinary_url(), timeout=2)
+    image_id = upload(service, blobs)
+    cloudinary.fail_next(times=2, status=503)
+    policy(service, blobs, disk).run_once()
+    assert service.get_image(image_id).status is ImageStatus.READY
+    other = upload(service, blobs, hard.photo("coffee.png"))
+    cloudinary.fail_next(times=3, status=503)
+    policy(service, blobs, disk).run_once()
+    image = service.get_image(other)
+    assert image.status is ImageStatus.FAILED
+    assert "503" in image.failure
 
 
 def test_a_worker_killed_mid_work_processes_every_image_exactly_once_after_restart(

@@ -22,11 +22,14 @@ from infrastructure.audit_trail import chained
 from infrastructure.composition import audit_key, blob_store
 from infrastructure.idempotency import IdempotencyClaim, StoredResponse
 from infrastructure.images.blob_store import LocalBlobStore
+from infrastructure.images.cloudinary_blob_store import CloudinaryBlobStore
 from infrastructure.persistence import event_store_env
 from infrastructure.transcoder import OrjsonTranscoder
 from tests.conftest import context_for, quay_street
 from tests.fixtures import hard_images as hard
+from tests.fixtures.fake_cloudinary import FakeCloudinary
 from tests.fixtures.tiny_png import tiny_png
+from tests.integration.test_cloudinary_blob_store import age
 from tests.integration.test_image_policy import policy, upload
 from tests.unit.test_image_blob_store import backdate
 
@@ -174,3 +177,25 @@ def test_request_metadata_of_days_past_retention_becomes_unreadable_and_the_run_
 def audit_of(service: PropertyService, aggregate_id: Any) -> AuditContext:
     [registered] = service.events.get(aggregate_id)
     return registered.audit  # type: ignore[attr-defined, no-any-return]
+
+
+def test_on_cloudinary_prune_removes_settled_originals_and_orphans_there(
+    blobs_in: Path, service: PropertyService, alice: AuditContext, settings: Settings
+) -> None:
+    with FakeCloudinary() as cloudinary:
+        settings.CLOUDINARY_URL = cloudinary.cloudinary_url()
+        app = composition.property_service()
+        blobs = blob_store()
+        assert isinstance(blobs, CloudinaryBlobStore)
+        done = app.get_image(upload(app, blobs, hard.photo("rocket.jpg"))).file.sha256
+        policy(app, blobs, composition.image_store()).run_once()
+        refused = blobs.put(hard.photo("coffee.png"))
+        in_flight = blobs.put(tiny_png())
+        for sha256 in (done, refused):
+            age(cloudinary, sha256, timedelta(hours=2))
+
+        call_command("prune_audit", "--days", "0")
+
+        left = {key.removeprefix("cosmo/originals/") for key in cloudinary.objects if "/originals/" in key}
+        assert left == {in_flight}, "the settled original and the orphan went; the upload in flight stayed"
+        assert not (blobs_in / "blobs").exists(), "nothing was kept on this host"

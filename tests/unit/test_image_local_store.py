@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.images.codec import Variant, make_variants
 from infrastructure.images.files import TEMP_PREFIX
 from infrastructure.images.image_store import PermanentStoreError, StoredVariant
 from infrastructure.images.local_store import LocalImageStore
+from infrastructure.images.variants import Variant, make_variants
 from tests.fixtures import hard_images as hard
 
 

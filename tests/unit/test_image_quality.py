@@ -8,15 +8,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from infrastructure.images import codec
-from infrastructure.images.codec import make_variants, prepare
 from infrastructure.images.quality_search import STEP, QualityRange, search_quality
 from infrastructure.images.ssim import IncomparableImages, LumaReference, luma_ssim
+from infrastructure.images.variants import (
+    DEFAULT_WIDTHS,
+    QUALITY_RANGES,
+    SEARCHED_WEBP_METHOD,
+    encode,
+    make_variants,
+    prepare,
+)
 from tests.fixtures import hard_images as hard
 from tests.fixtures.ssim import reference_luma_ssim
 
 TARGET = 0.95
-WEBP = codec.QUALITY_RANGES["webp"]
+WEBP = QUALITY_RANGES["webp"]
 
 
 def luma(data: bytes) -> Image.Image:
@@ -25,7 +31,7 @@ def luma(data: bytes) -> Image.Image:
 
 
 def webp(image: Image.Image, quality: int) -> bytes:
-    return codec.encode(image, "webp", quality, webp_method=codec.SEARCHED_WEBP_METHOD).data
+    return encode(image, "webp", quality, webp_method=SEARCHED_WEBP_METHOD).data
 
 
 def reference(name: str) -> Image.Image:
@@ -117,7 +123,7 @@ def test_a_sliver_too_small_to_measure_gets_the_ceiling() -> None:
 
 
 def test_every_grid_starts_at_its_floor_and_ends_at_its_ceiling() -> None:
-    for qualities in codec.QUALITY_RANGES.values():
+    for qualities in QUALITY_RANGES.values():
         grid = qualities.grid()
         assert (grid[0], grid[-1]) == (qualities.floor, qualities.ceiling)
     assert QualityRange(60, 90).grid() == [60, 65, 70, 75, 80, 85, 90]
@@ -126,8 +132,8 @@ def test_every_grid_starts_at_its_floor_and_ends_at_its_ceiling() -> None:
 @pytest.mark.parametrize("name", hard.CORPUS)
 def test_every_searched_variant_of_the_corpus_keeps_ssim_and_is_smaller_than_its_source(name: str) -> None:
     data = hard.photo(name)
-    references = prepare(data, codec.DEFAULT_WIDTHS)
-    variants = make_variants(data, codec.DEFAULT_WIDTHS, ["webp"], target_ssim=TARGET)
+    references = prepare(data, DEFAULT_WIDTHS)
+    variants = make_variants(data, DEFAULT_WIDTHS, ["webp"], target_ssim=TARGET)
     with Image.open(io.BytesIO(data)) as original:
         source_size = original.size
     for ref, variant in zip(references, variants, strict=True):

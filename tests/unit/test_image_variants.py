@@ -10,13 +10,22 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from infrastructure.images import codec
-from infrastructure.images.codec import InvalidVariantRequest, Variant, make_variants, prepare
+from infrastructure.images import upload_checks
 from infrastructure.images.ssim import luma_ssim
+from infrastructure.images.variants import (
+    DEFAULT_WIDTHS,
+    OUTPUT_MIME_TYPES,
+    InvalidVariantRequest,
+    Variant,
+    encode,
+    make_variants,
+    output_formats,
+    prepare,
+)
 from tests.fixtures import hard_images as hard
 from tests.fixtures.image_metadata import metadata_in
 
-FORMATS = codec.output_formats()  # webp and jpeg everywhere; avif where Pillow has libavif
+FORMATS = output_formats()  # webp and jpeg everywhere; avif where Pillow has libavif
 MIN_SSIM = 0.95
 GPS_IFD = 0x8825
 
@@ -58,7 +67,7 @@ def test_variants_are_turned_the_way_the_camera_said(orientation: int, fmt: str)
         assert close_to(px(image, point), colour, 12), (point, px(image, point), colour)
 
 
-@pytest.mark.skipif(not codec.HEIF_SUPPORTED, reason="pillow-heif is not installed")
+@pytest.mark.skipif(not upload_checks.HEIF_SUPPORTED, reason="pillow-heif is not installed")
 def test_a_sideways_heic_is_turned_too() -> None:
     (variant,) = make_variants(hard.oriented_heic())
     image = decoded(variant).convert("RGB")
@@ -142,7 +151,7 @@ def test_each_size_comes_in_each_requested_format_largest_first() -> None:
     assert [(v.width, v.format) for v in variants] == [(w, f) for w in (480, 300) for f in FORMATS]
     for variant in variants:
         assert decoded(variant).format == {"webp": "WEBP", "avif": "AVIF", "jpeg": "JPEG"}[variant.format]
-        assert variant.mime_type == codec.OUTPUT_MIME_TYPES[variant.format]
+        assert variant.mime_type == OUTPUT_MIME_TYPES[variant.format]
 
 
 @pytest.mark.skipif("avif" not in FORMATS, reason="this Pillow has no AVIF encoder")
@@ -232,7 +241,7 @@ def test_an_embedded_colour_profile_is_applied_then_dropped() -> None:
     assert "icc_profile" not in decoded(variant).info
 
 
-@pytest.mark.skipif(not codec.HEIF_SUPPORTED, reason="pillow-heif is not installed")
+@pytest.mark.skipif(not upload_checks.HEIF_SUPPORTED, reason="pillow-heif is not installed")
 def test_an_iphone_heic_becomes_webp() -> None:
     (variant,) = make_variants(hard.heic(), widths=(2048,))
     assert (variant.width, variant.height, decoded(variant).format) == (451, 300, "WEBP")
@@ -242,9 +251,9 @@ def test_an_iphone_heic_becomes_webp() -> None:
 @pytest.mark.parametrize("name", hard.PHOTOS)
 def test_every_variant_of_the_fixture_photos_keeps_ssim_of_at_least_095(name: str, fmt: str) -> None:
     data = hard.photo(name)
-    references = prepare(data, codec.DEFAULT_WIDTHS)
+    references = prepare(data, DEFAULT_WIDTHS)
     for reference in references:
-        variant = codec.encode(reference, fmt)
+        variant = encode(reference, fmt)
         score = luma_ssim(reference, decoded(variant))
         assert score >= MIN_SSIM, (name, fmt, variant.width, round(score, 4))
 
@@ -253,7 +262,7 @@ def test_every_variant_of_the_12_megapixel_photo_keeps_ssim_of_at_least_095(
     phone_variants: tuple[list[Variant], float],
 ) -> None:
     variants, _ = phone_variants
-    references = prepare(hard.phone_jpeg_12mp(), codec.DEFAULT_WIDTHS)
+    references = prepare(hard.phone_jpeg_12mp(), DEFAULT_WIDTHS)
     for reference, variant in zip(references, variants, strict=True):
         score = luma_ssim(reference, decoded(variant))
         assert score >= MIN_SSIM, (variant.width, round(score, 4))
@@ -283,7 +292,7 @@ def test_impossible_requests_are_configuration_errors(
 
 
 def test_bad_uploads_are_refused_here_too() -> None:
-    with pytest.raises(codec.CorruptImage):
+    with pytest.raises(upload_checks.CorruptImage):
         make_variants(hard.truncated_jpeg())
-    with pytest.raises(codec.TooManyPixels):
+    with pytest.raises(upload_checks.TooManyPixels):
         make_variants(hard.real_png_bomb())

@@ -1,36 +1,29 @@
-"""Pillow behind two questions: is this upload an image we accept, and what do we publish of it?
+"""What we publish of an accepted original: display-sized, oriented, sRGB, metadata-free variants.
 
-``inspect_upload`` runs before anything is recorded, so a refusal leaves no trace; it never trusts
-the file name or the client's content type, only the bytes. ``make_variants`` turns an accepted
-original into display-sized, oriented, sRGB, metadata-free encodings (GPS never leaves with them).
-Both are pure functions of bytes: safe to call from any thread and to repeat on a retry.
+``make_variants`` turns an original that passed ``upload_checks`` into WebP/AVIF/JPEG encodings
+at display sizes (GPS never leaves with them), at fixed qualities or at the lowest quality that
+reaches a target SSIM. A pure function of bytes: safe to call from any thread and to repeat on a
+retry.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
-import struct
-import warnings
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError, features
+from PIL import Image, ImageCms, features
 
 from infrastructure.images.quality_search import QualityRange, search_quality
-
-try:  # HEIC from iPhones; the plugin is optional, and without it HEIC is refused as unsupported.
-    import pillow_heif
-except ImportError:  # pragma: no cover - exercised only where the plugin is missing
-    HEIF_SUPPORTED = False
-else:
-    pillow_heif.register_heif_opener()
-    HEIF_SUPPORTED = True
-
-DEFAULT_MAX_PIXELS = 50_000_000
-"""Enough for 48/50 MP phone modes; a decoded RGBA frame of that size is ~200 MB."""
+from infrastructure.images.upload_checks import (
+    DEFAULT_MAX_PIXELS,
+    SIDEWAYS,
+    UnsupportedImage,
+    decode_first_frame,
+    exif_orientation,
+    open_image,
+)
 
 DEFAULT_WIDTHS: tuple[int, ...] = (2048, 1024, 480)
 DEFAULT_FORMATS: tuple[str, ...] = ("webp",)
@@ -60,23 +53,9 @@ QUALITY_RANGES: dict[str, QualityRange] = {
 }
 SEARCHED_WEBP_METHOD = 0
 
-# Pillow's format name -> our name and MIME type. MPO is what phones write: a JPEG followed by a
-# second (depth or preview) frame; we read the first. HEIF is told from HEIC in _kind.
-_ACCEPTED: dict[str, tuple[str, str]] = {
-    "JPEG": ("jpeg", "image/jpeg"),
-    "MPO": ("jpeg", "image/jpeg"),
-    "PNG": ("png", "image/png"),
-    "WEBP": ("webp", "image/webp"),
-    "GIF": ("gif", "image/gif"),
-}
-if HEIF_SUPPORTED:
-    _ACCEPTED["HEIF"] = ("heif", "image/heif")
-_OPEN_WITH = tuple(name for name in _ACCEPTED if name != "MPO")  # MPO opens through JPEG
-
 OUTPUT_MIME_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
 _EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
 
-_ORIENTATION_TAG = 0x0112
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -86,74 +65,12 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_SIDEWAYS = frozenset({5, 6, 7, 8})
 _REDUCING_GAP = 3.0
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
-# What a decoder raises on bad data. RuntimeError is the HEIF plugin's word for a broken stream.
-_DECODE_ERRORS = (
-    OSError,
-    SyntaxError,
-    ValueError,
-    EOFError,
-    IndexError,
-    struct.error,
-    zlib.error,
-    RuntimeError,
-)
-
-
-class ImageRejected(Exception):
-    """The upload is refused; ``status`` and ``code`` tell an API how to answer, ``message`` why."""
-
-    status = 400
-    code = "image_rejected"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class EmptyImage(ImageRejected):
-    status = 415
-    code = "empty_file"
-
-
-class UnsupportedImage(ImageRejected):
-    """Not an image we can open, a format outside the allow-list, or a file that is two things."""
-
-    status = 415
-    code = "unsupported_image"
-
-
-class TooManyPixels(ImageRejected):
-    """More pixels than the limit: refused from the header, before a single pixel is decoded."""
-
-    status = 413
-    code = "too_many_pixels"
-
-
-class CorruptImage(ImageRejected):
-    """Recognised, but the pixel data is truncated or damaged."""
-
-    status = 400
-    code = "corrupt_image"
-
 
 class InvalidVariantRequest(ValueError):
-    """A caller asked for widths or formats this codec cannot make: a configuration error."""
-
-
-@dataclass(frozen=True, slots=True)
-class InspectedImage:
-    """What an accepted upload is; width and height are as displayed (after EXIF orientation)."""
-
-    format: str
-    mime_type: str
-    width: int
-    height: int
-    sha256: str
-    size_bytes: int
+    """A caller asked for widths or formats this module cannot make: a configuration error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,40 +93,9 @@ class Variant:
         return _EXTENSIONS[self.format]
 
 
-def accepted_formats() -> tuple[str, ...]:
-    """Our names of the upload formats this installation accepts (HEIF only with its plugin)."""
-    return tuple(dict.fromkeys(name for name, _ in _ACCEPTED.values()))
-
-
-_DISPLAY_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "heif": "HEIC/HEIF"}
-
-
 def output_formats() -> tuple[str, ...]:
     """The variant formats this Pillow can encode: AVIF only where it was built with libavif."""
     return tuple(f for f in OUTPUT_MIME_TYPES if f != "avif" or features.check("avif"))
-
-
-def inspect_upload(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> InspectedImage:
-    """Accept ``data`` as an image or raise an ``ImageRejected`` saying why (and with which status).
-
-    The whole first frame is decoded, since only decoding finds a truncated JPEG; JPEGs decode at
-    an eighth of their size, which reads every byte of the stream all the same.
-    """
-    image = _open(data, max_pixels)
-    with image:
-        width, height = image.size  # the header's: decoding a JPEG draft shrinks image.size
-        _decode(image, draft_to=(max(1, width // 8), max(1, height // 8)))
-        name, mime = _kind(image, data)
-        if _orientation(image) in _SIDEWAYS:
-            width, height = height, width
-    return InspectedImage(
-        format=name,
-        mime_type=mime,
-        width=width,
-        height=height,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
-    )
 
 
 def make_variants(
@@ -248,12 +134,12 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
     """
     if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
         raise InvalidVariantRequest(f"widths must be positive integers, got {list(widths)!r}")
-    image = _open(data, max_pixels)
+    image = open_image(data, max_pixels)
     with image:
         stored_size = image.size
         sides = sorted({min(w, max(stored_size)) for w in widths}, reverse=True)
-        _decode(image, draft_to=_fit(stored_size, sides[0]))
-        orientation = _orientation(image)
+        decode_first_frame(image, draft_to=_fit(stored_size, sides[0]))
+        orientation = exif_orientation(image)
         icc_profile = image.info.get("icc_profile")
         # Sizes come from the header, so a JPEG decoded at a DCT scale gets the same ones; resizing
         # in the stored orientation, then rotating the (smaller) result, is the cheaper order.
@@ -262,7 +148,7 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
     if orientation in _TRANSPOSE:
         largest = largest.transpose(_TRANSPOSE[orientation])
     largest = _drop_opaque_alpha(largest)
-    shown_size = stored_size[::-1] if orientation in _SIDEWAYS else stored_size
+    shown_size = stored_size[::-1] if orientation in SIDEWAYS else stored_size
     prepared = [largest]
     for side in sides[1:]:
         size = _fit(shown_size, side)
@@ -343,78 +229,6 @@ def _check_formats(formats: Sequence[str]) -> None:
     for fmt in formats:
         if fmt not in available:
             raise InvalidVariantRequest(f"cannot encode {fmt!r} here; available: {', '.join(available)}")
-
-
-def _open(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
-    """Open the header only, refusing what is not plainly one accepted image of a sane size."""
-    if not data:
-        raise EmptyImage("the file is empty")
-    try:
-        # catch_warnings is process-wide, so threads may interleave here; the worst outcome is
-        # that the warning stays an error for everyone, and the explicit limit below guards anyway.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=_OPEN_WITH)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise TooManyPixels(f"the image declares too many pixels ({e})") from e
-    except UnidentifiedImageError as e:
-        if looks_like := _damaged_header_of(data):
-            raise CorruptImage(f"the file starts like a {looks_like} but its header is damaged") from e
-        raise UnsupportedImage(_unsupported_message(data)) from e
-    except _DECODE_ERRORS as e:
-        raise CorruptImage(f"the image header cannot be read: {e}") from e
-    if image.format not in _ACCEPTED:  # pragma: no cover - Image.open(formats=...) already ensures it
-        image.close()
-        raise UnsupportedImage(_unsupported_message(data))
-    if marker := _foreign_content(data):
-        image.close()
-        raise UnsupportedImage(f"the file is an image but also {marker}: refused as a polyglot")
-    width, height = image.size
-    if width < 1 or height < 1:
-        image.close()
-        raise CorruptImage(f"the image declares a size of {width}x{height}")
-    if width * height > max_pixels:
-        image.close()
-        raise TooManyPixels(
-            f"the image is {width}x{height} ({width * height / 1e6:.1f} MP); "
-            f"the limit is {max_pixels / 1e6:.1f} MP"
-        )
-    return image
-
-
-def _decode(image: ImageFile.ImageFile, draft_to: tuple[int, int]) -> None:
-    """Decode the first frame in full; a JPEG at the smallest DCT scale still at least ``draft_to``."""
-    if ImageFile.LOAD_TRUNCATED_IMAGES:  # pragma: no cover - a process-wide switch we must not inherit
-        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set: truncated uploads would pass")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            if image.format in ("JPEG", "MPO"):
-                image.draft(None, draft_to)
-            image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise TooManyPixels(f"the image has too many pixels ({e})") from e
-    except _DECODE_ERRORS as e:
-        raise CorruptImage(f"the image data is truncated or corrupt: {e}") from e
-
-
-_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
-_HEIF_BRANDS = (*_HEIC_BRANDS, b"mif1", b"msf1")
-
-
-def _kind(image: Image.Image, data: bytes) -> tuple[str, str]:
-    name, mime = _ACCEPTED[str(image.format)]
-    if name == "heif" and data[8:12] in _HEIC_BRANDS:
-        return "heic", "image/heic"
-    return name, mime
-
-
-def _orientation(image: Image.Image) -> int:
-    try:
-        value = image.getexif().get(_ORIENTATION_TAG, 1)
-    except _DECODE_ERRORS:
-        return 1  # unreadable EXIF: show the pixels as stored rather than refuse the photo
-    return value if isinstance(value, int) else 1
 
 
 def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -524,78 +338,3 @@ def _flatten(image: Image.Image) -> Image.Image:
     background = Image.new("RGB", rgba.size, "white")
     background.paste(rgba, mask=rgba.getchannel("A"))
     return background
-
-
-# Magic numbers of the formats we accept, to tell a damaged header from something else entirely.
-_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-)
-
-
-def _damaged_header_of(data: bytes) -> str | None:
-    for magic, name in _MAGIC:
-        if data.startswith(magic):
-            return name
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WebP"
-    if HEIF_SUPPORTED and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "HEIC/HEIF"
-    return None
-
-
-# What else a file may be; the scan covers the first KiB, where PDF readers and old browsers'
-# content sniffing look. An image that is also a page or a document is refused, even though we
-# never serve originals: someone else might.
-_FOREIGN_MARKERS = (
-    (b"%pdf-", "a PDF document"),
-    (b"<html", "HTML"),
-    (b"<!doctype", "HTML"),
-    (b"<script", "a script"),
-    (b"<iframe", "HTML"),
-    (b"<svg", "SVG"),
-    (b"<?php", "PHP code"),
-)
-_SNIFF_WINDOW = 1024
-_ZIP_END = b"PK\x05\x06"
-_ZIP_END_SIZE = 22
-
-
-def _foreign_content(data: bytes) -> str | None:
-    head = data[:_SNIFF_WINDOW].lower()
-    for marker, name in _FOREIGN_MARKERS:
-        if marker in head:
-            return name
-    # A ZIP (or JAR, DOCX, …) appended to an image: its end record closes the file exactly.
-    end = data.rfind(_ZIP_END, max(0, len(data) - _ZIP_END_SIZE - 0xFFFF))
-    if end >= 0 and len(data) >= end + _ZIP_END_SIZE:
-        (comment_length,) = struct.unpack_from("<H", data, end + 20)
-        if end + _ZIP_END_SIZE + comment_length == len(data):
-            return "a ZIP archive"
-    return None
-
-
-def _unsupported_message(data: bytes) -> str:
-    accepted = ", ".join(_DISPLAY_NAMES[name] for name in accepted_formats())
-    head = data[:_SNIFF_WINDOW].lstrip().lower()
-    if head.startswith((b"<?xml", b"<svg")) or b"<svg" in head:
-        what = "an SVG drawing"
-    elif head.startswith(b"%pdf-") or b"%pdf-" in head:
-        what = "a PDF document"
-    elif head.startswith((b"<", b"\xef\xbb\xbf<")):
-        what = "a text/markup document"
-    elif head.startswith((b"ii*\x00", b"mm\x00*")):
-        what = "a TIFF image"
-    elif head.startswith(b"bm"):
-        what = "a BMP image"
-    elif data[4:12] in (b"ftypavif", b"ftypavis"):
-        what = "an AVIF image"
-    elif data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        what = "a HEIC/HEIF image, which this server has no plugin to read"
-    elif data[4:8] == b"ftyp":
-        what = "an ISO media file (a video?)"
-    else:
-        what = "not an image this server can read"
-    return f"unsupported file: {what}; accepted formats are {accepted}"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from infrastructure.images import codec
-from infrastructure.images.codec import (
+from infrastructure.images import upload_checks
+from infrastructure.images.upload_checks import (
     CorruptImage,
     EmptyImage,
     ImageRejected,
@@ -21,7 +21,7 @@ from infrastructure.images.codec import (
 )
 from tests.fixtures import hard_images as hard
 
-needs_heif = pytest.mark.skipif(not codec.HEIF_SUPPORTED, reason="pillow-heif is not installed")
+needs_heif = pytest.mark.skipif(not upload_checks.HEIF_SUPPORTED, reason="pillow-heif is not installed")
 
 
 @pytest.mark.parametrize(
