@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from api.audit_serializers import HistorySerializer
 from api.audit_stream import read_batches
 from api.context import AuditedView
-from api.history_json import history_json
 from api.permissions import ReadOnlyForAuditors
 from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, AuditFilter
@@ -56,4 +55,4 @@ class PropertyHistoryView(AuditedView):
     )
     def get(self, request: Request, property_id: UUID) -> Response:
         property_service().get_property(property_id)  # another organisation's property: 404
-        return Response({"events": history_json(property_story(property_id))})
+        return Response(HistorySerializer(property_story(property_id)).data)
