@@ -15,11 +15,10 @@ from uuid import UUID
 from eventsourcing.application import project_aggregate
 from rest_framework import serializers
 
-from api.event_json import EVENT_TOPICS, event_json, json_safe
+from api.event_json import EVENT_TOPICS, event_json, json_safe, store_transcoder
 from api.models import User
 from api.serializers import MAX_POSITION, AsciiIntegerField, StrictSerializer
 from infrastructure.audit_chain import Verification
-from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, AuditFilter
 
 MAX_PAGE = 1000
@@ -97,7 +96,7 @@ class AuditEventSerializer(serializers.Serializer[Any]):
     metadata = AuditMetadataSerializer()
 
     def to_representation(self, instance: AuditEntry) -> dict[str, Any]:
-        return event_json(instance)
+        return event_json(instance, store_transcoder(self.context["service"]))
 
 
 class AuditPageOutSerializer(serializers.Serializer[Any]):
@@ -106,8 +105,9 @@ class AuditPageOutSerializer(serializers.Serializer[Any]):
 
     def to_representation(self, instance: Sequence[AuditEntry]) -> dict[str, Any]:
         """The events read after ``context["after"]``; an empty page leaves the reader there."""
+        transcoder = store_transcoder(self.context["service"])
         return {
-            "events": [event_json(entry) for entry in instance],
+            "events": [event_json(entry, transcoder) for entry in instance],
             "next_after": instance[-1].link.position if instance else self.context["after"],
         }
 
@@ -131,15 +131,19 @@ class HistorySerializer(serializers.Serializer[Any]):
         exactly what the event did to the aggregate without a second copy of the domain's rules
         here. State is kept per aggregate id, so other aggregates' events (a property's images)
         can join a history."""
-        mapper = property_service().mapper
+        service = self.context["service"]
+        transcoder = store_transcoder(service)
         aggregates: dict[UUID | str, Any] = {}
         events = []
         for entry in instance:
             aggregate_id = entry.event.originator_id
             before = public_state(aggregates.get(aggregate_id))
-            aggregate = project_aggregate(aggregates.get(aggregate_id), [mapper.to_domain_event(entry.event)])
+            aggregate = project_aggregate(
+                aggregates.get(aggregate_id), [service.mapper.to_domain_event(entry.event)]
+            )
             aggregates[aggregate_id] = aggregate
-            events.append({**event_json(entry), "changes": changes(before, public_state(aggregate))})
+            change = changes(before, public_state(aggregate))
+            events.append({**event_json(entry, transcoder), "changes": change})
         return {"events": events}
 
 

@@ -46,8 +46,9 @@ class AuditEventsView(AuditedView):
         query = AuditPageSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         after = query.validated_data["after"]
-        entries = read_page(after, query.validated_data["limit"], query.audit_filter())
-        return Response(AuditPageOutSerializer(entries, context={"after": after}).data)
+        service = property_service()
+        entries = read_page(service, after, query.validated_data["limit"], query.audit_filter())
+        return Response(AuditPageOutSerializer(entries, context={"service": service, "after": after}).data)
 
 
 class AuditExportView(AuditedView):
@@ -66,7 +67,8 @@ class AuditExportView(AuditedView):
     def get(self, request: Request) -> StreamingHttpResponse:
         query = AuditFilterSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
-        return StreamingHttpResponse(ndjson_chunks(query.audit_filter()), content_type=NDJSON)
+        chunks = ndjson_chunks(property_service(), query.audit_filter())
+        return StreamingHttpResponse(chunks, content_type=NDJSON)
 
 
 class AuditVerifyView(AuditedView):
