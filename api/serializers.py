@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -23,7 +24,8 @@ from domain.image import ImageStatus
 from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
 from domain.property import MAX_REASON_LENGTH
 from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent, clean_text
-from projections.models import GalleryImage, PropertyListing
+from projections.models import GalleryImage, OrganisationDashboard, PropertyListing
+from projections.runner import ProjectionStatus
 
 # Digits with an optional fraction: no exponent ("1e3"), no spaces, no "NaN"; bounded so a
 # million-digit string costs nothing. Sign and decimals are left to Rent, which names the problem.
@@ -305,3 +307,49 @@ class PropertySerializer(serializers.Serializer[Any]):
 
 def _timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+class OrganisationCountsSerializer(serializers.Serializer[Any]):
+    organisation = serializers.CharField()
+    active_properties = serializers.IntegerField()
+    archived_properties = serializers.IntegerField()
+    images_pending = serializers.IntegerField()
+    images_failed = serializers.IntegerField()
+
+
+class DashboardSerializer(serializers.Serializer[Any]):
+    organisations = OrganisationCountsSerializer(many=True)
+
+    def to_representation(self, instance: Iterable[OrganisationDashboard]) -> dict[str, Any]:
+        return {
+            "organisations": [
+                {
+                    "organisation": row.organisation,
+                    "active_properties": row.active_properties,
+                    "archived_properties": row.archived_properties,
+                    "images_pending": row.images_pending,
+                    "images_failed": row.images_failed,
+                }
+                for row in instance
+            ]
+        }
+
+
+class ProjectionStatusSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    live_version = serializers.IntegerField()
+    generation = serializers.IntegerField()
+    position = serializers.IntegerField()
+    head = serializers.IntegerField()
+    lag_events = serializers.IntegerField()
+    lag_seconds = serializers.FloatField()
+    state = serializers.CharField()
+    last_error = serializers.CharField(allow_blank=True)
+
+
+class ProjectionsSerializer(serializers.Serializer[Any]):
+    projections = ProjectionStatusSerializer(many=True)
+
+    def to_representation(self, instance: Iterable[ProjectionStatus]) -> dict[str, Any]:
+        return {"projections": [asdict(status) for status in instance]}

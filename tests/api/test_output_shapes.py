@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from api.audit_serializers import AuditPageOutSerializer, HistorySerializer, VerificationSerializer
 from api.image_serializers import GallerySerializer, ImageSerializer
 from api.log_serializers import CheckpointSerializer
-from api.serializers import PropertySerializer
+from api.serializers import DashboardSerializer, ProjectionsSerializer, PropertySerializer
 from domain.service import PropertyService
 from infrastructure.composition import transparency_log
 from projections.registry import all_projections
@@ -60,7 +60,12 @@ def auditor(client_for: Callable[..., APIClient]) -> APIClient:
 
 
 def test_every_hand_built_answer_has_exactly_its_serializers_fields(
-    manager: APIClient, auditor: APIClient, service: PropertyService, settings: Settings, tmp_path: Path
+    client_for: Callable[..., APIClient],
+    manager: APIClient,
+    auditor: APIClient,
+    service: PropertyService,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     settings.BLOB_ROOT = tmp_path / "blobs"
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -88,6 +93,8 @@ def test_every_hand_built_answer_has_exactly_its_serializers_fields(
         (AuditPageOutSerializer(), answer(auditor, "/api/audit/events")),
         (VerificationSerializer(), answer(auditor, "/api/audit/verify")),
         (CheckpointSerializer(), answer(auditor, "/api/audit/checkpoint")),
+        (DashboardSerializer(), answer(manager, "/api/dashboard")),
+        (ProjectionsSerializer(), answer(client_for("root", "acme", "admin"), "/api/projections")),
     ]
     for serializer, body in answers:
         assert_shape(body, declared(serializer), type(serializer).__name__)
