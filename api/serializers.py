@@ -22,9 +22,10 @@ from api import media_urls
 from domain.errors import InvalidValue
 from domain.image import ImageStatus
 from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
-from domain.property import MAX_REASON_LENGTH
+from domain.property import MAX_REASON_LENGTH, Property
 from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent, clean_text
 from projections.models import GalleryImage, OrganisationDashboard, PropertyListing
+from projections.property_list import address_columns, rent_columns
 from projections.runner import ProjectionStatus
 
 # Digits with an optional fraction: no exponent ("1e3"), no spaces, no "NaN"; bounded so a
@@ -303,6 +304,23 @@ class PropertySerializer(serializers.Serializer[Any]):
     @cached_property
     def _cover(self) -> CoverOutSerializer:
         return CoverOutSerializer(context=self.context)
+
+
+def listing_of(prop: Property) -> PropertyListing:
+    """The property as replayed, in the shape of its (unsaved) list row, so that it is rendered
+    exactly as the list renders it."""
+    return PropertyListing(
+        property_id=prop.id,
+        version=prop.version,
+        name=prop.name,
+        kind=prop.kind.value,
+        status=prop.status.value,
+        **address_columns(prop.address),
+        **rent_columns(prop.rent),
+        organisation=prop.organisation,
+        created_at=prop.created_on,
+        updated_at=prop.modified_on,
+    )
 
 
 def _timestamp(moment: datetime) -> str:

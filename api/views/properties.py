@@ -30,6 +30,7 @@ from api.serializers import (
     PropertySerializer,
     PropertyUpdateSerializer,
     TimeTravelSerializer,
+    listing_of,
 )
 from domain.audit import current_audit_context
 from domain.property import Property
@@ -37,7 +38,6 @@ from domain.service import PropertyChanges, Receipt
 from domain.values import PropertyKind
 from infrastructure.composition import property_service
 from projections.models import PropertyListing
-from projections.property_list import address_columns, rent_columns
 from projections.selectors import cover_images, find_image, get_listing, visible_properties
 
 logger = logging.getLogger(__name__)
@@ -59,23 +59,6 @@ def aggregate_json(request: Request, prop: Property) -> dict[str, Any]:
     cover = find_image(current_audit_context(), prop.cover_image_id)
     covers = {} if cover is None else {prop.id: cover}
     return PropertySerializer(listing_of(prop), context={"request": request, "covers": covers}).data
-
-
-def listing_of(prop: Property) -> PropertyListing:
-    """The property as replayed, in the shape of its (unsaved) list row, so that it is rendered
-    exactly as the list renders it."""
-    return PropertyListing(
-        property_id=prop.id,
-        version=prop.version,
-        name=prop.name,
-        kind=prop.kind.value,
-        status=prop.status.value,
-        **address_columns(prop.address),
-        **rent_columns(prop.rent),
-        organisation=prop.organisation,
-        created_at=prop.created_on,
-        updated_at=prop.modified_on,
-    )
 
 
 def expected_version(request: Request) -> int | None:
