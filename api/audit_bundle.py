@@ -22,13 +22,14 @@ import orjson
 from eventsourcing.utils import get_topic
 
 from api.audit_stream import BATCH_SIZE, read_page
-from api.event_json import event_json
+from api.event_json import event_json, store_transcoder
 from api.views.history import property_story
 from domain.property import Property
-from infrastructure.composition import transparency_log
+from domain.service import PropertyService
 from infrastructure.event_store import AuditEntry, AuditFilter
 from infrastructure.merkle import payload_hash
 from infrastructure.signed_note import Checkpoint
+from infrastructure.transcoder import OrjsonTranscoder
 from infrastructure.transparency_log import OutOfRange, TransparencyLog
 
 FORMAT = "cosmo-audit-bundle/2"
@@ -43,6 +44,7 @@ class Bundle:
     """A bundle ready to write: its header is read, its event lines are made as they are written."""
 
     log: TransparencyLog
+    transcoder: OrjsonTranscoder
     checkpoint: Checkpoint
     header: dict[str, Any]
     batches: Iterable[list[AuditEntry]]
@@ -55,13 +57,13 @@ class Bundle:
             with _refused_if_cut_back(self.checkpoint):
                 proofs = self.log.inclusion_proofs([e.link.position - 1 for e in batch], self.checkpoint.size)
             for entry, proof in zip(batch, proofs, strict=True):
-                yield orjson.dumps(_event_line(entry, proof)) + b"\n"
+                yield orjson.dumps(_event_line(entry, proof, self.transcoder)) + b"\n"
 
 
-def _event_line(entry: AuditEntry, proof: list[bytes]) -> dict[str, Any]:
+def _event_line(entry: AuditEntry, proof: list[bytes], transcoder: OrjsonTranscoder) -> dict[str, Any]:
     state = bytes(entry.event.state)
     return {
-        **event_json(entry),
+        **event_json(entry, transcoder),
         "topic": entry.event.topic,
         "payload_sha256": payload_hash(state),
         "payload": base64.b64encode(state).decode("ascii"),
@@ -105,6 +107,7 @@ def _consistency(
 
 
 def _bundle(
+    service: PropertyService,
     log: TransparencyLog,
     checkpoints: tuple[Checkpoint, list[Checkpoint]],
     selection: dict[str, Any],
@@ -122,10 +125,10 @@ def _bundle(
         "consistency": consistency,
         "events": events,
     }
-    return Bundle(log, checkpoint, header, batches, left_out)
+    return Bundle(log, store_transcoder(service), checkpoint, header, batches, left_out)
 
 
-def range_bundle(first: int, last: int) -> Bundle:
+def range_bundle(service: PropertyService, log: TransparencyLog, first: int, last: int) -> Bundle:
     """Every event from position ``first`` to ``last``: the verifier checks none is missing.
 
     The header announces ``last - first + 1`` events, as many as the selection names; a log that
@@ -133,7 +136,6 @@ def range_bundle(first: int, last: int) -> Bundle:
     """
     if not 1 <= first <= last:
         raise BundleRefused("--from and --to must be positions with 1 <= from <= to")
-    log = transparency_log()
     checkpoints = _checkpoints(log)
     checkpoint = checkpoints[0]
     if last > checkpoint.size:
@@ -142,25 +144,25 @@ def range_bundle(first: int, last: int) -> Bundle:
             "run `manage.py audit checkpoint` first, or choose a smaller --to"
         )
     selection = {"from": first, "to": last}
-    return _bundle(log, checkpoints, selection, last - first + 1, _pages_between(first, last))
+    events = _pages_between(service, first, last)
+    return _bundle(service, log, checkpoints, selection, last - first + 1, events)
 
 
-def _pages_between(first: int, last: int) -> Iterator[list[AuditEntry]]:
+def _pages_between(service: PropertyService, first: int, last: int) -> Iterator[list[AuditEntry]]:
     after = first - 1
-    while after < last and (page := read_page(after, min(BATCH_SIZE, last - after), AuditFilter())):
+    while after < last and (page := read_page(service, after, min(BATCH_SIZE, last - after), AuditFilter())):
         yield [entry for entry in page if entry.link.position <= last]
         after = page[-1].link.position
 
 
-def property_bundle(property_id: UUID) -> Bundle:
+def property_bundle(service: PropertyService, log: TransparencyLog, property_id: UUID) -> Bundle:
     """The property's story (its events and its photos', as its history shows) up to the checkpoint.
 
     Events recorded after the latest checkpoint cannot be proven yet: they are left out and counted.
     """
-    log = transparency_log()
     checkpoints = _checkpoints(log)
     checkpoint = checkpoints[0]
-    story = property_story(property_id)
+    story = property_story(service, property_id)
     if not story or story[0].event.topic != get_topic(Property.PropertyRegistered):
         raise BundleRefused(f"no property {property_id} has been recorded")
     covered = [entry for entry in story if entry.link.position <= checkpoint.size]
@@ -171,4 +173,4 @@ def property_bundle(property_id: UUID) -> Bundle:
         )
     batches = [covered[start : start + BATCH_SIZE] for start in range(0, len(covered), BATCH_SIZE)]
     selection = {"property_id": str(property_id)}
-    return _bundle(log, checkpoints, selection, len(covered), batches, len(story) - len(covered))
+    return _bundle(service, log, checkpoints, selection, len(covered), batches, len(story) - len(covered))

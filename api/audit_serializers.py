@@ -1,4 +1,6 @@
-"""Audit trail queries and answers: the filters shared by the API and ``manage.py audit export``.
+"""Audit trail queries and answers: the filters shared by the API and ``manage.py audit export``,
+and the recorded events as auditors read them (built by ``api.event_json``, shared with the export),
+alone, a page at a time, or as a history with what each event changed.
 
 Unknown query parameters are refused rather than ignored: an auditor who misspells a filter must
 not receive the whole stream believing it to be filtered.
@@ -6,14 +8,18 @@ not receive the whole stream believing it to be filtered.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
+from eventsourcing.application import project_aggregate
 from rest_framework import serializers
 
-from api.event_json import EVENT_TOPICS
+from api.event_json import EVENT_TOPICS, event_json, json_safe, store_transcoder
 from api.models import User
 from api.serializers import MAX_POSITION, AsciiIntegerField, StrictSerializer
-from infrastructure.event_store import AuditFilter
+from infrastructure.audit_chain import Verification
+from infrastructure.event_store import AuditEntry, AuditFilter
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -89,10 +95,21 @@ class AuditEventSerializer(serializers.Serializer[Any]):
     data = serializers.DictField(help_text="the event's own fields")  # type: ignore[assignment]
     metadata = AuditMetadataSerializer()
 
+    def to_representation(self, instance: AuditEntry) -> dict[str, Any]:
+        return event_json(instance, store_transcoder(self.context["service"]))
+
 
 class AuditPageOutSerializer(serializers.Serializer[Any]):
     events = AuditEventSerializer(many=True)
     next_after = serializers.IntegerField(help_text="pass as after= for the next page")
+
+    def to_representation(self, instance: Sequence[AuditEntry]) -> dict[str, Any]:
+        """The events read after ``context["after"]``; an empty page leaves the reader there."""
+        transcoder = store_transcoder(self.context["service"])
+        return {
+            "events": [event_json(entry, transcoder) for entry in instance],
+            "next_after": instance[-1].link.position if instance else self.context["after"],
+        }
 
 
 class ChangeSerializer(serializers.Serializer[Any]):
@@ -108,6 +125,43 @@ class HistoryEventSerializer(AuditEventSerializer):
 
 class HistorySerializer(serializers.Serializer[Any]):
     events = HistoryEventSerializer(many=True)
+
+    def to_representation(self, instance: Iterable[AuditEntry]) -> dict[str, Any]:
+        """The state is replayed once through the aggregates' own event handlers, so a diff shows
+        exactly what the event did to the aggregate without a second copy of the domain's rules
+        here. State is kept per aggregate id, so other aggregates' events (a property's images)
+        can join a history."""
+        service = self.context["service"]
+        transcoder = store_transcoder(service)
+        aggregates: dict[UUID | str, Any] = {}
+        events = []
+        for entry in instance:
+            aggregate_id = entry.event.originator_id
+            before = public_state(aggregates.get(aggregate_id))
+            aggregate = project_aggregate(
+                aggregates.get(aggregate_id), [service.mapper.to_domain_event(entry.event)]
+            )
+            aggregates[aggregate_id] = aggregate
+            change = changes(before, public_state(aggregate))
+            events.append({**event_json(entry, transcoder), "changes": change})
+        return {"events": events}
+
+
+def public_state(aggregate: Any) -> dict[str, Any] | None:
+    """An aggregate's own attributes (not the library's ``_id``, ``_version``…), JSON-safe."""
+    if aggregate is None:
+        return None
+    return {name: json_safe(value) for name, value in vars(aggregate).items() if not name.startswith("_")}
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """``{field: {before, after}}`` for each field that differs; all fields when ``before`` is None."""
+    old = before or {}
+    return {
+        name: {"before": old.get(name), "after": value}
+        for name, value in (after or {}).items()
+        if before is None or old.get(name) != value
+    }
 
 
 class HeadSerializer(serializers.Serializer[Any]):
@@ -134,6 +188,20 @@ class VerificationSerializer(serializers.Serializer[Any]):
     tree = TreeSerializer()
     checkpoints_checked = serializers.IntegerField()
     first_problem = ProblemSerializer(allow_null=True)
+
+    def to_representation(self, instance: Verification) -> dict[str, Any]:
+        problem = instance.first_problem
+        return {
+            "ok": instance.ok,
+            "checked": instance.checked,
+            "head": {"position": instance.head_position, "digest": instance.head_digest},
+            "seals_checked": instance.seals_checked,
+            "tree": {"size": instance.tree_size, "root": instance.root},
+            "checkpoints_checked": instance.checkpoints_checked,
+            "first_problem": None
+            if problem is None
+            else {"position": problem.position, "kind": problem.kind, "detail": problem.detail},
+        }
 
 
 def actor_aliases(username: str) -> tuple[str, ...]:

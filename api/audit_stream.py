@@ -1,4 +1,7 @@
-"""Reading the audit stream in chain order, a page or a batch at a time, so memory stays flat."""
+"""Reading the audit stream in chain order, a page or a batch at a time, so memory stays flat.
+
+The service whose store is read is handed in by the entrypoint (a view or a command).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +10,23 @@ from collections.abc import Iterator
 import orjson
 
 from api.event_json import row_json, store_transcoder
+from domain.service import PropertyService
 from infrastructure.audit_trail import chained
-from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, AuditFilter, ChainedRecorder, EntryRow
 
 BATCH_SIZE = 1000
 
 
-def read_page(after: int, limit: int, where: AuditFilter) -> list[AuditEntry]:
-    return chained(property_service().recorder).select_entries(after, limit, where)
+def read_page(service: PropertyService, after: int, limit: int, where: AuditFilter) -> list[AuditEntry]:
+    return chained(service.recorder).select_entries(after, limit, where)
 
 
-def read_batches(where: AuditFilter) -> Iterator[list[AuditEntry]]:
+def read_batches(service: PropertyService, where: AuditFilter) -> Iterator[list[AuditEntry]]:
     """Every matching entry up to the head as it was when reading began, in batches.
 
     Stopping at that head makes a long read a snapshot: it ends even while writes go on.
     """
-    store = chained(property_service().recorder)
+    store = chained(service.recorder)
     last = _head_position(store)
     after = 0
     while batch := [e for e in store.select_entries(after, BATCH_SIZE, where) if e.link.position <= last]:
@@ -31,9 +34,9 @@ def read_batches(where: AuditFilter) -> Iterator[list[AuditEntry]]:
         after = batch[-1].link.position
 
 
-def read_row_batches(where: AuditFilter) -> Iterator[list[EntryRow]]:
+def read_row_batches(service: PropertyService, where: AuditFilter) -> Iterator[list[EntryRow]]:
     """``read_batches`` as bare rows (position first), for the export."""
-    store = chained(property_service().recorder)
+    store = chained(service.recorder)
     last = _head_position(store)
     after = 0
     while batch := [row for row in store.select_entry_rows(after, BATCH_SIZE, where) if row[0] <= last]:
@@ -46,10 +49,10 @@ def _head_position(store: ChainedRecorder) -> int:
     return 0 if head is None else head.position
 
 
-def ndjson_chunks(where: AuditFilter) -> Iterator[bytes]:
+def ndjson_chunks(service: PropertyService, where: AuditFilter) -> Iterator[bytes]:
     """The export: one JSON event per line, one chunk per batch."""
-    transcoder = store_transcoder()
-    for batch in read_row_batches(where):
+    transcoder = store_transcoder(service)
+    for batch in read_row_batches(service, where):
         yield b"".join(
             [orjson.dumps(row_json(row, transcoder), option=orjson.OPT_APPEND_NEWLINE) for row in batch]
         )

@@ -20,7 +20,7 @@ from eventsourcing.persistence import TranscodingNotRegisteredError
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.catalog import AGGREGATES, event_classes
-from infrastructure.composition import property_service
+from domain.service import PropertyService
 from infrastructure.event_store import AuditEntry, EntryRow
 from infrastructure.transcoder import DATA_KEY, ENUM_TAGS, RECORD_FIELDS, TYPE_KEY, OrjsonTranscoder
 
@@ -83,7 +83,7 @@ def json_safe(value: Any) -> Any:
     raise NotJsonSafe(f"no JSON form for a stored {type(value).__qualname__}")
 
 
-def event_json(entry: AuditEntry, transcoder: OrjsonTranscoder | None = None) -> dict[str, Any]:
+def event_json(entry: AuditEntry, transcoder: OrjsonTranscoder) -> dict[str, Any]:
     """One event of the audit stream, with its chain position and who recorded it."""
     event = entry.event
     originator_id = event.originator_id
@@ -93,18 +93,17 @@ def event_json(entry: AuditEntry, transcoder: OrjsonTranscoder | None = None) ->
     return row_json(row, transcoder)
 
 
-def row_json(row: EntryRow, transcoder: OrjsonTranscoder | None = None) -> dict[str, Any]:
+def row_json(row: EntryRow, transcoder: OrjsonTranscoder) -> dict[str, Any]:
     """``event_json`` of a bare stored row: the export's hot path.
 
     The stored JSON is presented directly (``stored_json_safe``) instead of being decoded into
     value objects that ``json_safe`` then takes apart again; the result is the same. Only the audit
-    context is decoded, by the store's own transcoder (``transcoder``, or the service's): it opens
-    the personal fields sealed in it, or shows them erased.
+    context is decoded, by the store's own transcoder (:func:`store_transcoder`): it opens the
+    personal fields sealed in it, or shows them erased.
     """
     position, originator_id, version, topic, state_bytes = row
     state: dict[str, Any] = orjson.loads(state_bytes)
-    decoder = transcoder or store_transcoder()
-    audit = json_safe(decoder.decode_value(state["audit"]))
+    audit = json_safe(transcoder.decode_value(state["audit"]))
     aggregate_type, type_name = event_type(topic)
     return {
         "position": position,
@@ -119,8 +118,8 @@ def row_json(row: EntryRow, transcoder: OrjsonTranscoder | None = None) -> dict[
     }
 
 
-def store_transcoder() -> OrjsonTranscoder:
-    transcoder = property_service().mapper.transcoder
+def store_transcoder(service: PropertyService) -> OrjsonTranscoder:
+    transcoder = service.mapper.transcoder
     assert isinstance(transcoder, OrjsonTranscoder), "Cosmo's stores use the orjson transcoder"
     return transcoder
 

@@ -1,24 +1,19 @@
 """Photos at the HTTP edge: what clients send, and the one JSON shape of an image they receive.
 
-The shape is built in one place (:func:`image_json`), from a gallery row for reads and from the
-aggregate as written for the answers to writes, so both always agree. Variant URLs leave as
-absolute URLs (:func:`absolute_variants`): the local store records ``/media/...`` paths while
-Cloudinary records ``https://...``, and a mobile client should not have to know which.
+The shape is built in one place (:class:`ImageSerializer`), from a gallery row for reads and from
+the aggregate as written, in a row's shape, for the answers to writes, so both always agree.
+Variant URLs leave as absolute URLs (:func:`api.serializers.absolute_variants`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
-from uuid import UUID
 
 from rest_framework import serializers
-from rest_framework.request import Request
 
-from api import media_urls
 from api.event_json import utc_iso
-from api.serializers import StrictSerializer, TextField, VariantSerializer
+from api.serializers import StrictSerializer, TextField, VariantSerializer, absolute_variants
 from domain.image import MAX_CAPTION_LENGTH, ImageStatus, PropertyImage
 from projections.models import GalleryImage
 from projections.property_detail import variant_json
@@ -47,6 +42,9 @@ class ImageOrderSerializer(StrictSerializer):
 class ImageSerializer(serializers.Serializer[Any]):
     """An image as clients see it; documents the shape built by :func:`image_json`."""
 
+    # (The docstring above is published as the schema's description of this shape, so it stays
+    # as it is; the shape is built by ``to_representation``.)
+
     id = serializers.UUIDField()
     property_id = serializers.UUIDField()
     status = serializers.ChoiceField(
@@ -66,81 +64,42 @@ class ImageSerializer(serializers.Serializer[Any]):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
+    def to_representation(self, instance: GalleryImage) -> dict[str, Any]:
+        """A gallery row, or an image as written in a row's shape (:func:`gallery_row`)."""
+        return {
+            "id": str(instance.image_id),
+            "property_id": str(instance.property_id),
+            "status": instance.status,
+            "caption": instance.caption,
+            "filename": instance.filename,
+            "format": instance.format,
+            "width": instance.width,
+            "height": instance.height,
+            "original_bytes": instance.original_bytes,
+            "stored_bytes": instance.stored_bytes,
+            "variants": absolute_variants(instance.variants, self.context["request"]),
+            "cover": instance.is_cover,
+            "failure": instance.failure or None,
+            "created_at": utc_iso(instance.created_at),
+            "updated_at": utc_iso(instance.updated_at),
+        }
+
 
 class GallerySerializer(serializers.Serializer[Any]):
     count = serializers.IntegerField()
     results = ImageSerializer(many=True, help_text="in display order")
 
-
-def image_json(
-    *,
-    id: UUID,  # noqa: A002 - the field's public name
-    property_id: UUID,
-    status: str,
-    caption: str,
-    filename: str,
-    format: str,  # noqa: A002 - the field's public name
-    width: int,
-    height: int,
-    original_bytes: int,
-    stored_bytes: int,
-    variants: list[dict[str, Any]],
-    cover: bool,
-    failure: str,
-    created_at: datetime,
-    updated_at: datetime,
-) -> dict[str, Any]:
-    return {
-        "id": str(id),
-        "property_id": str(property_id),
-        "status": status,
-        "caption": caption,
-        "filename": filename,
-        "format": format,
-        "width": width,
-        "height": height,
-        "original_bytes": original_bytes,
-        "stored_bytes": stored_bytes,
-        "variants": variants,
-        "cover": cover,
-        "failure": failure or None,
-        "created_at": utc_iso(created_at),
-        "updated_at": utc_iso(updated_at),
-    }
+    def to_representation(self, instance: Iterable[GalleryImage]) -> dict[str, Any]:
+        image = ImageSerializer(context=self.context)
+        results = [image.to_representation(row) for row in instance]
+        return {"count": len(results), "results": results}
 
 
-def absolute_variants(variants: Iterable[Mapping[str, Any]], request: Request) -> list[dict[str, Any]]:
-    """The variants with absolute URLs, signed when photos are private (the one place URLs leave);
-    an already absolute one (Cloudinary's) keeps its host."""
-    return [
-        {**variant, "url": request.build_absolute_uri(media_urls.for_client(variant["url"]))}
-        for variant in variants
-    ]
-
-
-def row_json(row: GalleryImage, request: Request) -> dict[str, Any]:
-    return image_json(
-        id=row.image_id,
-        property_id=row.property_id,
-        status=row.status,
-        caption=row.caption,
-        filename=row.filename,
-        format=row.format,
-        width=row.width,
-        height=row.height,
-        original_bytes=row.original_bytes,
-        stored_bytes=row.stored_bytes,
-        variants=absolute_variants(row.variants, request),
-        cover=row.is_cover,
-        failure=row.failure,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def aggregate_json(image: PropertyImage, cover: bool, request: Request) -> dict[str, Any]:
-    return image_json(
-        id=image.id,
+def gallery_row(image: PropertyImage, cover: bool) -> GalleryImage:
+    """An image as its events now stand, in the shape of its (unsaved) gallery row, so that the
+    answer to a write is rendered exactly as a read of it will be."""
+    return GalleryImage(
+        image_id=image.id,
         property_id=image.property_id,
         status=image.status.value,
         caption=image.caption,
@@ -150,34 +109,9 @@ def aggregate_json(image: PropertyImage, cover: bool, request: Request) -> dict[
         height=image.file.height,
         original_bytes=image.file.bytes,
         stored_bytes=image.stored_bytes,
-        variants=absolute_variants(map(variant_json, image.variants), request),
-        cover=cover,
+        variants=[variant_json(variant) for variant in image.variants],
+        is_cover=cover,
         failure=image.failure,
         created_at=image.created_on,
         updated_at=image.modified_on,
     )
-
-
-def gallery_json(rows: Iterable[GalleryImage], request: Request) -> dict[str, Any]:
-    results = [row_json(row, request) for row in rows]
-    return {"count": len(results), "results": results}
-
-
-def cover_json(row: GalleryImage | None, request: Request) -> dict[str, Any] | None:
-    """A property's cover as its reads show it: the largest variant up front, for list screens.
-
-    Until the photo is ready there is no URL, and the size is the original's.
-    """
-    if row is None:
-        return None
-    variants = absolute_variants(row.variants, request)
-    largest = max(variants, key=lambda variant: variant["width"] * variant["height"], default=None)
-    shown = largest if row.status == ImageStatus.READY and largest is not None else None
-    return {
-        "image_id": str(row.image_id),
-        "status": row.status,
-        "url": shown["url"] if shown else None,
-        "width": shown["width"] if shown else row.width,
-        "height": shown["height"] if shown else row.height,
-        "variants": variants,
-    }

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from rest_framework import serializers
 
 from api.serializers import MAX_POSITION, AsciiIntegerField, StrictSerializer
+from infrastructure.signed_note import Checkpoint
 
 _SIZE_HELP = "tree size to prove against; default: the latest checkpoint's (the current tree's if none)"
+
+
+def b64(digest: bytes) -> str:
+    """A hash as the checkpoint note and the proofs spell it."""
+    return base64.b64encode(digest).decode()
 
 
 class ProofQuerySerializer(StrictSerializer):
@@ -43,6 +50,15 @@ class CheckpointSerializer(serializers.Serializer[Any]):
     root = serializers.CharField(help_text="base64 RFC 9162 root hash")  # type: ignore[assignment]
     time = serializers.CharField(help_text="RFC 3339 UTC, seconds")
     note = serializers.CharField(help_text="the C2SP signed note, exactly as signed")
+
+    def to_representation(self, instance: Checkpoint) -> dict[str, Any]:
+        return {
+            "origin": instance.origin,
+            "size": instance.size,
+            "root": b64(instance.root),
+            "time": instance.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "note": instance.text,
+        }
 
 
 class InclusionProofSerializer(serializers.Serializer[Any]):

@@ -1,19 +1,32 @@
-"""Request parsing and response shapes. Parsing only: business rules live in the domain."""
+"""Request parsing and response shapes. Parsing only: business rules live in the domain.
+
+An output serializer is both the schema of its shape (its declared fields) and the builder of
+it (its ``to_representation``, written out for speed): one place per resource, so the two agree.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api import media_urls
 from domain.errors import InvalidValue
+from domain.image import ImageStatus
 from domain.iso_codes import COUNTRY_CODES, CURRENCY_CODES
-from domain.property import MAX_REASON_LENGTH
+from domain.property import MAX_REASON_LENGTH, Property
 from domain.values import MAX_TEXT_LENGTH, Address, PropertyKind, PropertyStatus, Rent, clean_text
+from projections.models import GalleryImage, OrganisationDashboard, PropertyListing
+from projections.property_list import address_columns, rent_columns
+from projections.runner import ProjectionStatus
 
 # Digits with an optional fraction: no exponent ("1e3"), no spaces, no "NaN"; bounded so a
 # million-digit string costs nothing. Sign and decimals are left to Rent, which names the problem.
@@ -202,6 +215,19 @@ class VariantSerializer(serializers.Serializer[Any]):
     url = serializers.URLField(help_text="absolute, from either image store")
 
 
+def absolute_variants(variants: Iterable[Mapping[str, Any]], request: HttpRequest) -> list[dict[str, Any]]:
+    """The variants with absolute URLs, signed when photos are private (the one place URLs leave);
+    an already absolute one (Cloudinary's) keeps its host.
+
+    The local store records ``/media/...`` paths while Cloudinary records ``https://...``, and a
+    mobile client should not have to know which.
+    """
+    return [
+        {**variant, "url": request.build_absolute_uri(media_urls.for_client(variant["url"]))}
+        for variant in variants
+    ]
+
+
 class CoverOutSerializer(serializers.Serializer[Any]):
     """The cover photo in a property read, so list screens need no gallery request per row."""
 
@@ -212,9 +238,27 @@ class CoverOutSerializer(serializers.Serializer[Any]):
     height = serializers.IntegerField(help_text="of the largest variant; of the original until ready")
     variants = VariantSerializer(many=True)
 
+    def to_representation(self, instance: GalleryImage) -> dict[str, Any]:
+        # The largest variant up front; until the photo is ready there is no URL, and the size is
+        # the original's.
+        variants = absolute_variants(instance.variants, self.context["request"])
+        largest = max(variants, key=lambda variant: variant["width"] * variant["height"], default=None)
+        shown = largest if instance.status == ImageStatus.READY and largest is not None else None
+        return {
+            "image_id": str(instance.image_id),
+            "status": instance.status,
+            "url": shown["url"] if shown else None,
+            "width": shown["width"] if shown else instance.width,
+            "height": shown["height"] if shown else instance.height,
+            "variants": variants,
+        }
+
 
 class PropertySerializer(serializers.Serializer[Any]):
     """The property as clients see it; documents the shape built by :func:`property_json`."""
+
+    # (The docstring above is the schema's description of this shape, so it stays as published;
+    # the shape is built by ``to_representation``.)
 
     id = serializers.UUIDField()
     version = serializers.IntegerField()
@@ -228,40 +272,102 @@ class PropertySerializer(serializers.Serializer[Any]):
     updated_at = serializers.DateTimeField()
     cover = CoverOutSerializer(allow_null=True, help_text="the cover photo; null without photos")
 
+    def to_representation(self, instance: PropertyListing) -> dict[str, Any]:
+        """A list row, or a replayed property in a row's shape; its cover photo's row is looked up
+        by property in ``context["covers"]``, found for a whole page in one query.
+
+        Built directly rather than field by field: this is the list's hot path.
+        """
+        cover = self.context["covers"].get(instance.property_id)
+        rent = None
+        if instance.rent_amount is not None:
+            rent = {"amount": f"{instance.rent_amount:.2f}", "currency": instance.rent_currency}
+        return {
+            "id": str(instance.property_id),
+            "version": instance.version,
+            "name": instance.name,
+            "kind": instance.kind,
+            "status": instance.status,
+            "address": {
+                "street": instance.street,
+                "city": instance.city,
+                "postal_code": instance.postal_code,
+                "country": instance.country,
+            },
+            "rent": rent,
+            "organisation": instance.organisation,
+            "created_at": _timestamp(instance.created_at),
+            "updated_at": _timestamp(instance.updated_at),
+            "cover": None if cover is None else self._cover.to_representation(cover),
+        }
+
+    @cached_property
+    def _cover(self) -> CoverOutSerializer:
+        return CoverOutSerializer(context=self.context)
+
+
+def listing_of(prop: Property) -> PropertyListing:
+    """The property as replayed, in the shape of its (unsaved) list row, so that it is rendered
+    exactly as the list renders it."""
+    return PropertyListing(
+        property_id=prop.id,
+        version=prop.version,
+        name=prop.name,
+        kind=prop.kind.value,
+        status=prop.status.value,
+        **address_columns(prop.address),
+        **rent_columns(prop.rent),
+        organisation=prop.organisation,
+        created_at=prop.created_on,
+        updated_at=prop.modified_on,
+    )
+
 
 def _timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def property_json(
-    *,
-    id: Any,  # noqa: A002 - the field's public name
-    version: int,
-    name: str,
-    kind: str,
-    status: str,
-    address: Address,
-    rent: Rent | None,
-    organisation: str,
-    created_at: datetime,
-    updated_at: datetime,
-    cover: dict[str, Any] | None,
-) -> dict[str, Any]:
-    return {
-        "id": str(id),
-        "version": version,
-        "name": name,
-        "kind": kind,
-        "status": status,
-        "address": {
-            "street": address.street,
-            "city": address.city,
-            "postal_code": address.postal_code,
-            "country": address.country,
-        },
-        "rent": None if rent is None else {"amount": f"{rent.amount:.2f}", "currency": rent.currency},
-        "organisation": organisation,
-        "created_at": _timestamp(created_at),
-        "updated_at": _timestamp(updated_at),
-        "cover": cover,
-    }
+class OrganisationCountsSerializer(serializers.Serializer[Any]):
+    organisation = serializers.CharField()
+    active_properties = serializers.IntegerField()
+    archived_properties = serializers.IntegerField()
+    images_pending = serializers.IntegerField()
+    images_failed = serializers.IntegerField()
+
+
+class DashboardSerializer(serializers.Serializer[Any]):
+    organisations = OrganisationCountsSerializer(many=True)
+
+    def to_representation(self, instance: Iterable[OrganisationDashboard]) -> dict[str, Any]:
+        return {
+            "organisations": [
+                {
+                    "organisation": row.organisation,
+                    "active_properties": row.active_properties,
+                    "archived_properties": row.archived_properties,
+                    "images_pending": row.images_pending,
+                    "images_failed": row.images_failed,
+                }
+                for row in instance
+            ]
+        }
+
+
+class ProjectionStatusSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    live_version = serializers.IntegerField()
+    generation = serializers.IntegerField()
+    position = serializers.IntegerField()
+    head = serializers.IntegerField()
+    lag_events = serializers.IntegerField()
+    lag_seconds = serializers.FloatField()
+    state = serializers.CharField()
+    last_error = serializers.CharField(allow_blank=True)
+
+
+class ProjectionsSerializer(serializers.Serializer[Any]):
+    projections = ProjectionStatusSerializer(many=True)
+
+    def to_representation(self, instance: Iterable[ProjectionStatus]) -> dict[str, Any]:
+        return {"projections": [asdict(status) for status in instance]}

@@ -16,29 +16,32 @@ from rest_framework.response import Response
 from api.context import AuditedView
 from api.filters import PropertyPagination
 from api.permissions import ReadOnlyForAuditors
-from api.serializers import PropertyCreateSerializer, PropertyUpdateSerializer, property_json
+from api.serializers import PropertyCreateSerializer, PropertySerializer, PropertyUpdateSerializer
 from bench.models import PlainProperty
 from domain.errors import PropertyNotFound
 from domain.values import Address, Rent
+from projections.models import PropertyListing
 
 
 def plain_json(row: PlainProperty) -> dict[str, object]:
-    rent = None
-    if row.rent_amount is not None:
-        rent = Rent(amount=row.rent_amount, currency=row.rent_currency)
-    return property_json(
-        id=row.id,
+    """The row as the real list shows a property without photos, by the same serializer."""
+    listing = PropertyListing(
+        property_id=row.id,
         version=1,
         name=row.name,
         kind=row.kind,
         status=row.status,
-        address=Address(row.street, row.city, row.postal_code, row.country),
-        rent=rent,
+        street=row.street,
+        city=row.city,
+        postal_code=row.postal_code,
+        country=row.country,
+        rent_amount=row.rent_amount,
+        rent_currency=row.rent_currency,
         organisation=row.organisation,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        cover=None,
     )
+    return PropertySerializer(listing, context={"covers": {}}).data
 
 
 class PlainCollectionView(AuditedView):

@@ -61,7 +61,8 @@ def changes_list(changes: Mapping[str, Mapping[str, Any]]) -> SafeString:
 
 
 def history_table(events: Iterable[Mapping[str, Any]]) -> SafeString:
-    """A property's history as ``api.history_json`` gives it: who did what, and what it changed."""
+    """A property's history as ``HistorySerializer`` (api/audit_serializers.py) gives its events: who
+    did what, and what it changed."""
     return table(
         ["position", "when", "event", "actor", "changes"],
         (

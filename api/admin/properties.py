@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 from api.admin import html
 from api.admin.read_only import ReadOnlyAdmin
 from api.admin.site import site
-from api.history_json import history_json
+from api.audit_serializers import HistorySerializer
 from api.views.history import property_story
 from domain.image import ImageStatus
 from infrastructure.composition import property_service
@@ -84,7 +84,9 @@ class PropertyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="events")
     def history(self, listing: PropertyListing) -> SafeString:
-        return html.history_table(history_json(property_story(listing.property_id)))
+        service = property_service()
+        story = property_story(service, listing.property_id)
+        return html.history_table(HistorySerializer(story, context={"service": service}).data["events"])
 
     @admin.action(description="Archive the selected properties")
     def archive(self, request: HttpRequest, listings: QuerySet[PropertyListing]) -> None:

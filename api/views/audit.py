@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -18,29 +16,12 @@ from api.audit_serializers import (
 )
 from api.audit_stream import ndjson_chunks, read_page
 from api.context import AuditedView
-from api.event_json import event_json
 from api.permissions import ReadsAuditTrail
 from api.query import names_of, query_values
 from infrastructure import audit_trail
-from infrastructure.audit_chain import Verification
 from infrastructure.composition import audit_key, property_service, signing_key
 
 NDJSON = "application/x-ndjson"
-
-
-def verification_json(result: Verification) -> dict[str, Any]:
-    problem = result.first_problem
-    return {
-        "ok": result.ok,
-        "checked": result.checked,
-        "head": {"position": result.head_position, "digest": result.head_digest},
-        "seals_checked": result.seals_checked,
-        "tree": {"size": result.tree_size, "root": result.root},
-        "checkpoints_checked": result.checkpoints_checked,
-        "first_problem": None
-        if problem is None
-        else {"position": problem.position, "kind": problem.kind, "detail": problem.detail},
-    }
 
 
 class AuditEventsView(AuditedView):
@@ -65,13 +46,9 @@ class AuditEventsView(AuditedView):
         query = AuditPageSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
         after = query.validated_data["after"]
-        entries = read_page(after, query.validated_data["limit"], query.audit_filter())
-        return Response(
-            {
-                "events": [event_json(entry) for entry in entries],
-                "next_after": entries[-1].link.position if entries else after,
-            }
-        )
+        service = property_service()
+        entries = read_page(service, after, query.validated_data["limit"], query.audit_filter())
+        return Response(AuditPageOutSerializer(entries, context={"service": service, "after": after}).data)
 
 
 class AuditExportView(AuditedView):
@@ -90,7 +67,8 @@ class AuditExportView(AuditedView):
     def get(self, request: Request) -> StreamingHttpResponse:
         query = AuditFilterSerializer(data=query_values(request))
         query.is_valid(raise_exception=True)
-        return StreamingHttpResponse(ndjson_chunks(query.audit_filter()), content_type=NDJSON)
+        chunks = ndjson_chunks(property_service(), query.audit_filter())
+        return StreamingHttpResponse(chunks, content_type=NDJSON)
 
 
 class AuditVerifyView(AuditedView):
@@ -111,4 +89,4 @@ class AuditVerifyView(AuditedView):
         key = signing_key()
         verifier = key.verifier if key is not None else None
         result = audit_trail.verify(property_service().recorder, audit_key(), verifier=verifier)
-        return Response(verification_json(result))
+        return Response(VerificationSerializer(result).data)

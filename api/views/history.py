@@ -14,33 +14,34 @@ from rest_framework.response import Response
 from api.audit_serializers import HistorySerializer
 from api.audit_stream import read_batches
 from api.context import AuditedView
-from api.history_json import history_json
 from api.permissions import ReadOnlyForAuditors
 from domain.property import Property
+from domain.service import PropertyService
 from infrastructure.composition import property_service
 from infrastructure.event_store import AuditEntry, AuditFilter
 
 IMAGE_ATTACHED = get_topic(Property.ImageAttached)
 
 
-def events_of(originator_id: UUID) -> list[AuditEntry]:
-    return list(chain.from_iterable(read_batches(AuditFilter(originator_id=originator_id))))
+def events_of(service: PropertyService, originator_id: UUID) -> list[AuditEntry]:
+    return list(chain.from_iterable(read_batches(service, AuditFilter(originator_id=originator_id))))
 
 
-def property_story(property_id: UUID) -> list[AuditEntry]:
+def property_story(service: PropertyService, property_id: UUID) -> list[AuditEntry]:
     """The property's own events merged, in position order, with those of every photo it ever had.
 
     A removed photo's events stay in the story: what was uploaded, and who removed it, is history.
     """
-    entries = events_of(property_id)
-    mapper = property_service().mapper
+    entries = events_of(service, property_id)
     image_ids = [
-        mapper.to_domain_event(entry.event).image_id  # type: ignore[attr-defined]
+        service.mapper.to_domain_event(entry.event).image_id  # type: ignore[attr-defined]
         for entry in entries
         if entry.event.topic == IMAGE_ATTACHED
     ]
     return list(
-        heapq.merge(entries, *(events_of(image_id) for image_id in image_ids), key=lambda e: e.link.position)
+        heapq.merge(
+            entries, *(events_of(service, image_id) for image_id in image_ids), key=lambda e: e.link.position
+        )
     )
 
 
@@ -57,5 +58,7 @@ class PropertyHistoryView(AuditedView):
         responses=HistorySerializer,
     )
     def get(self, request: Request, property_id: UUID) -> Response:
-        property_service().get_property(property_id)  # another organisation's property: 404
-        return Response({"events": history_json(property_story(property_id))})
+        service = property_service()
+        service.get_property(property_id)  # another organisation's property: 404
+        story = property_story(service, property_id)
+        return Response(HistorySerializer(story, context={"service": service}).data)

@@ -23,9 +23,7 @@ from api.image_serializers import (
     ImageOrderSerializer,
     ImageSerializer,
     ImageUploadSerializer,
-    aggregate_json,
-    gallery_json,
-    row_json,
+    gallery_row,
 )
 from api.permissions import ReadOnlyForAuditors
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
@@ -48,12 +46,18 @@ def image_written(request: Request, receipt: Receipt, status_code: int = status.
     service = property_service()
     image = service.get_image(receipt.id)
     cover = service.get_property(image.property_id).cover_image_id == image.id
-    return answer_write(receipt, lambda: aggregate_json(image, cover, request), status_code)
+    return answer_write(
+        receipt,
+        lambda: ImageSerializer(gallery_row(image, cover), context={"request": request}).data,
+        status_code,
+    )
 
 
 def gallery_written(request: Request, receipt: Receipt, context: AuditContext) -> Response:
     """A change to a property's gallery answers with the gallery, read once it has caught up."""
-    return answer_write(receipt, lambda: gallery_json(gallery(context, receipt.id), request))
+    return answer_write(
+        receipt, lambda: GallerySerializer(gallery(context, receipt.id), context={"request": request}).data
+    )
 
 
 class PropertyImagesView(AuditedView):
@@ -71,7 +75,9 @@ class PropertyImagesView(AuditedView):
     )
     def get(self, request: Request, property_id: UUID) -> Response:
         wait_for_min_position(request, "property_list", "property_detail")
-        return Response(gallery_json(gallery(self.audit, property_id), request))
+        return Response(
+            GallerySerializer(gallery(self.audit, property_id), context={"request": request}).data
+        )
 
     @extend_schema(
         operation_id="upload_image",
@@ -113,7 +119,7 @@ class ImageView(AuditedView):
     )
     def get(self, request: Request, image_id: UUID) -> Response:
         wait_for_min_position(request, "property_detail")
-        return Response(row_json(get_image(self.audit, image_id), request))
+        return Response(ImageSerializer(get_image(self.audit, image_id), context={"request": request}).data)
 
     @extend_schema(
         operation_id="change_image_caption",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.context import AuditedView
 from api.permissions import IsAdmin
+from api.serializers import ProjectionsSerializer
 from infrastructure.composition import property_service
 from projections.registry import all_projections
 from projections.runner import status
@@ -24,30 +22,9 @@ class ProjectionsView(AuditedView):
         summary="The read models' status",
         description="Each read model's position, lag and last error, as `manage.py projections status` "
         "shows them (admins only).",
-        responses=inline_serializer(
-            "Projections",
-            {
-                "projections": inline_serializer(
-                    "ProjectionStatus",
-                    {
-                        "name": serializers.CharField(),
-                        "version": serializers.IntegerField(),
-                        "live_version": serializers.IntegerField(),
-                        "generation": serializers.IntegerField(),
-                        "position": serializers.IntegerField(),
-                        "head": serializers.IntegerField(),
-                        "lag_events": serializers.IntegerField(),
-                        "lag_seconds": serializers.FloatField(),
-                        "state": serializers.CharField(),
-                        "last_error": serializers.CharField(allow_blank=True),
-                    },
-                    many=True,
-                )
-            },
-        ),
+        responses=ProjectionsSerializer,
     )
     def get(self, request: Request) -> Response:
         app = property_service()
-        return Response(
-            {"projections": [asdict(status(projection, app)) for projection in all_projections()]}
-        )
+        statuses = [status(projection, app) for projection in all_projections()]
+        return Response(ProjectionsSerializer(statuses).data)

@@ -20,7 +20,6 @@ from rest_framework.response import Response
 from api import media_urls
 from api.context import AuditedView
 from api.filters import ORDERING_PARAMETER, PropertyFilter, PropertyPagination
-from api.image_serializers import cover_json
 from api.permissions import ReadOnlyForAuditors
 from api.query import ascii_integer, names_of, query_values
 from api.read_your_writes import MIN_POSITION_PARAMETER, answer_write, wait_for_min_position
@@ -31,12 +30,12 @@ from api.serializers import (
     PropertySerializer,
     PropertyUpdateSerializer,
     TimeTravelSerializer,
-    property_json,
+    listing_of,
 )
 from domain.audit import current_audit_context
 from domain.property import Property
 from domain.service import PropertyChanges, Receipt
-from domain.values import Address, PropertyKind, Rent
+from domain.values import PropertyKind
 from infrastructure.composition import property_service
 from projections.models import PropertyListing
 from projections.selectors import cover_images, find_image, get_listing, visible_properties
@@ -46,49 +45,20 @@ logger = logging.getLogger(__name__)
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 
-def listing_json(listing: PropertyListing, cover: dict[str, Any] | None) -> dict[str, Any]:
-    rent = None
-    if listing.rent_amount is not None:
-        rent = Rent(amount=listing.rent_amount, currency=listing.rent_currency)
-    return property_json(
-        id=listing.property_id,
-        version=listing.version,
-        name=listing.name,
-        kind=listing.kind,
-        status=listing.status,
-        address=Address(listing.street, listing.city, listing.postal_code, listing.country),
-        rent=rent,
-        organisation=listing.organisation,
-        created_at=listing.created_at,
-        updated_at=listing.updated_at,
-        cover=cover,
-    )
-
-
 def listings_json(request: Request, listings: Iterable[PropertyListing]) -> list[dict[str, Any]]:
     """Rows of the list (or the one of a detail read) with their covers, found in one query."""
     rows = list(listings)
     with_cover = (row.property_id for row in rows if getattr(row, "has_cover", True))
     covers = cover_images(current_audit_context(), with_cover)
-    return [listing_json(row, cover_json(covers.get(row.property_id), request)) for row in rows]
+    serializer = PropertySerializer(context={"request": request, "covers": covers})
+    return [serializer.to_representation(row) for row in rows]
 
 
 def aggregate_json(request: Request, prop: Property) -> dict[str, Any]:
     """The property as replayed; its cover is the one it had then, as that photo stands now."""
     cover = find_image(current_audit_context(), prop.cover_image_id)
-    return property_json(
-        id=prop.id,
-        version=prop.version,
-        name=prop.name,
-        kind=prop.kind.value,
-        status=prop.status.value,
-        address=prop.address,
-        rent=prop.rent,
-        organisation=prop.organisation,
-        created_at=prop.created_on,
-        updated_at=prop.modified_on,
-        cover=cover_json(cover, request),
-    )
+    covers = {} if cover is None else {prop.id: cover}
+    return PropertySerializer(listing_of(prop), context={"request": request, "covers": covers}).data
 
 
 def expected_version(request: Request) -> int | None:

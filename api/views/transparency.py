@@ -7,9 +7,6 @@ secret of ours is needed. Proofs are RFC 9162's, hashes base64 as in the checkpo
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -23,27 +20,13 @@ from api.log_serializers import (
     InclusionProofSerializer,
     ProofQuerySerializer,
     PublicKeySerializer,
+    b64,
 )
 from api.permissions import ReadsAuditTrail
 from api.query import names_of, query_values
 from api.schema import errors
 from infrastructure.composition import transparency_log
-from infrastructure.signed_note import Checkpoint
 from infrastructure.transparency_log import NoSigningKey, OutOfRange, TransparencyLog
-
-
-def b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
-
-
-def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
-    return {
-        "origin": checkpoint.origin,
-        "size": checkpoint.size,
-        "root": b64(checkpoint.root),
-        "time": checkpoint.time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "note": checkpoint.text,
-    }
 
 
 def _default_size(log: TransparencyLog) -> int:
@@ -92,7 +75,7 @@ class AuditCheckpointView(AuditedView):
         latest = transparency_log().latest_checkpoint()
         if latest is None:
             raise exceptions.NotFound("no checkpoint has been made yet", code="no_checkpoint")
-        return Response(checkpoint_json(latest))
+        return Response(CheckpointSerializer(latest).data)
 
 
 class AuditInclusionProofView(AuditedView):

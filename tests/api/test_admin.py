@@ -256,5 +256,8 @@ def test_what_users_typed_is_shown_as_text_never_as_markup(browser: Client, serv
 
 def test_the_api_schema_knows_nothing_of_the_admin(browser: Client) -> None:
     schema = browser.get("/api/schema", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    assert all(path.startswith(("/api/", "/health", "/ready", "/media/")) for path in schema["paths"])
-    assert set(schema["components"]["securitySchemes"]) == {"jwtAuth"}, "no cookie or session scheme"
+    api_paths = ("/api/", "/health", "/ready", "/media/", "/metrics")
+    assert all(path.startswith(api_paths) for path in schema["paths"])
+    schemes = schema["components"]["securitySchemes"]
+    assert set(schemes) == {"jwtAuth", "metricsToken"}, "no cookie or session scheme"
+    assert all(scheme["type"] == "http" for scheme in schemes.values())

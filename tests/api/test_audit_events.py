@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from api import audit_stream
 from api.models import User
+from domain.service import PropertyService
 from infrastructure.event_store import AuditFilter
 from tests.api.conftest import NEW_PROPERTY, create
 from tests.api.test_properties import error_of
@@ -224,10 +225,10 @@ def test_export_is_the_events_endpoints_events_one_per_line_in_order(story: Stor
 
 
 def test_export_streams_in_batches_up_to_the_head_it_started_from(
-    story: Story, monkeypatch: pytest.MonkeyPatch
+    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(audit_stream, "BATCH_SIZE", 2)
-    chunks = audit_stream.ndjson_chunks(AuditFilter())
+    chunks = audit_stream.ndjson_chunks(service, AuditFilter())
     first = next(chunks)
     create(story.alice, name="Recorded during the export")
     rest = list(chunks)

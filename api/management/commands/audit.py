@@ -108,7 +108,7 @@ class Command(BaseCommand):
                 for name, errors in query.errors.items()
             ]
             raise CommandError("; ".join(problems))
-        for chunk in ndjson_chunks(query.audit_filter()):
+        for chunk in ndjson_chunks(property_service(), query.audit_filter()):
             self.stdout.write(chunk.decode(), ending="")
 
     def _bundle(self, options: dict[str, Any]) -> None:
@@ -121,11 +121,11 @@ class Command(BaseCommand):
             if options["property"] is not None:
                 if options["last"] is not None:
                     raise BundleRefused("--to goes with --from, not with --property")
-                made = property_bundle(options["property"])
+                made = property_bundle(property_service(), transparency_log(), options["property"])
             elif options["last"] is None:
                 raise BundleRefused("--from needs --to")
             else:
-                made = range_bundle(options["first"], options["last"])
+                made = range_bundle(property_service(), transparency_log(), options["first"], options["last"])
         except BundleRefused as refusal:
             raise CommandError(str(refusal)) from None
         target = Path(options["out"])
