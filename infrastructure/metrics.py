@@ -12,8 +12,10 @@ checkpoint age) are not here: the scrape reads them from the database (``api.vie
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from infrastructure import environment
@@ -27,9 +29,14 @@ env = environment.load(_BASE_DIR)
 def multiprocess_dir() -> Path:
     """The directory every process on this host writes its values to (made if missing).
 
-    prometheus-client reads it from ``os.environ`` alone, so the value (from ``.env`` too) is put there.
+    By default a directory of the system's temporary files named after ``COSMO_VAR_DIR``: every
+    process of one deployment shares it, the values die with the processes that wrote them (they
+    are no state to back up), and a command that records nothing (``manage.py --help``) leaves no
+    trace in the var directory. prometheus-client reads it from ``os.environ`` alone, so the value
+    (from ``.env`` too) is put there.
     """
-    default = environment.var_dir(env, _BASE_DIR) / "metrics"
+    deployment = hashlib.sha256(str(environment.var_dir(env, _BASE_DIR).resolve()).encode()).hexdigest()
+    default = Path(tempfile.gettempdir()) / f"cosmo-metrics-{deployment[:16]}"
     directory = env.path(MULTIPROC_DIR_VARIABLE, default)
     os.environ[MULTIPROC_DIR_VARIABLE] = str(directory)
     directory.mkdir(parents=True, exist_ok=True)
