@@ -32,15 +32,33 @@ from domain.personal_data import ERASED, Lifetime
 from infrastructure.data_keys import NONCE_BYTES, DataKeyError, DataKeys, period_ref, subject_ref
 
 MAX_CACHED = 10_000
+SEPARATOR = ":"
 
 
 @dataclass(frozen=True)
 class Sealed:
-    """A personal value as stored: whose it is, the period it expires with ("" for never), the box."""
+    """A personal value as stored: whose it is, the period it expires with ("" for never), the box.
+
+    Stored as one string, its token ``subject:period:box`` (the box in base64, the period a day or
+    empty: neither holds a colon, so a subject may). Events stored before the token was adopted
+    hold the three as a list; both read back.
+    """
 
     subject: str
     period: str
     box: str
+
+    @property
+    def token(self) -> str:
+        return f"{self.subject}{SEPARATOR}{self.period}{SEPARATOR}{self.box}"
+
+    @classmethod
+    def stored(cls, data: str | list[str]) -> Sealed:
+        """The sealed value of a stored ``_data_``: a token, or the older [subject, period, box]."""
+        if isinstance(data, str):
+            subject, period, box = data.rsplit(SEPARATOR, 2)
+            return cls(subject, period, box)
+        return cls(*data)
 
 
 def recording_period(moment: datetime) -> str:
@@ -49,7 +67,7 @@ def recording_period(moment: datetime) -> str:
 
 
 class _BoxKey:
-    """The key of one (subject, period), with what was sealed and opened under it in this process.
+    """The key of one (subject, period), with what was sealed under it in this process.
 
     Sealing is deterministic (the nonce is an HMAC of the field and the value under the key, a
     synthetic IV): the same value of the same field under the same key always gives the same box.
@@ -62,7 +80,6 @@ class _BoxKey:
     def __init__(self, key: bytes) -> None:
         self.aead = AESGCM(key)
         self.nonce_key = hmac.new(key, b"cosmo-synthetic-nonce", hashlib.sha256).digest()
-        self.opened: dict[str, str] = {}
         self.sealed: dict[tuple[str, str], str] = {}
 
 
@@ -72,45 +89,64 @@ class PersonalDataCipher:
         self.clock = clock
         self._writers: dict[tuple[str, str], _BoxKey] = {}
         self._readers: dict[tuple[str, str], tuple[float, _BoxKey | None]] = {}
+        # token -> (field, what it opened to): what a reader looks up for every sealed value.
+        self._opened: dict[str, tuple[str, str]] = {}
+        self._opened_until = 0.0
         self._version = keys.version
 
-    def seal(self, subject: str, field: str, lifetime: Lifetime, value: str) -> Sealed:
+    def seal(self, subject: str, field: str, lifetime: Lifetime, value: str) -> str:
+        """The token of ``value`` sealed under its subject's key (and its period's): ``Sealed.token``."""
         period = recording_period(self.clock()) if lifetime is Lifetime.REQUEST_METADATA else ""
         key = self._writer(subject, period)
-        box = key.sealed.get((field, value))
-        if box is None:
+        token = key.sealed.get((field, value))
+        if token is None:
             aad = f"{field}\0{subject}\0{period}".encode()
             nonce = hmac.new(key.nonce_key, aad + b"\0" + value.encode(), hashlib.sha256).digest()[
                 :NONCE_BYTES
             ]
             box = base64.b64encode(nonce + key.aead.encrypt(nonce, value.encode(), aad)).decode()
+            token = Sealed(subject, period, box).token
             if len(key.sealed) < MAX_CACHED:
-                key.sealed[(field, value)] = box
-        return Sealed(subject, period, box)
+                key.sealed[(field, value)] = token
+        return token
 
-    def open(self, field: str, subject: str, period: str, box: str) -> str:
-        """The plaintext of a sealed value (``Sealed``'s fields), or ``ERASED`` once the subject's
-        (or the period's) key was destroyed. The associated data binds a box to its field, subject
-        and period: it cannot be moved to another place."""
-        cached = self._readers.get((subject, period))
-        if self._version == self.keys.version and cached is not None and cached[0] > time.monotonic():
-            key = cached[1]  # the common case, inline: it runs for every personal field read
-        else:
-            key = self._reader(subject, period)
+    def opened(self) -> dict[str, tuple[str, str]]:
+        """The values opened lately, by token: ``(field, plaintext or ERASED)``. A reader looks a
+        token up here first (one dict lookup, as fast as reading it in clear) and calls
+        :meth:`open` when it is missing or was opened as another field. Emptied when keys were
+        destroyed in this process, and every ``DataKeys.cache_seconds``: how long another process's
+        erasure may go unseen."""
+        now = time.monotonic()
+        if self._version != self.keys.version or self._opened_until <= now:
+            self._check_version()
+            self._opened.clear()
+            self._opened_until = now + self.keys.cache_seconds
+        return self._opened
+
+    def open(self, field: str, data: str | list[str]) -> str:
+        """The plaintext of a stored sealed value (a token, or the older list), or ``ERASED`` once
+        the subject's (or the period's) key was destroyed. The associated data binds a box to its
+        field, subject and period: it cannot be moved to another place."""
+        opened = self.opened()
+        token = data if isinstance(data, str) else Sealed.stored(data).token
+        hit = opened.get(token)
+        if hit is not None and hit[0] == field:
+            return hit[1]
+        sealed = Sealed.stored(data)
+        key = self._reader(sealed.subject, sealed.period)
         if key is None:
-            return ERASED
-        plain = key.opened.get(box)
-        if plain is None:
-            raw = binascii.a2b_base64(box)
+            plain = ERASED
+        else:
+            raw = binascii.a2b_base64(sealed.box)
             try:
-                aad = f"{field}\0{subject}\0{period}".encode()
+                aad = f"{field}\0{sealed.subject}\0{sealed.period}".encode()
                 plain = key.aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad).decode()
             except InvalidTag:
                 raise DataKeyError(
-                    f"the {field} of subject {subject!r} does not open with its data key"
+                    f"the {field} of subject {sealed.subject!r} does not open with its data key"
                 ) from None
-            if len(key.opened) < MAX_CACHED:
-                key.opened[box] = plain
+        if len(opened) < MAX_CACHED:
+            opened[token] = (field, plain)
         return plain
 
     def _writer(self, subject: str, period: str) -> _BoxKey:
@@ -149,6 +185,7 @@ class PersonalDataCipher:
         if self._version != self.keys.version:
             self._writers.clear()
             self._readers.clear()
+            self._opened.clear()
             self._version = self.keys.version
 
 
