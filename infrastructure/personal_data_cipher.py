@@ -32,6 +32,7 @@ from domain.personal_data import ERASED, Lifetime
 from infrastructure.data_keys import NONCE_BYTES, DataKeyError, DataKeys, period_ref, subject_ref
 
 MAX_CACHED = 10_000
+MAX_RENEWED = 500  # (subject, period) pairs read again in one query: at most 1,000 parameters
 SEPARATOR = ":"
 
 
@@ -88,10 +89,12 @@ class PersonalDataCipher:
         self.keys = keys
         self.clock = clock
         self._writers: dict[tuple[str, str], _BoxKey] = {}
-        self._readers: dict[tuple[str, str], tuple[float, _BoxKey | None]] = {}
-        # token -> (field, what it opened to): what a reader looks up for every sealed value.
+        # What was read in this cache period: the keys of (subject, period) pairs, and by token,
+        # (field, what it opened to): what a reader looks up for every sealed value.
+        self._readers: dict[tuple[str, str], _BoxKey | None] = {}
+        self._used: set[tuple[str, str]] = set()  # the pairs whose keys opened something
         self._opened: dict[str, tuple[str, str]] = {}
-        self._opened_until = 0.0
+        self._period_ends = 0.0
         self._version = keys.version
 
     def seal(self, subject: str, field: str, lifetime: Lifetime, value: str) -> str:
@@ -111,16 +114,11 @@ class PersonalDataCipher:
         return token
 
     def opened(self) -> dict[str, tuple[str, str]]:
-        """The values opened lately, by token: ``(field, plaintext or ERASED)``. A reader looks a
-        token up here first (one dict lookup, as fast as reading it in clear) and calls
-        :meth:`open` when it is missing or was opened as another field. Emptied when keys were
-        destroyed in this process, and every ``DataKeys.cache_seconds``: how long another process's
-        erasure may go unseen."""
-        now = time.monotonic()
-        if self._version != self.keys.version or self._opened_until <= now:
-            self._check_version()
-            self._opened.clear()
-            self._opened_until = now + self.keys.cache_seconds
+        """The values opened in this cache period, by token: ``(field, plaintext or ERASED)``. A
+        reader looks a token up here first (one dict lookup, as fast as reading it in clear) and
+        calls :meth:`open` when it is missing or was opened as another field."""
+        if self._version != self.keys.version or self._period_ends <= time.monotonic():
+            self._renew()
         return self._opened
 
     def open(self, field: str, data: str | list[str]) -> str:
@@ -162,23 +160,43 @@ class PersonalDataCipher:
             self._writers[(subject, period)] = key
         return key
 
-    def _reader(self, subject: str, period: str) -> _BoxKey | None:
-        """The key of a (subject, period), or None when one of its keys was destroyed; kept as long
-        as the data keys' cache keeps keys (``DataKeys.cache_seconds``)."""
+    def _renew(self) -> None:
+        """Start a cache period (``DataKeys.cache_seconds``): forget what was opened, and read the
+        keys of the (subject, period) pairs used in the last period again, in one query, so that a
+        batch of events by many people costs one key query per cache period, not one per person.
+        The period is how long another process's erasure may go unseen here."""
+        recent = list(self._used)[:MAX_RENEWED]
+        self._used.clear()
         self._check_version()
-        cached = self._readers.get((subject, period))
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        refs = [subject_ref(subject), *([period_ref(period)] if period else [])]
-        keys = self.keys.for_reading(refs)
-        subject_key, period_key = keys[refs[0]], keys[refs[-1]] if period else None
-        destroyed = subject_key is None or (period != "" and period_key is None)
-        key = None if destroyed else _BoxKey(_combined(subject_key, period_key))  # type: ignore[arg-type]
+        self._readers.clear()
+        self._opened.clear()
+        self._read_keys(recent, renewing=True)
+        self._period_ends = time.monotonic() + self.keys.cache_seconds
+
+    def _reader(self, subject: str, period: str) -> _BoxKey | None:
+        """The key of a (subject, period) in this cache period, or None when one of its keys was
+        destroyed."""
+        pair = (subject, period)
+        if pair not in self._readers:
+            self._read_keys([pair])
+        self._used.add(pair)
+        return self._readers[pair]
+
+    def _read_keys(self, pairs: list[tuple[str, str]], renewing: bool = False) -> None:
+        """Read the keys of these (subject, period) pairs. Renewing, each is read from the table
+        (none kept from an older period) and a missing one is left out, to be named when read."""
+        refs = {subject_ref(subject) for subject, _ in pairs} | {period_ref(p) for _, p in pairs if p}
+        keys = self.keys.for_reading(sorted(refs), missing_ok=renewing, refresh=renewing)
         if len(self._readers) > MAX_CACHED:
             self._readers.clear()
-        self._readers[(subject, period)] = (now + self.keys.cache_seconds, key)
-        return key
+        for subject, period in pairs:
+            refs_of_pair = [subject_ref(subject), *([period_ref(period)] if period else [])]
+            if all(ref in keys for ref in refs_of_pair):
+                subject_key, period_key = keys[refs_of_pair[0]], keys[refs_of_pair[-1]] if period else None
+                destroyed = subject_key is None or (period != "" and period_key is None)
+                self._readers[(subject, period)] = (
+                    None if destroyed else _BoxKey(_combined(subject_key, period_key))  # type: ignore[arg-type]
+                )
 
     def _check_version(self) -> None:
         """Keys were destroyed or forgotten in this process: drop everything derived from them."""

@@ -112,3 +112,27 @@ def test_erased_values_read_erased_at_once_here_and_after_the_key_cache_period_e
     assert shown(service, state) == (ERASED, ERASED, ERASED)
     time.sleep(0.4)
     assert shown(other_process, state) == (ERASED, ERASED, ERASED)
+
+
+def test_after_a_cache_period_the_keys_of_many_people_are_read_again_in_one_query(
+    service: PropertyService, other_process: PropertyService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [context_for(name) for name in ("ann", "ben", "cid", "dot", "eve")]
+    states = [record(service, who) for who in people]
+    keys = cipher_of(other_process).keys
+    keys.cache_seconds = 0.3
+    queries: list[list[str]] = []
+    select = keys.table.select
+    monkeypatch.setattr(keys.table, "select", lambda refs: queries.append(list(refs)) or select(refs))
+
+    def read_all() -> list[tuple[str, str, str]]:
+        return [shown(other_process, state) for state in states]
+
+    expected = [(who.username, "203.0.113.7", "pytest") for who in people]
+    assert read_all() == expected
+    assert len(queries) > 1, "first read: one query per person"
+    time.sleep(0.4)
+    queries.clear()
+    assert read_all() == expected
+    assert len(queries) == 1
+    assert len(queries[0]) == len(people) + 1  # each person's key and the day's
