@@ -177,26 +177,33 @@ class PersonalDataCipher:
         """The key of a (subject, period) in this cache period, or None when one of its keys was
         destroyed."""
         pair = (subject, period)
-        if pair not in self._readers:
-            self._read_keys([pair])
         self._used.add(pair)
-        return self._readers[pair]
+        try:
+            return self._readers[pair]
+        except KeyError:  # not read in this period (or another thread just started a new one)
+            return self._read_keys([pair])[pair]
 
-    def _read_keys(self, pairs: list[tuple[str, str]], renewing: bool = False) -> None:
-        """Read the keys of these (subject, period) pairs. Renewing, each is read from the table
-        (none kept from an older period) and a missing one is left out, to be named when read."""
+    def _read_keys(
+        self, pairs: list[tuple[str, str]], renewing: bool = False
+    ) -> dict[tuple[str, str], _BoxKey | None]:
+        """Read the keys of these (subject, period) pairs, kept for this period and returned.
+        Renewing, each is read from the table (none kept from an older period) and a missing one
+        is left out, to be named when it is read."""
         refs = {subject_ref(subject) for subject, _ in pairs} | {period_ref(p) for _, p in pairs if p}
         keys = self.keys.for_reading(sorted(refs), missing_ok=renewing, refresh=renewing)
-        if len(self._readers) > MAX_CACHED:
-            self._readers.clear()
+        read: dict[tuple[str, str], _BoxKey | None] = {}
         for subject, period in pairs:
             refs_of_pair = [subject_ref(subject), *([period_ref(period)] if period else [])]
             if all(ref in keys for ref in refs_of_pair):
                 subject_key, period_key = keys[refs_of_pair[0]], keys[refs_of_pair[-1]] if period else None
                 destroyed = subject_key is None or (period != "" and period_key is None)
-                self._readers[(subject, period)] = (
+                read[(subject, period)] = (
                     None if destroyed else _BoxKey(_combined(subject_key, period_key))  # type: ignore[arg-type]
                 )
+        if len(self._readers) > MAX_CACHED:
+            self._readers.clear()
+        self._readers.update(read)
+        return read
 
     def _check_version(self) -> None:
         """Keys were destroyed or forgotten in this process: drop everything derived from them."""
