@@ -209,14 +209,17 @@ class DataKeys:
             raise DestroyedDataKey(f"data key {ref!r} was destroyed: nothing more is recorded under it")
         return key
 
-    def for_reading(self, refs: Sequence[str], missing_ok: bool = False) -> dict[str, bytes | None]:
-        """Each key, or None when it was destroyed; a key not in the table is an error naming it."""
+    def for_reading(
+        self, refs: Sequence[str], missing_ok: bool = False, refresh: bool = False
+    ) -> dict[str, bytes | None]:
+        """Each key, or None when it was destroyed; a key not in the table is an error naming it.
+        With ``refresh``, all are read from the table, cached or not."""
         now = time.monotonic()
         found: dict[str, bytes | None] = {}
         wanted = []
         for ref in refs:
             cached = self._cache.get(ref)
-            if cached is not None and cached[0] > now:
+            if cached is not None and cached[0] > now and not refresh:
                 found[ref] = cached[1]
             else:
                 wanted.append(ref)

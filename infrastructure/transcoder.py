@@ -5,7 +5,7 @@ from, so decoding gives back the exact objects (``decode(encode(e)) == e``) and 
 never depends on a Python class path that a refactor could move.
 
 Given a :class:`PersonalDataCipher`, the personal fields named in ``domain/personal_data.py`` are
-stored sealed (``{"_type_": "sealed", "_data_": [subject, period, box]}``) and opened on reading;
+stored sealed (``{"_type_": "sealed", "_data_": "subject:period:box"}``) and opened on reading;
 without one (unit tests, benchmarks' baseline) they are stored in clear, and a sealed value reads
 back as a :class:`Sealed` object.
 """
@@ -112,11 +112,8 @@ class OrjsonTranscoder(Transcoder):
         for personal in layout.personal:
             plain = getattr(record, personal.name)
             if plain:
-                sealed = self.cipher.seal(subject, personal.name, personal.lifetime, str(plain))
-                data[personal.name] = {
-                    TYPE_KEY: SEALED,
-                    DATA_KEY: [sealed.subject, sealed.period, sealed.box],
-                }
+                token = self.cipher.seal(subject, personal.name, personal.lifetime, str(plain))
+                data[personal.name] = {TYPE_KEY: SEALED, DATA_KEY: token}
 
     def _untag(self, value: Any) -> Any:
         # Plain leaves (most of an event) are passed on without a call: rebuilds decode every event.
@@ -126,7 +123,7 @@ class OrjsonTranscoder(Transcoder):
             return value
         if len(value) == 2 and TYPE_KEY in value and DATA_KEY in value:
             if value[TYPE_KEY] == SEALED:
-                return Sealed(*value[DATA_KEY])
+                return Sealed.stored(value[DATA_KEY])
             decode = self._decoders.get(value[TYPE_KEY])
             if decode is None:
                 raise TranscodingNotRegisteredError(f"unknown stored type {value[TYPE_KEY]!r}")
@@ -143,13 +140,20 @@ class OrjsonTranscoder(Transcoder):
 
     def _opened(self, data: dict[str, Any]) -> dict[str, Any]:
         """A personal record's fields, each sealed one opened here, where its name (bound into
-        its box) is known. Written as one loop: every event's audit context goes through it."""
+        its box) is known. Written as one loop, a sealed value found by a dict lookup of its token
+        (``PersonalDataCipher.opened``): every event's audit context goes through it."""
         assert self.cipher is not None
+        lately = self.cipher.opened()
         opened = {}
         for name, item in data.items():
             if type(item) is dict:
                 if item.get(TYPE_KEY) == SEALED:
-                    opened[name] = self.cipher.open(name, *item[DATA_KEY])
+                    token = item[DATA_KEY]
+                    hit = lately.get(token) if type(token) is str else None
+                    if hit is not None and hit[0] == name:
+                        opened[name] = hit[1]
+                    else:
+                        opened[name] = self.cipher.open(name, token)
                 else:
                     opened[name] = self._untag(item)
             else:
