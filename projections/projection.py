@@ -79,11 +79,10 @@ class RowCache(Generic[Row]):
         self.generation = generation
         self.rows: dict[Any, Row] = {}
         wanted = set(keys)
-        if wanted:  # a batch that only creates rows loads nothing (and composes no query)
-            lookup = {f"{key_field}__in": wanted, "generation": generation}
+        if wanted:  # a batch that only creates rows loads nothing
             # No ORDER BY: on SQLite the default ordering made the planner pick the ordering index
             # and scan the whole generation instead of using the (generation, key) unique index.
-            for row in model._default_manager.filter(**lookup).order_by():
+            for row in row_writer(model).select(key_field, generation, wanted):
                 self.rows[getattr(row, key_field)] = row
         self.new: dict[Any, Row] = {}
         self.changed: set[Any] = set()
