@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
 import json
 import os
 import pstats
@@ -84,7 +85,8 @@ def timed_pairs(cosmo: Action, plain: Action, requests: int) -> tuple[float, flo
 
 
 def endpoints(client: Any, headers: dict[str, str], collection: str) -> dict[str, Action]:
-    """POST, PATCH (over ``PATCHED_ROWS`` properties in turn), GET detail and GET list on one
+    """POST, PATCH (over ``PATCHED_ROWS`` properties in turn, each a new name: a PATCH that
+    changes nothing records nothing and is not the write being measured), GET detail and GET list on one
     collection: ``/api/properties`` or its plain-model twin ``/bench/plain``."""
     from bench.http_load import BODY, PATCHED_ROWS
 
@@ -94,10 +96,13 @@ def endpoints(client: Any, headers: dict[str, str], collection: str) -> dict[str
         return response.json()
 
     ids = [send("post", collection, BODY, 201)["id"] for _ in range(PATCHED_ROWS)]
+    renames = itertools.count()
     return {
         "POST": lambda _: send("post", collection, BODY, 201),
         "PATCH": lambda n: send(
-            "patch", f"{collection}/{ids[n % PATCHED_ROWS]}", json.dumps({"name": f"Harbour View {n}"})
+            "patch",
+            f"{collection}/{ids[n % PATCHED_ROWS]}",
+            json.dumps({"name": f"Harbour View {next(renames)}"}),
         ),
         "GET detail": lambda n: send("get", f"{collection}/{ids[n % PATCHED_ROWS]}"),
         "GET list": lambda _: send("get", collection),

@@ -77,13 +77,13 @@ class RowCache(Generic[Row]):
         self.model = model
         self.key_field = key_field
         self.generation = generation
-        lookup = {f"{key_field}__in": set(keys), "generation": generation}
-        self.rows: dict[Any, Row] = {
+        self.rows: dict[Any, Row] = {}
+        wanted = set(keys)
+        if wanted:  # a batch that only creates rows loads nothing
             # No ORDER BY: on SQLite the default ordering made the planner pick the ordering index
             # and scan the whole generation instead of using the (generation, key) unique index.
-            getattr(row, key_field): row
-            for row in model._default_manager.filter(**lookup).order_by()
-        }
+            for row in row_writer(model).select(key_field, generation, wanted):
+                self.rows[getattr(row, key_field)] = row
         self.new: dict[Any, Row] = {}
         self.changed: set[Any] = set()
         self.deleted: set[Any] = set()

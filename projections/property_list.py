@@ -39,7 +39,12 @@ class PropertyListProjection(Projection):
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:
-        keys = {event.originator_id for event in events}
+        # A property registered in this batch has no row before it: a registration (the common
+        # write) loads nothing.
+        registered = {
+            event.originator_id for event in events if isinstance(event, Property.PropertyRegistered)
+        }
+        keys = {event.originator_id for event in events} - registered
         self.rows = RowCache(PropertyListing, "property_id", generation, keys)
 
     def finish_batch(self) -> None:

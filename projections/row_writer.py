@@ -4,11 +4,13 @@ Django's ``bulk_create`` and ``bulk_update`` compile every value of every row th
 (``bulk_update`` into one ``CASE WHEN`` per column); in a rebuild that was more than half of the
 time (docs/adr/0015). Here each column's conversion to its database value is chosen once per model
 and connection, and columns that need none (text, integers, booleans) are passed on as they are.
+The batch's rows are loaded through a precomposed SELECT too: every write that changes a row
+loads it, and composing the ORM query cost more than running it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +18,7 @@ from uuid import UUID
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import Field
+from django.db.models.query import RawQuerySet
 
 from projections.models import ReadModel
 
@@ -35,7 +38,7 @@ Adapter = Callable[[Any], Any] | None
 
 
 class RowWriter:
-    """INSERT and UPDATE statements for one read model, with each column's conversion."""
+    """SELECT, INSERT and UPDATE statements for one read model, with each column's conversion."""
 
     def __init__(self, model: type[ReadModel]) -> None:
         meta = model._meta
@@ -55,6 +58,18 @@ class RowWriter:
         pk_column = quote(key.column)
         assignments = ", ".join(f"{column} = %s" for column in columns)
         self.update_sql = f"UPDATE {table} SET {assignments} WHERE {pk_column} = %s"  # noqa: S608
+        self.model = model
+        self.keys = {f.attname: (f, quote(f.column or f.attname)) for f in fields}
+        every_column = ", ".join([pk_column, *columns])
+        self.select_sql = f"SELECT {every_column} FROM {table} WHERE {quote('generation')} = %s"  # noqa: S608
+
+    def select(self, key_field: str, generation: int, keys: Collection[Any]) -> RawQuerySet[Any]:
+        """The generation's rows with these keys: the ORM's rows and conversions (``raw()``) without
+        composing a query, which cost more than running it on every write's load."""
+        field, column = self.keys[key_field]
+        sql = f"{self.select_sql} AND {column} IN ({', '.join(['%s'] * len(keys))})"
+        params = [generation, *(field.get_db_prep_value(key, connection) for key in keys)]
+        return self.model._default_manager.raw(sql, params)
 
     def values(self, row: ReadModel) -> list[Any]:
         state = row.__dict__

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
 from domain.audit import AuditContext
 from domain.service import PropertyChanges, PropertyService
 from projections.inline import apply_recorded
-from projections.models import PropertyListing
+from projections.models import ProjectionState, ProjectionTracking, PropertyListing
 from projections.property_detail import PropertyDetailProjection
 from projections.property_list import PropertyListProjection
 from projections.runner import catch_up
@@ -65,3 +71,96 @@ def test_a_failing_handler_stalls_the_projection_at_that_event_as_a_catch_up_wou
     left = apply_recorded([PropertyListProjection()], receipt.recorded)
     assert [p.name for p in left] == ["property_list"], "a stalled read model is left to the catch-up"
     assert catch_up(PropertyListProjection(), service) == 2, "the fixed release resumes where it stopped"
+
+
+def test_a_registration_costs_the_claim_and_the_row_insert_and_nothing_else(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    """The common write's read-model transaction: no state/tracking reads, no load of a row that
+    cannot exist yet, no separate position update (statement counts: docs/benchmarks.md)."""
+    projections = [PropertyListProjection(), PropertyDetailProjection()]
+    for projection in projections:
+        catch_up(projection, service)
+    receipt = register(service)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert apply_recorded(projections, receipt.recorded) == []
+    statements = [
+        query["sql"]
+        for query in queries.captured_queries
+        if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+    ]
+    assert len(statements) == 2, statements
+    assert statements[0].startswith("WITH live")  # the claim
+    assert 'INSERT INTO "projections_propertylisting"' in statements[1]
+    assert tracking("property_list").position == tracking("property_detail").position == 1
+    assert PropertyListing.live().get(property_id=receipt.id).version == 1
+
+
+def test_only_the_read_models_right_before_the_write_are_claimed(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    catch_up(PropertyDetailProjection(), service)
+    register(service, "Someone else's")
+    catch_up(PropertyListProjection(), service)  # the gallery's read model stays at 0
+    mine = register(service, "Mine")
+
+    left = apply_recorded([PropertyListProjection(), PropertyDetailProjection()], mine.recorded)
+    assert [p.name for p in left] == ["property_detail"]
+    assert tracking("property_list").position == 2
+    assert tracking("property_detail").position == 0
+    assert PropertyListing.live().filter(property_id=mine.id).exists()
+
+
+def test_a_claim_waits_for_a_rebuild_swap_and_goes_to_the_generation_it_swapped_in(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    first = register(service)
+    catch_up(PropertyListProjection(), service)
+    # A rebuilt generation 2 that has seen as much as the live one, about to be swapped in.
+    ProjectionTracking.objects.create(name="property_list", generation=2, position=1)
+    PropertyListing.objects.create(
+        **{
+            **{
+                f.attname: getattr(PropertyListing.live().get(), f.attname)
+                for f in PropertyListing._meta.concrete_fields
+            },
+            "id": None,
+            "generation": 2,
+        }
+    )
+    receipt = service.update_property(first.id, PropertyChanges(name="Renamed"), 1)
+    locked, release = threading.Event(), threading.Event()
+    left: list[str] = []
+
+    def swap() -> None:
+        try:
+            with transaction.atomic():
+                state = ProjectionState.objects.select_for_update().get(name="property_list")
+                locked.set()
+                release.wait(10)
+                state.generation = 2
+                state.save(update_fields=["generation"])
+        finally:
+            connection.close()
+
+    def write() -> None:
+        try:
+            left.extend(p.name for p in apply_recorded([PropertyListProjection()], receipt.recorded))
+        finally:
+            connection.close()
+
+    swapper, writer = threading.Thread(target=swap), threading.Thread(target=write)
+    swapper.start()
+    assert locked.wait(10)
+    writer.start()
+    time.sleep(0.3)
+    assert writer.is_alive(), "the claim waits for the swap's lock on the state row"
+    release.set()
+    swapper.join(10)
+    writer.join(10)
+    assert left == []
+    live = PropertyListing.live().get(property_id=first.id)
+    assert (live.generation, live.name, live.version) == (2, "Renamed", 2)
+    assert ProjectionTracking.objects.get(name="property_list", generation=2).position == 2
+    assert ProjectionTracking.objects.get(name="property_list", generation=1).position == 1
