@@ -5,11 +5,11 @@ An auditor runs this on their own machine with nothing but Python 3.11+ and ``cr
 Django, no database, no server, no secret, no code of Cosmo's. It trusts only the public keys it is
 given, and a key one of them handed the log over to (a rotation: a checkpoint signed by a trusted
 key that names the next key, which signs it too). It checks that the checkpoints are signed by
-trusted keys, that every event in the bundle is a
-leaf of the checkpoint's tree (RFC 9162 inclusion proofs over leaves it re-encodes itself from the
-shown fields and the stored payload), that each shown field is what the stored payload says, that
-every earlier checkpoint in the bundle is a prefix of this one (consistency proofs), and, with
-``--kept``, that a checkpoint the auditor saved earlier is a prefix too.
+trusted keys, that every event in the bundle is a leaf of the checkpoint's tree (RFC 9162
+inclusion proofs over leaves it re-encodes itself from the shown fields and the stored payload),
+that each shown field is what the stored payload says, that every earlier checkpoint in the bundle
+is a prefix of this one (consistency proofs), and, with ``--kept``, that a checkpoint the auditor
+saved earlier is a prefix too.
 
 The bundle (``cosmo-audit-bundle/2``, documented in docs/audit-bundle.md) is NDJSON: a header line,
 then one line per event. It is read and checked a line at a time, so a bundle of millions of
@@ -356,9 +356,11 @@ def parse_checkpoint_body(body: str, what: str) -> Checkpoint:
     if len(root) != 32:
         raise VerificationFailed(f"{what}'s root hash is not 32 bytes")
     times = [line.removeprefix("time ") for line in lines[3:] if line.startswith("time ")]
-    handovers = [
-        parse_vkey(line.removeprefix("handover ")) for line in lines[3:] if line.startswith("handover ")
-    ]
+    named = [line.removeprefix("handover ") for line in lines[3:] if line.startswith("handover ")]
+    try:
+        handovers = [parse_vkey(text) for text in named]
+    except VerificationFailed:
+        raise VerificationFailed(f"{what}'s handover line does not name a verifier key") from None
     if len(handovers) > 1 or any(key.name != lines[0] for key in handovers):
         raise VerificationFailed(f"{what} hands over to more than one key, or to another log's")
     return Checkpoint(

@@ -561,6 +561,13 @@ def test_a_handover_the_named_key_did_not_sign_fails(log: Log) -> None:
     assert "earlier checkpoint #2's signature does not verify" in verdict_with(forged, log.key)
 
 
+def test_a_handover_line_that_names_no_key_fails(log: Log) -> None:
+    good = log.checkpoint(8, second=2, signers=[log.key, NEW_KEY], handover=NEW_KEY)
+    garbled = good.replace(f"handover {vkey_of(NEW_KEY)}", "handover not-a-key")
+    message = verdict_with(rotated(log, handover_note=garbled), log.key)
+    assert message == "earlier checkpoint #2's handover line does not name a verifier key"
+
+
 def test_a_forged_log_with_its_own_key_does_not_pass_for_ours(log: Log) -> None:
     forged = Log(11, salt=" ")
     raw = encode(forged.bundle([1, 2], size=11))
