@@ -32,6 +32,7 @@ class Rotation:
     new: str
     handover: Checkpoint
     printed: str
+    witness: Path
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ def rotation(
     new_key = SigningKey.generate_text()
     key_file = tmp_path / "new-signing-key"
     key_file.write_text(new_key)
-    call_command("audit", "rotate-signing-key", "--new-key-file", str(key_file))
+    witness = tmp_path / "witness.txt"
+    call_command("audit", "rotate-signing-key", "--new-key-file", str(key_file), "--publish", str(witness))
     printed = capsys.readouterr().out
     handover = old_log.latest_checkpoint()
     assert handover is not None
@@ -59,7 +61,7 @@ def rotation(
     record_five_events(service)
     new_log = transparency_log()
     new_log.make_checkpoint()
-    return Rotation(old_log.verifier.vkey, new_log.verifier.vkey, handover, printed)
+    return Rotation(old_log.verifier.vkey, new_log.verifier.vkey, handover, printed, witness)
 
 
 def test_the_handover_names_the_new_key_and_both_keys_sign_it(rotation: Rotation) -> None:
@@ -70,6 +72,7 @@ def test_the_handover_names_the_new_key_and_both_keys_sign_it(rotation: Rotation
     assert len(signatures) == 2
     assert all(line.startswith("\u2014 cosmo.local/audit ") for line in signatures)
     assert rotation.printed.startswith(rotation.handover.text)
+    assert rotation.witness.read_text() == rotation.handover.text + "\n"
     assert f"COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS={rotation.old}\n" in rotation.printed
 
 
@@ -102,7 +105,7 @@ def test_a_checkpoint_signed_by_an_unlisted_key_is_forged(rotation: Rotation) ->
     assert (result.first_problem.position, result.first_problem.kind) == (12, "forged_checkpoint")
 
 
-def test_a_handover_to_the_current_key_or_an_unreadable_one_is_refused(
+def test_a_handover_to_the_current_key_a_retired_one_or_an_unreadable_one_is_refused(
     service: PropertyService, alice: AuditContext, settings: Settings, tmp_path: Path
 ) -> None:
     record_five_events(service)
@@ -116,6 +119,13 @@ def test_a_handover_to_the_current_key_or_an_unreadable_one_is_refused(
         call_command("audit", "rotate-signing-key", "--new-key-file", str(garbled))
     with pytest.raises(CommandError, match="cannot read"):
         call_command("audit", "rotate-signing-key", "--new-key-file", str(tmp_path / "nowhere"))
+    retired = SigningKey.generate_text()
+    settings.COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS = (
+        SigningKey.from_text("cosmo.local/audit", retired).verifier.vkey,
+    )
+    same.write_text(retired)
+    with pytest.raises(CommandError, match="the new key signed this log before"):
+        call_command("audit", "rotate-signing-key", "--new-key-file", str(same))
     assert transparency_log().checkpoints() == []
 
 

@@ -220,15 +220,16 @@ class Command(BaseCommand):
             made = log.hand_over(successor)
         except InvalidSigningKey as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(made.text, ending="")
-        self._publish(made, targets)
         previous = ",".join(key.vkey for key in [log.verifier, *log.previous_keys])
+        new_file = Path(new_key_file).resolve()
+        self.stdout.write(made.text, ending="")
         self.stdout.write(
             f"\nhanded the log over at tree size {made.size}; now configure the server and the workers with\n"
-            f"  COSMO_AUDIT_SIGNING_KEY_FILE={new_key_file}   (and COSMO_AUDIT_SIGNING_KEY unset)\n"
+            f"  COSMO_AUDIT_SIGNING_KEY_FILE={new_file}   (and COSMO_AUDIT_SIGNING_KEY unset)\n"
             f"  COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS={previous}\n"
             "restart them, then run `manage.py audit verify`"
         )
+        self._publish(made, targets)  # last: a witness that fails leaves the steps above printed
 
     def _kept_checkpoints(self, texts: list[str]) -> list[Checkpoint]:
         verifiers = self._log().verifiers
