@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -127,6 +127,21 @@ def test_a_handover_to_the_current_key_a_retired_one_or_an_unreadable_one_is_ref
     with pytest.raises(CommandError, match="the new key signed this log before"):
         call_command("audit", "rotate-signing-key", "--new-key-file", str(same))
     assert transparency_log().checkpoints() == []
+
+
+def test_a_handover_in_the_second_of_a_checkpoint_of_the_same_tree_is_signed_again(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    """One row per size and second: a worker's checkpoint there first must not swallow the handover."""
+    record_five_events(service)
+    log = transparency_log()
+    now = datetime.now(UTC).replace(microsecond=0)
+    for second in (0, 1):
+        taken = (now + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        log.recorder.insert_checkpoint(StoredCheckpoint(5, taken, log.root(5), "a worker's checkpoint"))
+    handover = log.hand_over(SigningKey.from_text(log.origin, SigningKey.generate_text()))
+    assert handover.time >= now + timedelta(seconds=2)
+    assert [row.note for row in log.recorder.select_checkpoints(latest_only=True)] == [handover.text]
 
 
 # --- Offline, as the auditor verifies a bundle spanning the rotation --------------------------
