@@ -41,6 +41,10 @@ class PublicKeySerializer(serializers.Serializer[Any]):
     key = serializers.CharField(help_text="C2SP vkey: <name>+<key hash hex>+<base64(0x01 || Ed25519 key)>")
     origin = serializers.CharField()
     algorithm = serializers.CharField()
+    previous_keys = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="the vkeys of the keys rotated away from, whose checkpoints stay genuine",
+    )
 
 
 class CheckpointSerializer(serializers.Serializer[Any]):

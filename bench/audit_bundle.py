@@ -187,7 +187,7 @@ def measure(
     checks_seconds = []
     for _ in range(RUNS):
         started = time.perf_counter()
-        report = verifier.verify_bundle(io.BytesIO(raw), made["key"])
+        report = verifier.verify_bundle(io.BytesIO(raw), [made["key"]])
         checks_seconds.append(time.perf_counter() - started)
     log(f"  {database}: {report.events} events bundled in {made['seconds']:.3f} s, {len(raw):,} B")
     ranges = tuple(

@@ -7,7 +7,7 @@ One pass over the events checks both the keyed chain (its links and seals) and t
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -53,12 +53,12 @@ def verify(
     key: ChainKey,
     external_seals: Iterable[Seal] = (),
     kept_checkpoints: Iterable[Checkpoint] = (),
-    verifier: VerifierKey | None = None,
+    verifiers: Sequence[VerifierKey] = (),
     workers: int = 1,
     min_span: int = MIN_SPAN,
 ) -> Verification:
     """Recompute the whole chain and tree; seals and checkpoints kept outside the database are
-    checked with the stored ones (checkpoint signatures with ``verifier``, when there is one).
+    checked with the stored ones (checkpoint signatures with ``verifiers``, when there are any).
 
     With ``workers`` > 1 the log is cut into that many spans, checked at once in forked processes
     (each on a database connection of its own); only a command line should ask for that, never a
@@ -84,7 +84,7 @@ def verify(
         for start, end in zip(starts, ends, strict=True)
     ]
     spans = _check_spans(store, key, tasks)
-    return combine(spans, seals, key, signature_problem(checkpoints, verifier))
+    return combine(spans, seals, key, signature_problem(checkpoints, verifiers))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from infrastructure.images.image_store import ImageStore
 from infrastructure.images.local_store import LocalImageStore
 from infrastructure.persistence import event_store_env
 from infrastructure.projection_leases import ProjectionLeases
-from infrastructure.signed_note import SigningKey
+from infrastructure.signed_note import SigningKey, VerifierKey
 from infrastructure.transcoder import OrjsonTranscoder
 from infrastructure.transparency_log import TransparencyLog
 from infrastructure.wake_up import wake_workers
@@ -153,8 +153,9 @@ def signing_key() -> SigningKey | None:
 
 
 def transparency_log() -> TransparencyLog:
-    """The Merkle log over the events, with the key that signs its checkpoints."""
-    return TransparencyLog(property_service().recorder, signing_key(), settings.COSMO_AUDIT_ORIGIN)
+    """The Merkle log over the events, with the key that signs its checkpoints and the earlier ones."""
+    previous = tuple(VerifierKey.parse(vkey) for vkey in settings.COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS)
+    return TransparencyLog(property_service().recorder, signing_key(), settings.COSMO_AUDIT_ORIGIN, previous)
 
 
 def reset() -> None:

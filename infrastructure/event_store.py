@@ -314,13 +314,15 @@ class ChainedRecorder(ApplicationRecorder):
         added: int = self._locked_write(work)
         return added
 
-    def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
-        self._run(
+    def insert_checkpoint(self, checkpoint: StoredCheckpoint) -> bool:
+        """Keep the checkpoint; False when one of the same size and second was kept already."""
+        inserted = self._run(
             "INSERT INTO {checkpoints} (size, made_at, root, note) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (size, made_at) DO NOTHING",
+            "ON CONFLICT (size, made_at) DO NOTHING RETURNING size",
             (checkpoint.size, checkpoint.made_at, checkpoint.root, checkpoint.note),
             write=True,
         )
+        return bool(inserted)
 
     def select_checkpoints(self, latest_only: bool = False) -> list[StoredCheckpoint]:
         order = "made_at DESC, size DESC LIMIT 1" if latest_only else "made_at, size"

@@ -23,7 +23,7 @@ from hashlib import sha256
 from infrastructure.audit_chain import GENESIS_DIGEST, ChainKey, Problem, Seal, Verification
 from infrastructure.log_leaf import row_leaf_bytes
 from infrastructure.merkle import LEAF_PREFIX, NODE_PREFIX, fold_root
-from infrastructure.signed_note import Checkpoint, InvalidNote, VerifierKey
+from infrastructure.signed_note import Checkpoint, InvalidNote, VerifierKey, open_note
 
 EventRow = tuple[int, str, str, int, str, bytes]
 """(notification id, aggregate id as 32 hex digits, as dashed text, version, topic, state)."""
@@ -133,13 +133,14 @@ def combine(
     return result
 
 
-def signature_problem(checkpoints: Sequence[Checkpoint], verifier: VerifierKey | None) -> Problem | None:
-    """A checkpoint whose note does not open with ``verifier``, or says other than its row."""
-    if verifier is None:
+def signature_problem(checkpoints: Sequence[Checkpoint], verifiers: Sequence[VerifierKey]) -> Problem | None:
+    """A checkpoint whose note opens with none of ``verifiers`` (the log's current key and the ones
+    it rotated away from), or says other than its row. No keys, no signature check."""
+    if not verifiers:
         return None
     for checkpoint in checkpoints:
         try:
-            opened = verifier.open(checkpoint.text)
+            opened = open_note(checkpoint.text, verifiers)
         except InvalidNote as error:
             return Problem(checkpoint.size, "forged_checkpoint", f"checkpoint of {checkpoint.size}: {error}")
         if (opened.size, opened.root) != (checkpoint.size, checkpoint.root):

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from infrastructure import environment, local_env
 from infrastructure.logging_config import logging_config
-from infrastructure.signed_note import InvalidSigningKey, SigningKey
+from infrastructure.signed_note import InvalidNote, InvalidSigningKey, SigningKey, VerifierKey
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 MIN_SECRET_KEY_LENGTH = 32
@@ -76,6 +76,20 @@ if (
     or any(c.isspace() for c in COSMO_AUDIT_ORIGIN)
 ):
     raise ImproperlyConfigured("COSMO_AUDIT_ORIGIN must be a name without spaces or '+' (it names the key)")
+# After a rotation (`audit rotate-signing-key`), the public verifier keys that signed earlier
+# checkpoints (C2SP vkeys, comma-separated): `audit verify` accepts checkpoints they signed.
+COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS = tuple(
+    environment.comma_separated(env, "COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS")
+)
+for _vkey in COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS:
+    try:
+        _previous = VerifierKey.parse(_vkey)
+    except InvalidNote as _error:
+        raise ImproperlyConfigured(f"COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS: {_error}") from None
+    if _previous.name != COSMO_AUDIT_ORIGIN:
+        raise ImproperlyConfigured(
+            f"COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS: {_previous.name!r} is not COSMO_AUDIT_ORIGIN's key"
+        )
 # Workers sign a checkpoint after this many new events, or this long after the last one if any
 # event came since.
 COSMO_CHECKPOINT_EVERY_EVENTS = env.int("COSMO_CHECKPOINT_EVERY_EVENTS", 1000)

@@ -4,6 +4,10 @@ The format is the one transparency logs (Go's sumdb, Sigstore, Tessera) use, so 
 tools can read it: the body names the log (origin), the tree size and the root hash, plus a
 ``time`` extension line; the signature line carries the key name and a 4-byte key hash so a
 verifier knows which of its keys to try. Only the public key ever leaves the server.
+
+A key is rotated with a handover checkpoint: its body names the next key on a ``handover``
+extension line and both keys sign it, so whoever trusts the old key learns the new one from a note
+the old key signed (a signature line alone would not do: anyone can append one to a note).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,10 +31,15 @@ from cryptography.hazmat.primitives.serialization import (
 ALGORITHM_ED25519 = 0x01
 EM_DASH = "\u2014"
 _TIME = re.compile(r"^time (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$")
+HANDOVER = "handover "
 
 
 class InvalidNote(ValueError):
     """Text that is not a checkpoint this log could have signed (unreadable, or a bad signature)."""
+
+
+class UnsignedNote(InvalidNote):
+    """A note that carries no signature line of the key it was opened with."""
 
 
 class InvalidSigningKey(ValueError):
@@ -45,15 +55,20 @@ class Checkpoint:
     root: bytes
     time: datetime
     text: str
+    handover: VerifierKey | None = None
+    """The key this checkpoint hands the log over to (a rotation), signed by both keys."""
 
     @property
     def body(self) -> str:
-        return checkpoint_body(self.origin, self.size, self.root, self.time)
+        return checkpoint_body(self.origin, self.size, self.root, self.time, self.handover)
 
 
-def checkpoint_body(origin: str, size: int, root: bytes, time: datetime) -> str:
+def checkpoint_body(
+    origin: str, size: int, root: bytes, time: datetime, handover: VerifierKey | None = None
+) -> str:
     stamp = time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp}\n"
+    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp}\n"
+    return body if handover is None else f"{body}{HANDOVER}{handover.vkey}\n"
 
 
 def key_hash(name: str, public_key: bytes) -> bytes:
@@ -72,6 +87,12 @@ class VerifierKey:
         self.public_key = public_key
         self.raw = _raw(public_key)
         self.hash = key_hash(name, self.raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VerifierKey) and (other.name, other.raw) == (self.name, self.raw)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.raw))
 
     @property
     def vkey(self) -> str:
@@ -93,7 +114,11 @@ class VerifierKey:
         return key
 
     def open(self, text: str) -> Checkpoint:
-        """The checkpoint in ``text`` if this key signed exactly its body; else ``InvalidNote``."""
+        """The checkpoint in ``text`` if this key signed exactly its body; else ``InvalidNote``
+        (``UnsignedNote`` when the note has no signature line of this key at all).
+
+        A handover must also be signed by the key it names: that key proves it exists and is held.
+        """
         body, separator, signatures = text.partition("\n\n")
         if not separator or not body or not text.endswith("\n"):
             raise InvalidNote(
@@ -120,8 +145,28 @@ class VerifierKey:
             checkpoint = parse_body(body, text)
             if checkpoint.origin != self.name:
                 raise InvalidNote(f"the checkpoint is for {checkpoint.origin!r}, not {self.name!r}")
+            successor = checkpoint.handover
+            if successor is not None and successor.hash != self.hash:
+                try:
+                    successor.open(text)
+                except UnsignedNote:
+                    raise InvalidNote(
+                        f"the handover to {successor.hash.hex()} is not signed by that key"
+                    ) from None
             return checkpoint
-        raise InvalidNote(f"no signature by {self.name} ({self.hash.hex()}) on the checkpoint")
+        raise UnsignedNote(f"no signature by {self.name} ({self.hash.hex()}) on the checkpoint")
+
+
+def open_note(text: str, keys: Sequence[VerifierKey]) -> Checkpoint:
+    """The checkpoint in ``text`` if one of ``keys`` signed it: the log's current key or one it
+    rotated away from. A bad signature by any of them is a forgery, not a reason to try the next."""
+    for key in keys:
+        try:
+            return key.open(text)
+        except UnsignedNote:
+            continue
+    names = ", ".join(key.hash.hex() for key in keys)
+    raise UnsignedNote(f"no signature by any of the log's keys ({names}) on the checkpoint")
 
 
 def split_notes(text: str) -> list[str]:
@@ -144,9 +189,14 @@ def split_notes(text: str) -> list[str]:
 
 def parse_body(body: str, text: str) -> Checkpoint:
     lines = body.split("\n")
-    if len(lines) != 5 or lines[-1] != "":
-        raise InvalidNote("a checkpoint body is origin, size, root and a time line")
+    if len(lines) not in (5, 6) or lines[-1] != "":
+        raise InvalidNote("a checkpoint body is origin, size, root, a time line and maybe a handover line")
     origin, size_text, root_text, time_line = lines[:4]
+    handover = None
+    if len(lines) == 6:
+        if not lines[4].startswith(HANDOVER):
+            raise InvalidNote("a checkpoint's line after its time can only be a handover line")
+        handover = VerifierKey.parse(lines[4].removeprefix(HANDOVER))
     time_match = _TIME.match(time_line)
     if not size_text.isdigit() or time_match is None:
         raise InvalidNote("a checkpoint names its size in decimal and its time in RFC 3339 UTC")
@@ -157,7 +207,7 @@ def parse_body(body: str, text: str) -> Checkpoint:
     if len(root) != 32:
         raise InvalidNote("the root hash is not 32 bytes")
     time = datetime.strptime(time_match.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return Checkpoint(origin, int(size_text), root, time, text)
+    return Checkpoint(origin, int(size_text), root, time, text, handover)
 
 
 class SigningKey:
@@ -188,8 +238,24 @@ class SigningKey:
         return base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
 
     def sign(self, size: int, root: bytes, time: datetime) -> Checkpoint:
-        body = checkpoint_body(self.verifier.name, size, root, time)
-        signature = self._private_key.sign(body.encode())
-        line = base64.b64encode(self.verifier.hash + signature).decode()
-        text = f"{body}\n{EM_DASH} {self.verifier.name} {line}\n"
-        return parse_body(body, text)
+        return self._note(checkpoint_body(self.verifier.name, size, root, time), [self])
+
+    def hand_over(self, successor: SigningKey, size: int, root: bytes, time: datetime) -> Checkpoint:
+        """A checkpoint naming ``successor`` as the log's next key, signed by this key and by it."""
+        if successor.verifier.name != self.verifier.name:
+            raise InvalidSigningKey(
+                f"the new key is named {successor.verifier.name!r}, the log {self.verifier.name!r}"
+            )
+        if successor.verifier.hash == self.verifier.hash:
+            raise InvalidSigningKey("the new signing key is the current one")
+        body = checkpoint_body(self.verifier.name, size, root, time, successor.verifier)
+        return self._note(body, [self, successor])
+
+    @staticmethod
+    def _note(body: str, signers: Sequence[SigningKey]) -> Checkpoint:
+        lines = [
+            f"{EM_DASH} {signer.verifier.name} "
+            + base64.b64encode(signer.verifier.hash + signer._private_key.sign(body.encode())).decode()
+            for signer in signers
+        ]
+        return parse_body(body, body + "\n" + "".join(line + "\n" for line in lines))

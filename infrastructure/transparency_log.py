@@ -8,6 +8,8 @@ few dozen stored subtree hashes in one query, whatever the size of the log.
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -35,20 +37,37 @@ class NoSigningKey(RuntimeError):
 
 
 class TransparencyLog:
-    """Read side of the Merkle tree the event store writes, and the checkpoints signed over it."""
+    """Read side of the Merkle tree the event store writes, and the checkpoints signed over it.
 
-    def __init__(self, recorder: ApplicationRecorder, signing_key: SigningKey | None, origin: str) -> None:
+    ``previous_keys`` are the verifier keys of signing keys rotated away from: the checkpoints
+    they signed stay genuine.
+    """
+
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        signing_key: SigningKey | None,
+        origin: str,
+        previous_keys: Sequence[VerifierKey] = (),
+    ) -> None:
         if not isinstance(recorder, ChainedRecorder):
             raise TypeError(f"{type(recorder).__name__} keeps no Merkle tree")
         self.recorder = recorder
         self.signing_key = signing_key
         self.origin = origin
+        self.previous_keys = tuple(previous_keys)
 
     @property
     def verifier(self) -> VerifierKey:
         if self.signing_key is None:
             raise NoSigningKey("no audit signing key is configured (COSMO_AUDIT_SIGNING_KEY)")
         return self.signing_key.verifier
+
+    @property
+    def verifiers(self) -> list[VerifierKey]:
+        """Every key whose checkpoints are genuine: the current one first, then the previous ones."""
+        current = [] if self.signing_key is None else [self.signing_key.verifier]
+        return [*current, *self.previous_keys]
 
     def size(self) -> int:
         return self.recorder.select_tree_size()
@@ -118,10 +137,30 @@ class TransparencyLog:
             raise NoSigningKey("no audit signing key is configured (COSMO_AUDIT_SIGNING_KEY)")
         size = self.size()
         made = self.signing_key.sign(size, self.root(size), datetime.now(UTC))
-        self.recorder.insert_checkpoint(
+        self._keep(made)
+        return made
+
+    def hand_over(self, successor: SigningKey) -> Checkpoint:
+        """Sign the tree as it is now with the current key and ``successor``, naming ``successor``
+        as the next key, and keep the note: the handover an auditor follows from the old key.
+
+        A checkpoint of the same tree made by a worker in the same second would take its place
+        (one row per size and second); the handover is then signed again a second later.
+        """
+        if self.signing_key is None:
+            raise NoSigningKey("no audit signing key is configured (COSMO_AUDIT_SIGNING_KEY)")
+        while True:
+            size = self.size()
+            made = self.signing_key.hand_over(successor, size, self.root(size), datetime.now(UTC))
+            if self._keep(made):
+                return made
+            time.sleep(1)
+
+    def _keep(self, made: Checkpoint) -> bool:
+        """Store the note; False when a checkpoint of the same size and second is there already."""
+        return self.recorder.insert_checkpoint(
             StoredCheckpoint(made.size, made.time.strftime("%Y-%m-%dT%H:%M:%SZ"), made.root, made.text)
         )
-        return made
 
     def checkpoint_if_due(self, every_events: int, every_seconds: float) -> Checkpoint | None:
         """What workers call each round: a checkpoint after N new events or T seconds with any new."""

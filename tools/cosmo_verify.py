@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Verify a Cosmo audit bundle offline: ``cosmo_verify.py BUNDLE --public-key KEY [--kept CHECKPOINT]``.
+"""Verify a Cosmo audit bundle offline: ``cosmo_verify.py BUNDLE --key KEY [--key …] [--kept CHECKPOINT]``.
 
 An auditor runs this on their own machine with nothing but Python 3.11+ and ``cryptography``: no
-Django, no database, no server, no secret, no code of Cosmo's. It trusts only the public key it is
-given. It checks that the checkpoint is signed by that key, that every event in the bundle is a
-leaf of the checkpoint's tree (RFC 9162 inclusion proofs over leaves it re-encodes itself from the
-shown fields and the stored payload), that each shown field is what the stored payload says, that
-every earlier checkpoint in the bundle is a prefix of this one (consistency proofs), and, with
-``--kept``, that a checkpoint the auditor saved earlier is a prefix too.
+Django, no database, no server, no secret, no code of Cosmo's. It trusts only the public keys it is
+given, and a key one of them handed the log over to (a rotation: a checkpoint signed by a trusted
+key that names the next key, which signs it too). It checks that the checkpoints are signed by
+trusted keys, that every event in the bundle is a leaf of the checkpoint's tree (RFC 9162
+inclusion proofs over leaves it re-encodes itself from the shown fields and the stored payload),
+that each shown field is what the stored payload says, that every earlier checkpoint in the bundle
+is a prefix of this one (consistency proofs), and, with ``--kept``, that a checkpoint the auditor
+saved earlier is a prefix too.
 
 The bundle (``cosmo-audit-bundle/2``, documented in docs/audit-bundle.md) is NDJSON: a header line,
 then one line per event. It is read and checked a line at a time, so a bundle of millions of
@@ -212,6 +214,7 @@ class Checkpoint:
     size: int
     root: bytes
     time: str
+    handover: VerifierKey | None = None
 
 
 def strict_b64(text: str, what: str) -> bytes:
@@ -251,48 +254,118 @@ def parse_vkey(text: str) -> VerifierKey:
     return VerifierKey(name, key_hash, Ed25519PublicKey.from_public_bytes(raw[1:]))
 
 
-def verify_checkpoint(note: Any, key: VerifierKey, what: str) -> Checkpoint:
-    """The checkpoint a signed note carries, once a signature by ``key`` over its body holds."""
+class Untrusted(VerificationFailed):
+    """A well-formed note that no trusted key signed."""
+
+
+class Keyring:
+    """The keys the auditor trusts: those given, and each one a trusted checkpoint handed over to.
+
+    Checkpoints are opened oldest first, so a key handed over to signs only the checkpoints after
+    its handover. A handover counts only when a trusted key signed its body, which names the new
+    key: a signature line alone could have been appended by anyone.
+    """
+
+    def __init__(self, given: list[VerifierKey]) -> None:
+        self.given = given
+        self.trusted = {(key.name, key.key_hash): key for key in given}
+        self.handovers: list[tuple[VerifierKey, int]] = []
+        """(key, tree size) of each handover followed, for the report."""
+
+    def open(self, note: Any, what: str) -> Checkpoint:
+        """The checkpoint a signed note carries, once a trusted key's signature over its body holds;
+        signatures by keys it does not know are skipped (cosignatures: C2SP signed-note)."""
+        body, signatures = note_parts(note, what)
+        checkpoint = parse_checkpoint_body(body, what)
+        signer = None
+        for name, signature in signatures:
+            key = self.trusted.get((name, signature[:4]))
+            if key is not None:
+                check_signature(key, signature, body, what)
+                signer = key
+        if signer is None:
+            raise Untrusted(
+                f"{what} carries no signature by a trusted key (given with --key, or handed over to)"
+            )
+        if checkpoint.origin != signer.name:
+            raise VerificationFailed(
+                f"{what} is for origin {checkpoint.origin!r}, its key for {signer.name!r}"
+            )
+        successor = checkpoint.handover
+        if successor is not None:
+            found = [s for name, s in signatures if (name, s[:4]) == (successor.name, successor.key_hash)]
+            if not found:
+                raise VerificationFailed(f"{what} hands over to a key that did not sign it")
+            for signature in found:
+                check_signature(successor, signature, body, what)
+            if (successor.name, successor.key_hash) not in self.trusted:
+                self.trusted[successor.name, successor.key_hash] = successor
+                self.handovers.append((successor, checkpoint.size))
+        return checkpoint
+
+    def adopted_at(self, notes: list[Any]) -> int:
+        """How many notes come before the last handover to a given key: signed before that key
+        took over, they may carry only keys the auditor did not give."""
+        given = {(key.name, key.key_hash) for key in self.given}
+        adopted = 0
+        for index, note in enumerate(notes):
+            try:
+                successor = parse_checkpoint_body(note_parts(note, "")[0], "").handover
+            except VerificationFailed:
+                continue  # opening it in turn names the problem
+            if successor is not None and (successor.name, successor.key_hash) in given:
+                adopted = index
+        return adopted
+
+
+def note_parts(note: Any, what: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A signed note's body (with its last newline) and its signature lines as (key name, bytes)."""
     if not isinstance(note, str):
         raise VerificationFailed(f"{what} is not a signed note text")
-    body, separator, signatures = note.partition("\n\n")
-    if not separator or not signatures.endswith("\n"):
+    body, separator, lines = note.partition("\n\n")
+    if not separator or not lines.endswith("\n"):
         raise VerificationFailed(f"{what} is not a signed note (body, blank line, signature lines)")
-    body += "\n"
-    signed = False
-    for line in signatures[:-1].split("\n"):
+    signatures = []
+    for line in lines[:-1].split("\n"):
         prefix, _, rest = line.partition(" ")
         name, _, signature_b64 = rest.partition(" ")
         if prefix != EM_DASH or not name or not signature_b64:
             raise VerificationFailed(f"{what} has a malformed signature line")
-        signature = strict_b64(signature_b64, f"{what}'s signature")
-        if name != key.name or signature[:4] != key.key_hash:
-            continue  # another party's cosignature: not ours to check (C2SP signed-note)
-        if len(signature) != 68:
-            raise VerificationFailed(f"{what}'s signature is not 4 + 64 bytes")
-        try:
-            key.public_key.verify(signature[4:], body.encode("utf-8"))
-        except InvalidSignature:
-            raise VerificationFailed(f"{what}'s signature does not verify with the public key") from None
-        signed = True
-    if not signed:
-        raise VerificationFailed(f"{what} carries no signature by the key {key.name!r}")
-    return parse_checkpoint_body(body, key.name, what)
+        signatures.append((name, strict_b64(signature_b64, f"{what}'s signature")))
+    return body + "\n", signatures
 
 
-def parse_checkpoint_body(body: str, origin: str, what: str) -> Checkpoint:
+def check_signature(key: VerifierKey, signature: bytes, body: str, what: str) -> None:
+    if len(signature) != 68:
+        raise VerificationFailed(f"{what}'s signature is not 4 + 64 bytes")
+    try:
+        key.public_key.verify(signature[4:], body.encode("utf-8"))
+    except InvalidSignature:
+        raise VerificationFailed(
+            f"{what}'s signature does not verify with the public key {key.key_hash.hex()}"
+        ) from None
+
+
+def parse_checkpoint_body(body: str, what: str) -> Checkpoint:
     lines = body[:-1].split("\n")
     if len(lines) < 3:
         raise VerificationFailed(f"{what} has no origin, size and root hash lines")
-    if lines[0] != origin:
-        raise VerificationFailed(f"{what} is for origin {lines[0]!r}, the key for {origin!r}")
     if not lines[1].isascii() or not lines[1].isdigit() or str(int(lines[1])) != lines[1]:
         raise VerificationFailed(f"{what}'s tree size is not a decimal number")
     root = strict_b64(lines[2], f"{what}'s root hash")
     if len(root) != 32:
         raise VerificationFailed(f"{what}'s root hash is not 32 bytes")
     times = [line.removeprefix("time ") for line in lines[3:] if line.startswith("time ")]
-    return Checkpoint(lines[0], int(lines[1]), root, times[0] if times else "")
+    named = [line.removeprefix("handover ") for line in lines[3:] if line.startswith("handover ")]
+    try:
+        handovers = [parse_vkey(text) for text in named]
+    except VerificationFailed:
+        raise VerificationFailed(f"{what}'s handover line does not name a verifier key") from None
+    if len(handovers) > 1 or any(key.name != lines[0] for key in handovers):
+        raise VerificationFailed(f"{what} hands over to more than one key, or to another log's")
+    return Checkpoint(
+        lines[0], int(lines[1]), root, times[0] if times else "", handovers[0] if handovers else None
+    )
 
 
 # --- Reading the bundle -----------------------------------------------------------------------
@@ -565,6 +638,8 @@ class Report:
     events: int
     earlier_checkpoints: int
     kept: list[Checkpoint]
+    handovers: list[tuple[VerifierKey, int]]
+    unchecked: int
 
     def text(self) -> str:
         lines = [
@@ -572,35 +647,62 @@ class Report:
             f"    checkpoint: tree size {self.checkpoint.size}, signed {self.checkpoint.time or '(no time)'},"
             " extends every earlier checkpoint in the bundle",
         ]
+        lines += [
+            f"    key {key.key_hash.hex()} took over at tree size {size}, handed over by a trusted key"
+            for key, size in self.handovers
+        ]
+        if self.unchecked:
+            lines.append(
+                f"    {self.unchecked} earlier checkpoints predate the handover to your key: their trees are"
+                " checked, not their signatures (give their key with --key too to check them)"
+            )
         lines += [f"    the kept checkpoint (tree size {kept.size}) is a prefix of it" for kept in self.kept]
         return "\n".join(lines)
 
 
-def check_earlier(items: Any, key: VerifierKey, checkpoint: Checkpoint) -> dict[int, list[bytes]]:
-    """Every earlier checkpoint in the header is a prefix of the bundle's; their proofs by tree size."""
+def check_checkpoints(
+    note: Any, items: Any, keyring: Keyring
+) -> tuple[Checkpoint, dict[int, list[bytes]], int]:
+    """The bundle's checkpoint, after every earlier one in the header, oldest first (following
+    handovers), each a prefix of it. Returns it, the earlier ones' proofs by tree size, and how
+    many earlier ones were let through unsigned because they predate the handover to a given key."""
     if not isinstance(items, list):
         raise VerificationFailed("the header's consistency proofs are not a list")
-    earlier: dict[int, list[bytes]] = {}
+    for number, item in enumerate(items, start=1):
+        expect_keys(item, CONSISTENCY_KEYS, f"earlier checkpoint #{number}")
+    adopted = keyring.adopted_at([*(item["checkpoint"] for item in items), note])
+    opened: list[Checkpoint] = []
+    unchecked = 0
     for number, item in enumerate(items, start=1):
         what = f"earlier checkpoint #{number}"
-        expect_keys(item, CONSISTENCY_KEYS, what)
-        old = verify_checkpoint(item["checkpoint"], key, what)
+        try:
+            opened.append(keyring.open(item["checkpoint"], what))
+        except Untrusted:
+            if number > adopted:
+                raise
+            opened.append(parse_checkpoint_body(note_parts(item["checkpoint"], what)[0], what))
+            unchecked += 1
+    checkpoint = keyring.open(note, "the bundle's checkpoint")
+    earlier: dict[int, list[bytes]] = {}
+    for number, (old, item) in enumerate(zip(opened, items, strict=True), start=1):
+        what = f"earlier checkpoint #{number}"
         proof = hashes(item["proof"], f"{what}'s consistency proof")
         if not consistency_holds(old.size, checkpoint.size, old.root, checkpoint.root, proof):
             raise VerificationFailed(
                 f"{what} (tree size {old.size}) is not a prefix of the bundle's tree (size {checkpoint.size})"
             )
         earlier[old.size] = proof
-    return earlier
+    return checkpoint, earlier, unchecked
 
 
-def verify_bundle(source: Iterable[bytes], public_key: str, kept: str | None = None) -> Report:
+def verify_bundle(source: Iterable[bytes], keys: list[str], kept: str | None = None) -> Report:
     """Everything the bundle claims, or the first ``VerificationFailed``.
 
-    ``source`` yields the file's lines (an open binary file does): the header is checked first,
-    then each event line as it is read, so memory stays flat however many events the file holds.
+    ``keys`` are the verifier keys the auditor trusts. ``source`` yields the file's lines (an open
+    binary file does): the header is checked first, then each event line as it is read, so memory
+    stays flat however many events the file holds.
     """
-    key = parse_vkey(public_key)
+    keyring = Keyring([parse_vkey(key) for key in keys])
     notes = [] if kept is None else split_notes(kept)
     if kept is not None and not notes:
         raise VerificationFailed("the kept checkpoint text holds no signed note")
@@ -612,11 +714,12 @@ def verify_bundle(source: Iterable[bytes], public_key: str, kept: str | None = N
     header = expect_keys(strict_json(first_line[1], what), HEADER_KEYS, what)
     if header["format"] != BUNDLE_FORMAT:
         raise VerificationFailed(f"the bundle's format is not {BUNDLE_FORMAT!r}")
-    checkpoint = verify_checkpoint(header["checkpoint"], key, "the bundle's checkpoint")
+    checkpoint, earlier, unchecked = check_checkpoints(header["checkpoint"], header["consistency"], keyring)
     selection = Selection(header["selection"], header["events"])
-    earlier = check_earlier(header["consistency"], key, checkpoint)
     kept_checkpoints = [
-        check_kept(note, key, checkpoint, earlier, "the kept checkpoint" if len(notes) == 1 else f"kept #{n}")
+        check_kept(
+            note, keyring, checkpoint, earlier, "the kept checkpoint" if len(notes) == 1 else f"kept #{n}"
+        )
         for n, note in enumerate(notes, start=1)
     ]
     for number, line in lines:
@@ -626,14 +729,23 @@ def verify_bundle(source: Iterable[bytes], public_key: str, kept: str | None = N
             )
         selection.take(check_event(strict_json(line, f"line {number}"), number, checkpoint))
     selection.finish()
-    return Report(checkpoint, selection.text, selection.seen, len(earlier), kept_checkpoints)
+    earlier_count = len(header["consistency"])
+    return Report(
+        checkpoint,
+        selection.text,
+        selection.seen,
+        earlier_count,
+        kept_checkpoints,
+        keyring.handovers,
+        unchecked,
+    )
 
 
 def check_kept(
-    note: str, key: VerifierKey, checkpoint: Checkpoint, earlier: dict[int, list[bytes]], what: str
+    note: str, keyring: Keyring, checkpoint: Checkpoint, earlier: dict[int, list[bytes]], what: str
 ) -> Checkpoint:
     """A checkpoint the auditor kept is a prefix of the bundle's tree, by a proof the bundle carries."""
-    kept = verify_checkpoint(note, key, what)
+    kept = keyring.open(note, what)
     if kept.size == checkpoint.size:
         proof: list[bytes] = []
     elif kept.size in earlier:
@@ -695,24 +807,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("bundle", help="the bundle file written by `manage.py audit bundle`")
     parser.add_argument(
-        "--public-key", required=True, help="the log's verifier key text, or a file holding it"
+        "--key",
+        "--public-key",
+        dest="keys",
+        action="append",
+        required=True,
+        help="a verifier key you trust (the text, or a file holding it); repeatable. A key it hands"
+        " the log over to (docs/audit-bundle.md, Key rotation) is trusted from that checkpoint on",
     )
     parser.add_argument(
         "--kept", help="checkpoints you saved earlier: a signed note, or a file holding one or several"
     )
     arguments = parser.parse_args(argv)
     try:
-        public_key = text_or_file(arguments.public_key)
+        keys = [text_or_file(key) for key in arguments.keys]
         kept = None if arguments.kept is None else kept_note(arguments.kept)
     except OSError as error:
         parser.error(f"cannot read {error.filename}: {error.strerror}")
     try:
-        parse_vkey(public_key)
+        for key in keys:
+            parse_vkey(key)
     except VerificationFailed as failure:
-        parser.error(f"--public-key: {failure}")
+        parser.error(f"--key: {failure}")
     try:
         with open(arguments.bundle, "rb") as bundle:
-            report = verify_bundle(bundle, public_key, kept)
+            report = verify_bundle(bundle, keys, kept)
     except OSError as error:
         parser.error(f"cannot read {arguments.bundle}: {error.strerror}")
     except VerificationFailed as failure:

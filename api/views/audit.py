@@ -19,7 +19,7 @@ from api.context import AuditedView
 from api.permissions import ReadsAuditTrail
 from api.query import names_of, query_values
 from infrastructure import audit_trail
-from infrastructure.composition import audit_key, property_service, signing_key
+from infrastructure.composition import audit_key, property_service, transparency_log
 
 NDJSON = "application/x-ndjson"
 
@@ -86,7 +86,6 @@ class AuditVerifyView(AuditedView):
         responses=VerificationSerializer,
     )
     def get(self, request: Request) -> Response:
-        key = signing_key()
-        verifier = key.verifier if key is not None else None
-        result = audit_trail.verify(property_service().recorder, audit_key(), verifier=verifier)
+        verifiers = transparency_log().verifiers
+        result = audit_trail.verify(property_service().recorder, audit_key(), verifiers=verifiers)
         return Response(VerificationSerializer(result).data)

@@ -39,14 +39,16 @@ def _out_of_range(field: str, error: OutOfRange) -> exceptions.ValidationError:
 
 
 class AuditPublicKeyView(AuditedView):
-    """The key that signs checkpoints, as a C2SP vkey (what `tools/cosmo_verify.py --public-key` takes)."""
+    """The key that signs checkpoints, as a C2SP vkey (what `tools/cosmo_verify.py --key` takes), and
+    the keys it replaced: a rotation's handover checkpoint, signed by both, links each to the next."""
 
     permission_classes = [ReadsAuditTrail]
 
     @extend_schema(
         operation_id="audit_public_key",
         summary="The checkpoint signing key",
-        description="The Ed25519 public key that signs checkpoints, as a C2SP verifier key. 404 "
+        description="The Ed25519 public key that signs checkpoints, as a C2SP verifier key, and "
+        "`previous_keys`, the keys that signed earlier checkpoints before a rotation. 404 "
         "`no_signing_key` when the server has none configured.",
         responses={200: PublicKeySerializer, **errors(404)},
     )
@@ -56,7 +58,10 @@ class AuditPublicKeyView(AuditedView):
             verifier = log.verifier
         except NoSigningKey as error:
             raise exceptions.NotFound(str(error), code="no_signing_key") from None
-        return Response({"key": verifier.vkey, "origin": log.origin, "algorithm": "ed25519"})
+        previous = [key.vkey for key in log.previous_keys]
+        return Response(
+            {"key": verifier.vkey, "origin": log.origin, "algorithm": "ed25519", "previous_keys": previous}
+        )
 
 
 class AuditCheckpointView(AuditedView):

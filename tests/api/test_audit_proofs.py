@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
 from domain.audit import AuditContext
@@ -160,3 +161,45 @@ def test_the_signing_key_comes_from_a_pem_file_and_a_bad_key_is_refused_at_start
     refused = manage("audit", "public-key", COSMO_AUDIT_SIGNING_KEY="not a key")
     assert refused.returncode != 0
     assert "COSMO_AUDIT_SIGNING_KEY" in refused.stderr
+
+
+def test_after_a_rotation_the_api_shows_both_keys_and_verifies_both_keys_checkpoints(
+    auditor: APIClient,
+    service: PropertyService,
+    alice: AuditContext,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old = get(auditor, "/api/audit/public-key")
+    assert old["previous_keys"] == []
+    record_five_events(service)
+    transparency_log().make_checkpoint()
+    new_key = tmp_path / "new-signing-key"
+    new_key.write_text(SigningKey.generate_text())
+    call_command("audit", "rotate-signing-key", "--new-key-file", str(new_key))
+    capsys.readouterr()
+    handover = get(auditor, "/api/audit/checkpoint")["note"]
+    settings.COSMO_AUDIT_SIGNING_KEY = new_key.read_text()
+    settings.COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS = (old["key"],)
+    new = get(auditor, "/api/audit/public-key")
+    assert new["previous_keys"] == [old["key"]]
+    assert VerifierKey.parse(old["key"]).open(handover).handover == VerifierKey.parse(new["key"])
+    record_five_events(service)
+    transparency_log().make_checkpoint()
+    verified = get(auditor, "/api/audit/verify")
+    assert (verified["ok"], verified["checkpoints_checked"]) == (True, 3)
+    settings.COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS = ()
+    assert get(auditor, "/api/audit/verify")["first_problem"]["kind"] == "forged_checkpoint"
+
+
+def test_a_previous_verifier_key_that_is_not_one_of_this_logs_is_refused_at_start(
+    service: PropertyService,
+) -> None:
+    refused = manage("audit", "public-key", COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS="not-a-key")
+    assert refused.returncode != 0
+    assert "COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS: not a verifier key" in refused.stderr
+    elsewhere = SigningKey.from_text("other.example/log", SigningKey.generate_text()).verifier.vkey
+    refused = manage("audit", "public-key", COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS=elsewhere)
+    assert refused.returncode != 0
+    assert "'other.example/log' is not COSMO_AUDIT_ORIGIN's key" in refused.stderr

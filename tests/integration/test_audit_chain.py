@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -40,12 +40,12 @@ def verify_in_one_pass_and_in_spans(
     recorder: ApplicationRecorder,
     seals: Iterable[Seal] = (),
     kept: Iterable[Checkpoint] = (),
-    verifier: VerifierKey | None = None,
+    verifiers: Sequence[VerifierKey] = (),
 ) -> Verification:
     """What one pass finds; cut into spans of one or two events, checked in forked processes on
     connections of their own, the log must give exactly the same report."""
-    whole = audit_trail.verify(recorder, audit_key(), seals, kept, verifier)
-    spans = audit_trail.verify(recorder, audit_key(), seals, kept, verifier, workers=3, min_span=1)
+    whole = audit_trail.verify(recorder, audit_key(), seals, kept, verifiers)
+    spans = audit_trail.verify(recorder, audit_key(), seals, kept, verifiers, workers=3, min_span=1)
     assert spans == whole, "verifying in spans found other than one pass"
     return whole
 

@@ -32,7 +32,7 @@ def log(service: PropertyService, alice: Any) -> TransparencyLog:
 
 
 def verify(log: TransparencyLog, *kept: Checkpoint) -> Verification:
-    return verify_in_one_pass_and_in_spans(log.recorder, (), kept, log.verifier)
+    return verify_in_one_pass_and_in_spans(log.recorder, (), kept, log.verifiers)
 
 
 def problem_of(result: Verification) -> tuple[int, str]:

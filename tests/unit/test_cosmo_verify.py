@@ -175,6 +175,16 @@ AGGREGATE_OF = {
 }
 
 
+def key_hash_of(key: Ed25519PrivateKey) -> bytes:
+    public = key.public_key().public_bytes_raw()
+    return hashlib.sha256(ORIGIN.encode() + b"\n\x01" + public).digest()[:4]
+
+
+def vkey_of(key: Ed25519PrivateKey) -> str:
+    encoded = base64.b64encode(b"\x01" + key.public_key().public_bytes_raw()).decode()
+    return f"{ORIGIN}+{key_hash_of(key).hex()}+{encoded}"
+
+
 class Log:
     """A log of ``size`` events with checkpoints signed by its own key, able to write bundles."""
 
@@ -230,18 +240,25 @@ class Log:
 
     @property
     def vkey(self) -> str:
-        public = self.key.public_key().public_bytes_raw()
-        key_hash = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + public).digest()[:4]
-        encoded = base64.b64encode(b"\x01" + public).decode()
-        return f"{ORIGIN}+{key_hash.hex()}+{encoded}"
+        return vkey_of(self.key)
 
-    def checkpoint(self, size: int, second: int = 0) -> str:
+    def checkpoint(
+        self,
+        size: int,
+        second: int = 0,
+        signers: list[Ed25519PrivateKey] | None = None,
+        handover: Ed25519PrivateKey | None = None,
+    ) -> str:
+        """The signed note of the tree of ``size`` leaves; a handover names the next key in its body."""
         root = base64.b64encode(mth(self.leaves[:size])).decode()
         body = f"{ORIGIN}\n{size}\n{root}\ntime 2026-12-01T00:00:{second:02d}Z\n"
-        public = self.key.public_key().public_bytes_raw()
-        key_hash = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + public).digest()[:4]
-        signature = base64.b64encode(key_hash + self.key.sign(body.encode())).decode()
-        return f"{body}\n\u2014 {ORIGIN} {signature}\n"
+        if handover is not None:
+            body += f"handover {vkey_of(handover)}\n"
+        lines = [
+            f"\u2014 {ORIGIN} " + base64.b64encode(key_hash_of(key) + key.sign(body.encode())).decode() + "\n"
+            for key in signers or [self.key]
+        ]
+        return f"{body}\n" + "".join(lines)
 
     def bundle(
         self,
@@ -280,7 +297,7 @@ def encode(bundle: dict[str, Any]) -> bytes:
 def verdict(raw: bytes, vkey: str, kept: str | None = None) -> str:
     """``"OK"`` or the failure message."""
     try:
-        cv.verify_bundle(io.BytesIO(raw), vkey, kept)
+        cv.verify_bundle(io.BytesIO(raw), [vkey], kept)
     except cv.VerificationFailed as failure:
         return str(failure)
     return "OK"
@@ -362,7 +379,7 @@ def test_a_proof_for_another_index_or_size_fails() -> None:
 
 def test_a_bundle_of_a_range_with_earlier_checkpoints_verifies(log: Log) -> None:
     raw = encode(log.bundle([3, 4, 5, 6], size=11, earlier=(1, 4, 8, 11)))
-    report = cv.verify_bundle(io.BytesIO(raw), log.vkey)
+    report = cv.verify_bundle(io.BytesIO(raw), [log.vkey])
     assert (report.events, report.earlier_checkpoints, report.checkpoint.size) == (4, 4, 11)
     assert report.selection == "positions 3..6"
 
@@ -466,7 +483,89 @@ def test_proofs_swapped_between_two_events_fail(log: Log) -> None:
 def test_a_checkpoint_signed_by_another_key_fails(log: Log) -> None:
     impostor = Log(11, key=Ed25519PrivateKey.generate())
     raw = encode(impostor.bundle([1, 2], size=11))
-    assert "no signature by the key" in verdict(raw, log.vkey)
+    assert "no signature by a trusted key" in verdict(raw, log.vkey)
+
+
+# --- Key rotation: handovers -----------------------------------------------------------------
+
+NEW_KEY = Ed25519PrivateKey.generate()
+
+
+def rotated(log: Log, handover_note: str | None = None, after: str | None = None) -> dict[str, Any]:
+    """Events 9 and 10 proven against a checkpoint of 11 by the new key; earlier: 5 by the old key,
+    the handover at 8 (by both), 10 by the new key."""
+    bundle = log.bundle([9, 10], size=11, earlier=(5, 8, 10))
+    notes = [
+        log.checkpoint(5, second=1),
+        handover_note or log.checkpoint(8, second=2, signers=[log.key, NEW_KEY], handover=NEW_KEY),
+        after or log.checkpoint(10, second=3, signers=[NEW_KEY]),
+    ]
+    for item, note in zip(bundle["header"]["consistency"], notes, strict=True):
+        item["checkpoint"] = note
+    bundle["header"]["checkpoint"] = log.checkpoint(11, second=4, signers=[NEW_KEY])
+    return bundle
+
+
+def verdict_with(bundle: dict[str, Any], *keys: Ed25519PrivateKey) -> str:
+    try:
+        cv.verify_bundle(io.BytesIO(encode(bundle)), [vkey_of(key) for key in keys])
+    except cv.VerificationFailed as failure:
+        return str(failure)
+    return "OK"
+
+
+def test_a_handover_makes_the_next_key_trusted_from_that_checkpoint_on(log: Log) -> None:
+    report = cv.verify_bundle(io.BytesIO(encode(rotated(log))), [log.vkey])
+    assert [(key.key_hash, size) for key, size in report.handovers] == [(key_hash_of(NEW_KEY), 8)]
+    assert f"key {key_hash_of(NEW_KEY).hex()} took over at tree size 8" in report.text()
+    assert report.unchecked == 0
+
+
+def test_with_the_new_key_alone_only_checkpoints_before_its_handover_go_unsigned(log: Log) -> None:
+    report = cv.verify_bundle(io.BytesIO(encode(rotated(log))), [vkey_of(NEW_KEY)])
+    assert (report.unchecked, report.handovers) == (1, [])
+    assert "1 earlier checkpoints predate the handover to your key" in report.text()
+    both = cv.verify_bundle(io.BytesIO(encode(rotated(log))), [vkey_of(NEW_KEY), log.vkey])
+    assert both.unchecked == 0
+    stranger = Ed25519PrivateKey.generate()
+    unknown_after = rotated(log, after=log.checkpoint(10, second=3, signers=[stranger]))
+    assert verdict_with(unknown_after, NEW_KEY) == (
+        "earlier checkpoint #3 carries no signature by a trusted key (given with --key, or handed over to)"
+    )
+
+
+def test_without_the_handover_the_new_keys_checkpoints_fail_with_the_old_key(log: Log) -> None:
+    bundle = rotated(log)
+    del bundle["header"]["consistency"][1]
+    assert verdict_with(bundle, log.key).startswith(
+        "earlier checkpoint #2 carries no signature by a trusted key"
+    )
+
+
+def test_a_cosignature_without_a_handover_line_hands_nothing_over(log: Log) -> None:
+    """Anyone can append a signature line to a note: only a body the trusted key signed names a key."""
+    cosigned = log.checkpoint(8, second=2, signers=[log.key, NEW_KEY])
+    message = verdict_with(rotated(log, handover_note=cosigned), log.key)
+    assert message.startswith("earlier checkpoint #3 carries no signature by a trusted key")
+
+
+def test_a_handover_the_named_key_did_not_sign_fails(log: Log) -> None:
+    unsigned = log.checkpoint(8, second=2, signers=[log.key], handover=NEW_KEY)
+    message = verdict_with(rotated(log, handover_note=unsigned), log.key)
+    assert message == "earlier checkpoint #2 hands over to a key that did not sign it"
+    forged = rotated(log)
+    note = forged["header"]["consistency"][1]["checkpoint"]
+    forged["header"]["consistency"][1]["checkpoint"] = (
+        note[:-8] + ("A" if note[-8] != "A" else "B") + note[-7:]
+    )
+    assert "earlier checkpoint #2's signature does not verify" in verdict_with(forged, log.key)
+
+
+def test_a_handover_line_that_names_no_key_fails(log: Log) -> None:
+    good = log.checkpoint(8, second=2, signers=[log.key, NEW_KEY], handover=NEW_KEY)
+    garbled = good.replace(f"handover {vkey_of(NEW_KEY)}", "handover not-a-key")
+    message = verdict_with(rotated(log, handover_note=garbled), log.key)
+    assert message == "earlier checkpoint #2's handover line does not name a verifier key"
 
 
 def test_a_forged_log_with_its_own_key_does_not_pass_for_ours(log: Log) -> None:
@@ -486,7 +585,7 @@ def test_a_witness_file_of_kept_checkpoints_passes_only_if_each_is_a_prefix(log:
     """As ``audit checkpoint --publish FILE`` appends them: each note, then a blank line."""
     raw = encode(log.bundle([9, 10], size=11, earlier=(5, 8)))
     witness = log.checkpoint(5, second=1) + "\n" + log.checkpoint(8, second=2) + "\n"
-    report = cv.verify_bundle(io.BytesIO(raw), log.vkey, witness)
+    report = cv.verify_bundle(io.BytesIO(raw), [log.vkey], witness)
     assert [kept.size for kept in report.kept] == [5, 8]
     assert "tree size 5) is a prefix" in report.text()
     forked = Log(11, key=log.key, salt=" ")
@@ -607,7 +706,7 @@ def test_lines_are_checked_as_they_are_read_and_the_first_failure_stops_the_read
             yield line
 
     with pytest.raises(cv.VerificationFailed, match="event at position 4: the shown data"):
-        cv.verify_bundle(lines(), log.vkey)
+        cv.verify_bundle(lines(), [log.vkey])
     assert read == [1, 2, 3, 4, 5]
 
 

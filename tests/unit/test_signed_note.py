@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 
 from infrastructure.log_leaf import event_leaf_bytes
 from infrastructure.merkle import leaf_bytes, payload_hash
-from infrastructure.signed_note import EM_DASH, InvalidNote, SigningKey, VerifierKey, split_notes
+from infrastructure.signed_note import (
+    EM_DASH,
+    InvalidNote,
+    InvalidSigningKey,
+    SigningKey,
+    UnsignedNote,
+    VerifierKey,
+    open_note,
+    split_notes,
+)
 
 ORIGIN = "cosmo.local/audit"
 KEY = SigningKey.from_text(ORIGIN, base64.b64encode(b"k" * 32).decode())
@@ -74,6 +83,64 @@ def test_flipping_any_bit_of_a_signed_checkpoint_fails_its_check(position: int, 
         return  # not text any more: no verifier would read it
     with pytest.raises(InvalidNote):
         KEY.verifier.open(forged)
+
+
+NEXT = SigningKey.from_text(ORIGIN, base64.b64encode(b"n" * 32).decode())
+
+
+def test_a_handover_names_the_next_key_in_its_body_and_both_keys_sign_it() -> None:
+    made = KEY.hand_over(NEXT, 42, ROOT, WHEN)
+    body, signatures = made.text.split("\n\n")
+    assert body.endswith(f"\ntime 2026-12-02T01:02:03Z\nhandover {NEXT.verifier.vkey}")
+    assert [base64.b64decode(line.split(" ")[2])[:4] for line in signatures.splitlines()] == [
+        KEY.verifier.hash,
+        NEXT.verifier.hash,
+    ]
+    assert KEY.verifier.open(made.text) == NEXT.verifier.open(made.text) == made
+    assert made.handover == NEXT.verifier
+
+
+@settings(max_examples=80, deadline=None)
+@given(position=st.integers(0, 10_000), bit=st.integers(0, 7))
+def test_flipping_any_bit_of_a_handover_fails_its_check(position: int, bit: int) -> None:
+    text = KEY.hand_over(NEXT, 42, ROOT, WHEN).text.encode()
+    changed = bytearray(text)
+    changed[position % len(text)] ^= 1 << bit
+    try:
+        forged = changed.decode()
+    except UnicodeDecodeError:
+        return
+    with pytest.raises(InvalidNote):
+        KEY.verifier.open(forged)
+
+
+def test_a_handover_the_next_key_did_not_sign_is_refused() -> None:
+    made = KEY.hand_over(NEXT, 42, ROOT, WHEN)
+    without_next = made.text.rsplit(EM_DASH, 1)[0]
+    with pytest.raises(InvalidNote, match="not signed by that key"):
+        KEY.verifier.open(without_next)
+
+
+def test_a_handover_to_the_same_key_or_another_logs_is_refused() -> None:
+    with pytest.raises(InvalidSigningKey, match="is the current one"):
+        KEY.hand_over(KEY, 42, ROOT, WHEN)
+    elsewhere = SigningKey.from_text("other.example/log", base64.b64encode(b"n" * 32).decode())
+    with pytest.raises(InvalidSigningKey, match=r"named 'other\.example/log'"):
+        KEY.hand_over(elsewhere, 42, ROOT, WHEN)
+
+
+def test_a_note_opens_with_any_of_the_logs_keys_and_with_no_other() -> None:
+    keys = [NEXT.verifier, KEY.verifier]
+    assert open_note(KEY.sign(1, ROOT, WHEN).text, keys).size == 1
+    assert open_note(NEXT.sign(2, ROOT, WHEN).text, keys).size == 2
+    stranger = SigningKey.from_text(ORIGIN, base64.b64encode(b"s" * 32).decode())
+    with pytest.raises(UnsignedNote, match="no signature by any of the log's keys"):
+        open_note(stranger.sign(3, ROOT, WHEN).text, keys)
+    cosigned = KEY.sign(4, ROOT, WHEN).text + stranger.sign(4, ROOT, WHEN).text.split("\n\n")[1]
+    assert open_note(cosigned, keys).size == 4  # a witness's cosignature is not ours to check
+    forged = KEY.sign(5, ROOT, WHEN).text.replace("\n5\n", "\n6\n")
+    with pytest.raises(InvalidNote, match="does not verify"):
+        open_note(forged, keys)
 
 
 def test_a_file_of_appended_checkpoints_splits_into_each_note() -> None:

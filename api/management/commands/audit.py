@@ -1,4 +1,4 @@
-"""``manage.py audit verify|seal|export|bundle``: check, sign, export and bundle the event record."""
+"""``manage.py audit verify|seal|export|bundle|…``: check, sign, export and bundle the event record."""
 
 from __future__ import annotations
 
@@ -15,8 +15,15 @@ from api.audit_stream import ndjson_chunks
 from infrastructure import audit_trail
 from infrastructure.audit_chain import InvalidSealText, parse_seal
 from infrastructure.checkpoint_publish import PublishFailed, publish
-from infrastructure.composition import audit_key, property_service, signing_key, transparency_log
-from infrastructure.signed_note import Checkpoint, InvalidNote, split_notes
+from infrastructure.composition import audit_key, property_service, transparency_log
+from infrastructure.signed_note import (
+    Checkpoint,
+    InvalidNote,
+    InvalidSigningKey,
+    SigningKey,
+    open_note,
+    split_notes,
+)
 from infrastructure.transparency_log import TransparencyLog
 
 
@@ -58,6 +65,23 @@ class Command(BaseCommand):
             help="also append the note to FILE, or POST it to an http(s) URL (repeatable)",
         )
         actions.add_parser("public-key", help="print the checkpoint verifier key (C2SP vkey)")
+        rotate = actions.add_parser(
+            "rotate-signing-key",
+            help="sign a handover checkpoint with the current key and a new one (docs/operations.md)",
+        )
+        rotate.add_argument(
+            "--new-key-file",
+            required=True,
+            metavar="FILE",
+            help="the new Ed25519 private key: PEM (openssl genpkey -algorithm ed25519) or a base64 seed",
+        )
+        rotate.add_argument(
+            "--publish",
+            action="append",
+            default=[],
+            metavar="FILE_OR_URL",
+            help="also append the handover to FILE, or POST it to an http(s) URL (repeatable)",
+        )
         actions.add_parser("backfill", help="build the Merkle tree for events recorded before it existed")
         actions.add_parser("seal", help="sign the current head; keep the printed line somewhere safe")
         export = actions.add_parser(
@@ -87,6 +111,8 @@ class Command(BaseCommand):
             self._bundle(options)
         elif options["action"] == "checkpoint":
             self._checkpoint(options["publish"])
+        elif options["action"] == "rotate-signing-key":
+            self._rotate(options["new_key_file"], options["publish"])
         elif options["action"] == "public-key":
             self.stdout.write(self._log().verifier.vkey)
         elif options["action"] == "backfill":
@@ -169,21 +195,51 @@ class Command(BaseCommand):
     def _checkpoint(self, targets: list[str]) -> None:
         made = self._log().make_checkpoint()
         self.stdout.write(made.text, ending="")
+        self._publish(made, targets)
+
+    def _publish(self, made: Checkpoint, targets: list[str]) -> None:
         for target in targets:
             try:
                 publish(made, target)
             except PublishFailed as error:
                 raise CommandError(str(error)) from None
 
+    def _rotate(self, new_key_file: str, targets: list[str]) -> None:
+        """Run with the current key still configured; the new one takes over once the settings
+        name it, and the old one's checkpoints stay genuine as a previous verifier key."""
+        log = self._log()
+        try:
+            successor = SigningKey.from_text(log.origin, Path(new_key_file).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise CommandError(f"cannot read {new_key_file}: {error.strerror}") from None
+        except InvalidSigningKey as error:
+            raise CommandError(f"--new-key-file: {error}") from None
+        if successor.verifier in log.previous_keys:
+            raise CommandError("the new key signed this log before: make a fresh one")
+        try:
+            made = log.hand_over(successor)
+        except InvalidSigningKey as error:
+            raise CommandError(str(error)) from None
+        previous = ",".join(key.vkey for key in [log.verifier, *log.previous_keys])
+        new_file = Path(new_key_file).resolve()
+        self.stdout.write(made.text, ending="")
+        self.stdout.write(
+            f"\nhanded the log over at tree size {made.size}; now configure the server and the workers with\n"
+            f"  COSMO_AUDIT_SIGNING_KEY_FILE={new_file}   (and COSMO_AUDIT_SIGNING_KEY unset)\n"
+            f"  COSMO_AUDIT_PREVIOUS_VERIFIER_KEYS={previous}\n"
+            "restart them, then run `manage.py audit verify`"
+        )
+        self._publish(made, targets)  # last: a witness that fails leaves the steps above printed
+
     def _kept_checkpoints(self, texts: list[str]) -> list[Checkpoint]:
-        verifier = self._log().verifier
+        verifiers = self._log().verifiers
         kept = []
         for text in texts:
             path = Path(text)
             notes = split_notes(path.read_text(encoding="utf-8") if path.is_file() else text)
             for note in notes:
                 try:
-                    kept.append(verifier.open(note))
+                    kept.append(open_note(note, verifiers))
                 except InvalidNote as error:
                     raise CommandError(f"kept checkpoint refused: {error}") from None
         return kept
@@ -196,13 +252,12 @@ class Command(BaseCommand):
         except InvalidSealText as error:
             raise CommandError(str(error)) from None
         kept = self._kept_checkpoints(checkpoint_texts) if checkpoint_texts else []
-        key = signing_key()
         result = audit_trail.verify(
             property_service().recorder,
             audit_key(),
             external,
             kept,
-            key.verifier if key is not None else None,
+            transparency_log().verifiers,
             workers=workers,
         )
         summary = (
