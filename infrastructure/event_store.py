@@ -182,7 +182,8 @@ class ChainedRecorder(ApplicationRecorder):
         head = cursor.fetchone()
         previous = (head[0], head[1]) if head is not None else None
         size = previous[0] if previous is not None else 0
-        self._write_links(cursor, previous, self._frontier_hashes(cursor, size), notification_ids, stored_events)
+        frontier_hashes = self._frontier_hashes(cursor, size)
+        self._write_links(cursor, previous, frontier_hashes, notification_ids, stored_events)
 
     def _write_links(
         self,
@@ -386,7 +387,9 @@ class ChainedRecorder(ApplicationRecorder):
             (claim.scope, claim.key, claim.expires_before),
         )
         cursor.execute(
-            self._sql("INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) VALUES (%s, %s, %s, %s)"),
+            self._sql(
+                "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) VALUES (%s, %s, %s, %s)"
+            ),
             (claim.scope, claim.key, claim.fingerprint, claim.created_at),
         )
 
@@ -670,7 +673,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
                         notification_ids = self._insert_under_lock(conn, pipeline, stored_events, tracking)
                     # Sent with the COMMIT, in the same round trip.
                     conn.execute(_WAIT_UNTIL_DURABLE, prepare=True)
-                except Exception as error:  # raised after the pipeline is closed, as the library does
+                except Exception as error:  # noqa: BLE001 - re-raised below, once the pipeline is closed
                     failure = error
             if failure is not None:
                 raise failure
@@ -703,7 +706,8 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             try:
                 pipeline.sync()
             except UniqueViolation as duplicate:
-                if claim is not None and duplicate.diag.table_name == idempotency_table(self.events_table_name):
+                keys = idempotency_table(self.events_table_name)
+                if claim is not None and duplicate.diag.table_name == keys:
                     raise _key_taken(claim) from duplicate
                 raise
             notification_ids = [row["notification_id"] for row in inserted.fetchall()]
