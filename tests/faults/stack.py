@@ -70,6 +70,10 @@ class PrivatePostgres:
     def stop(self) -> None:
         self._pg_ctl("stop", "-m", "fast", "-w")
 
+    def crash(self) -> None:
+        """Stop as a power cut would: no checkpoint, and WAL not yet flushed is lost."""
+        self._pg_ctl("stop", "-m", "immediate", "-w")
+
     def remove(self) -> None:
         with suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
