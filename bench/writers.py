@@ -73,7 +73,7 @@ def events_per_second(env: dict[str, str], processes: int, seconds: float) -> fl
         writer.start()
     try:
         start.wait(timeout=120)
-        total = sum(counts.get(timeout=seconds + 120) for _ in writers)
+        total: int = sum(counts.get(timeout=seconds + 120) for _ in writers)
     finally:
         for writer in writers:
             writer.join(timeout=30)

@@ -363,7 +363,7 @@ class ChainedRecorder(ApplicationRecorder):
 
     def _record(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert, which calls back into ``_append_links`` inside its transaction."""
-        return super().insert_events(stored_events, **kwargs)  # type: ignore[safe-super,no-any-return]
+        return super().insert_events(stored_events, **kwargs)  # type: ignore[safe-super]
 
     def _claim_idempotency_key(self, cursor: Any) -> None:
         """Called inside the insert transaction: the pending key row goes in with the events.
