@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from bench.report import table
 from bench.results import Row, median
 from domain.audit import acting_as
 from domain.service import PropertyService
-from infrastructure.event_store import ChainedPostgresRecorder, chain_table
+from infrastructure.event_store import WAIT_UNTIL_DURABLE, ChainedPostgresRecorder, chain_table
 
 WRITERS = 4
 WARMUP_SAVES = 20
@@ -100,8 +102,42 @@ def gap_check(env: dict[str, str]) -> str:
     return f"LOG BROKEN: {count} events, ids {first}..{last}, {linked} links at their ids"
 
 
+def raw_rows_per_second(url: str, connections: int, flush_after_lock: bool, seconds: float) -> float:
+    """The mechanism alone, no Python of ours: ``LOCK TABLE`` + ``INSERT`` + ``COMMIT`` per row on
+    ``connections`` connections (threads: psycopg waits without the GIL), the flush inside the
+    lock (synchronous commit) or after it (asynchronous commit, then the recorder's wait)."""
+    state = os.urandom(300)
+    with postgres.connect(url) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS raw_group (id BIGSERIAL PRIMARY KEY, state BYTEA)")
+    counts: list[int] = []
+    deadline = time.monotonic() + seconds
+
+    def insert() -> None:
+        done = 0
+        with postgres.connect(url) as conn:
+            while time.monotonic() < deadline:
+                with conn.pipeline():
+                    with conn.transaction():
+                        if flush_after_lock:
+                            conn.execute("SET LOCAL synchronous_commit = off")
+                        conn.execute("LOCK TABLE raw_group IN EXCLUSIVE MODE")
+                        conn.execute("INSERT INTO raw_group (state) VALUES (%s)", (state,))
+                    if flush_after_lock:
+                        conn.execute(WAIT_UNTIL_DURABLE)
+                done += 1
+        counts.append(done)
+
+    threads = [threading.Thread(target=insert) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / seconds
+
+
 def measure(server_url: str, settings: Settings, log: Callable[[str], None]) -> list[Row]:
-    """1 and ``WRITERS`` processes on the chained and on the plain recorder, interleaved, repeated."""
+    """1 and ``WRITERS`` processes on the chained and on the plain recorder, interleaved, repeated;
+    then the bare statements, flush after and inside the lock, on 1 and ``WRITERS`` connections."""
     rates: dict[tuple[str, int], list[float]] = {}
     with (
         postgres.throwaway_database(server_url, "cosmo_bench_writers") as chained,
@@ -118,6 +154,10 @@ def measure(server_url: str, settings: Settings, log: Callable[[str], None]) -> 
                 for processes in (1, WRITERS):
                     rate = events_per_second(env, processes, settings.seconds)
                     rates.setdefault((side, processes), []).append(rate)
+            for side, flush_after_lock in (("raw after", True), ("raw inside", False)):
+                for connections in (1, WRITERS):
+                    rate = raw_rows_per_second(chained, connections, flush_after_lock, settings.seconds)
+                    rates.setdefault((side, connections), []).append(rate)
             log(
                 f"  writers, repeat {repeat + 1}/{settings.repeats}: "
                 + ", ".join(f"{side} x{n} {values[-1]:,.0f}/s" for (side, n), values in rates.items())
@@ -143,6 +183,18 @@ def measure(server_url: str, settings: Settings, log: Callable[[str], None]) -> 
             baseline_rate=median(rates[("plain", 1)]),
             note="contrast: flushes the WAL under the table lock; no chain",
         ),
+        *[
+            Row(
+                what=f"raw LOCK TABLE + INSERT + COMMIT, {WRITERS} connections, flush {where} the lock",
+                database="PostgreSQL",
+                unit="rows/s",
+                rate=median(rates[(side, WRITERS)]),
+                baseline="same, 1 connection",
+                baseline_rate=median(rates[(side, 1)]),
+                note="diagnostic: the mechanism without Python",
+            )
+            for side, where in (("raw after", "after"), ("raw inside", "inside"))
+        ],
     ]
 
 
@@ -159,7 +211,9 @@ def section(rows: list[Row], settings: Settings) -> list[str]:
         f" {settings.repeats} repeats. Cosmo's recorder holds the table lock up to the commit record"
         " and waits for the WAL flush after releasing it, so writers queued on the lock share one"
         " flush (docs/adr/0018); the plain recorder flushes under the lock. On two shared cores the"
-        " writers also compete for the CPU with the server, so the ratio is a floor.",
+        " writers also compete for the CPU with the server, so the ratio is a floor. The raw rows are"
+        " the mechanism alone: a one-row lock, insert and commit by hand on 1 and"
+        f" {WRITERS} connections, with the flush after the lock (as Cosmo) and inside it.",
         "",
         table(rows),
         "",

@@ -524,7 +524,7 @@ _HEAD_AND_FRONTIER = (
 # Waits, in a transaction of its own committed synchronously, until the WAL is flushed past a
 # record written after the caller's own commit: the only way to wait for a flush from SQL (a
 # transaction that writes no WAL commits without waiting). Any user may call it, at any wal_level.
-_WAIT_UNTIL_DURABLE = "SELECT pg_logical_emit_message(true, 'cosmo-durable', '')"
+WAIT_UNTIL_DURABLE = "SELECT pg_logical_emit_message(true, 'cosmo-durable', '')"
 
 
 def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, binary: str) -> list[str]:
@@ -672,7 +672,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
                     with conn.transaction():
                         notification_ids = self._insert_under_lock(conn, pipeline, stored_events, tracking)
                     # Sent with the COMMIT, in the same round trip.
-                    conn.execute(_WAIT_UNTIL_DURABLE, prepare=True)
+                    conn.execute(WAIT_UNTIL_DURABLE, prepare=True)
                 except Exception as error:  # noqa: BLE001 - re-raised below, once the pipeline is closed
                     failure = error
             if failure is not None:
