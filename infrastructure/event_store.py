@@ -693,17 +693,19 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             conn.cursor() as inserted,
             conn.cursor(row_factory=tuple_row) as reads,
         ):
-            if tracking is not None:
-                self._insert_tracking(curs, tracking=tracking)
-            curs.execute(self._sql_commit_without_flush, prepare=True)
-            self._lock_table(curs)
-            self._notify_channel(curs)
             claim = pending_claim()
-            if claim is not None and not claim.recorded:
-                self._queue_idempotency_claim(reads, claim)
-            PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
-            reads.execute(self._sql_head_and_frontier, prepare=True)
+            # Pipelined: a statement's error is raised by whichever later call receives it (the
+            # ``sync``, or an ``execute`` that happens to read results), so all of them are covered.
             try:
+                if tracking is not None:
+                    self._insert_tracking(curs, tracking=tracking)
+                curs.execute(self._sql_commit_without_flush, prepare=True)
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                if claim is not None and not claim.recorded:
+                    self._queue_idempotency_claim(reads, claim)
+                PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
+                reads.execute(self._sql_head_and_frontier, prepare=True)
                 pipeline.sync()
             except UniqueViolation as duplicate:
                 keys = idempotency_table(self.events_table_name)
