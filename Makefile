@@ -82,7 +82,7 @@ lint: $(STAMP)
 
 bench: $(STAMP) postgres
 	mkdir -p var
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.merkle_log
 	$(BIN)/python -m bench.personal_data
 

@@ -33,6 +33,7 @@ from bench import (
     postgres,
     read_replica,
     report,
+    writers,
 )
 from bench.image_upload import Latency
 from bench.image_variants import ImageFigure, VariantFigure
@@ -98,6 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-http", action="store_true", help="no HTTP load section")
     parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--skip-replica", action="store_true", help="no reads through a streaming replica")
+    parser.add_argument("--skip-writers", action="store_true", help="no concurrent writer processes")
     parser.add_argument("--quick", action="store_true", help="small smoke run; docs are left alone")
     args = parser.parse_args(argv)
     if args.quick:
@@ -125,6 +127,7 @@ class Findings:
     seeding: list[str] = field(default_factory=list)
     bundles: list[audit_bundle.BundleRow] = field(default_factory=list)
     replica: list[str] = field(default_factory=list)
+    writers: list[Row] = field(default_factory=list)
 
 
 def run_scans(args: argparse.Namespace, server_url: str, found: Findings) -> None:
@@ -184,6 +187,10 @@ def run_all(
         found.chain += chain_cost.measure_sqlite(WORK / "chain", append, log)
         if not args.skip_postgres:
             found.chain += chain_cost.measure_postgres(server_url, append, log)
+    if not args.skip_writers and not args.skip_postgres:
+        settings = writer_settings(args)
+        log(f"writer processes: 1 and {writers.WRITERS}, {settings.repeats} runs of {settings.seconds:g} s")
+        found.writers = writers.measure(server_url, settings, log)
     if not args.skip_scans:
         run_scans(args, server_url, found)
     if not args.skip_bundle:
@@ -224,8 +231,23 @@ def run_replica(wrk: str, http: http_load.Settings, found: Findings) -> None:
     found.replica = read_replica.section(rows, lag)
 
 
+def writer_settings(args: argparse.Namespace) -> writers.Settings:
+    return writers.Settings(seconds=args.seconds, repeats=args.repeats)
+
+
 def skipped(args: argparse.Namespace) -> str:
-    names = ["append", "chain", "scans", "bundle", "images", "uploads", "http", "postgres", "replica"]
+    names = [
+        "append",
+        "chain",
+        "scans",
+        "bundle",
+        "images",
+        "uploads",
+        "http",
+        "postgres",
+        "replica",
+        "writers",
+    ]
     chosen = [f"--skip-{name}" for name in names if getattr(args, f"skip_{name}")]
     return ", ".join(chosen) if chosen else "none: every section ran"
 
@@ -296,6 +318,7 @@ def sections(args: argparse.Namespace, found: Findings) -> list[list[str]]:
     parts = [
         log_report.audit_section(found.chain, found.audit, sizes),
         log_report.rebuild_section(found.rebuild, sizes),
+        writers.section(found.writers, writer_settings(args)),
         audit_bundle.section(found.bundles),
         image_report.section(
             found.images, found.variants, found.latencies, found.upload_problem, upload_setup

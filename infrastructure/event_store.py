@@ -26,8 +26,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Transcoder
-from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
+from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Tracking, Transcoder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
 from psycopg.errors import UniqueViolation
@@ -45,10 +45,10 @@ from infrastructure.idempotency import (
 )
 from infrastructure.log_leaf import event_leaf
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
-from infrastructure.merkle import appended_nodes, frontier, node_seq, size_from_node_count
+from infrastructure.merkle import appended_nodes, frontier_seqs, size_from_node_count
 from infrastructure.metrics import EVENTS_APPENDED
 from infrastructure.personal_data_cipher import PersonalDataCipher
-from infrastructure.retry_budget import RetriesWithinBudget
+from infrastructure.retry_budget import RetriesWithinBudget, retried_within_budget
 from infrastructure.transcoder import OrjsonTranscoder
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
@@ -177,15 +177,25 @@ class ChainedRecorder(ApplicationRecorder):
     ) -> None:
         """Called inside the insert transaction, after the events got their notification ids.
 
-        Both reads (the chain head, the tree's frontier) come before any insert: on PostgreSQL
-        the library pipelines this transaction, and a read after an ``executemany`` there would
-        be handed the insert's status instead of its rows.
+        Both reads (the chain head, the tree's frontier) come before any insert.
         """
         cursor.execute(self._sql("SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1"))
         head = cursor.fetchone()
         previous = (head[0], head[1]) if head is not None else None
         size = previous[0] if previous is not None else 0
         frontier_hashes = self._frontier_hashes(cursor, size)
+        self._write_links(cursor, previous, frontier_hashes, notification_ids, stored_events)
+
+    def _write_links(
+        self,
+        cursor: Any,
+        previous: tuple[int, str] | None,
+        frontier_hashes: list[bytes] | None,
+        notification_ids: Sequence[int],
+        stored_events: Sequence[StoredEvent],
+    ) -> None:
+        """Insert the links after the chain head ``previous``, and their leaves when the tree is current."""
+        size = previous[0] if previous is not None else 0
         links = self.linker.links(previous, notification_ids, stored_events)
         insert = f"INSERT INTO {{chain}} ({_LINK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
         cursor.executemany(self._sql(insert), self._link_rows(links))
@@ -193,14 +203,17 @@ class ChainedRecorder(ApplicationRecorder):
             self._insert_leaves(cursor, size, frontier_hashes, zip(links, stored_events, strict=True))
 
     def _frontier_hashes(self, cursor: Any, size: int) -> list[bytes] | None:
-        """The hashes of the subtrees tiling a tree of ``size`` leaves (at most one per level).
+        """The hashes of the subtrees tiling a tree of ``size`` leaves (at most one per level)."""
+        return self._frontier_among(size, self._nodes_in(cursor, frontier_seqs(size)))
+
+    def _frontier_among(self, size: int, found: dict[int, bytes]) -> list[bytes] | None:
+        """The frontier of a tree of ``size`` leaves out of the nodes ``found``.
 
         None when the tree is behind the chain (a log recorded before the Merkle tree existed):
         its events are left for ``backfill_tree``, which catches the tree up.
         """
-        wanted = [node_seq(level, index) for level, index in frontier(size)]
-        found = self._nodes_in(cursor, wanted)
-        return [found[seq] for seq in wanted] if len(found) == len(wanted) else None
+        wanted = frontier_seqs(size)
+        return [found[seq] for seq in wanted] if all(seq in found for seq in wanted) else None
 
     def _insert_leaves(self, cursor: Any, size: int, frontier_hashes: list[bytes], events: Any) -> None:
         """Append the leaves of ``(link, stored event)`` pairs and the subtrees they complete."""
@@ -345,7 +358,7 @@ class ChainedRecorder(ApplicationRecorder):
         ]
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        notification_ids = super().insert_events(stored_events, **kwargs)  # type: ignore[safe-super]
+        notification_ids = self._record(stored_events, **kwargs)
         for stored_event in stored_events:
             EVENTS_APPENDED.labels(stored_event.topic).inc()
         claim = pending_claim()
@@ -353,35 +366,37 @@ class ChainedRecorder(ApplicationRecorder):
             claim.recorded = True
         return notification_ids
 
+    def _record(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert, which calls back into ``_append_links`` inside its transaction."""
+        return super().insert_events(stored_events, **kwargs)  # type: ignore[safe-super]
+
     def _claim_idempotency_key(self, cursor: Any) -> None:
         """Called inside the insert transaction: the pending key row goes in with the events.
 
         An expired row of the same key is replaced; a live one means a duplicate request got there
-        first. Its unique violation aborts the transaction in the database itself (on PostgreSQL
-        the library commits whatever a Python exception interrupts), and this request's events
-        are rolled back with it.
+        first. Its unique violation aborts the transaction in the database itself, and this
+        request's events are rolled back with it.
         """
         claim = pending_claim()
         if claim is None or claim.recorded:
             return
+        try:
+            self._queue_idempotency_claim(cursor, claim)
+        except self.duplicate_key_errors as duplicate:
+            raise _key_taken(claim) from duplicate
+
+    def _queue_idempotency_claim(self, cursor: Any, claim: IdempotencyClaim) -> None:
         where = "scope = %s AND idempotency_key = %s"
         cursor.execute(
             self._sql(f"DELETE FROM {{keys}} WHERE {where} AND created_at < %s"),
             (claim.scope, claim.key, claim.expires_before),
         )
-        try:
-            cursor.execute(
-                self._sql(
-                    "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) "
-                    "VALUES (%s, %s, %s, %s) RETURNING scope"
-                ),
-                (claim.scope, claim.key, claim.fingerprint, claim.created_at),
-            )
-            cursor.fetchone()
-        except self.duplicate_key_errors as duplicate:
-            raise IdempotencyKeyTaken(
-                f"idempotency key {claim.key!r} was used by a concurrent request"
-            ) from duplicate
+        cursor.execute(
+            self._sql(
+                "INSERT INTO {keys} (scope, idempotency_key, fingerprint, created_at) VALUES (%s, %s, %s, %s)"
+            ),
+            (claim.scope, claim.key, claim.fingerprint, claim.created_at),
+        )
 
     def select_idempotency_key(self, scope: str, key: str, not_before: float) -> KeyRecord | None:
         rows = self._run(
@@ -496,6 +511,27 @@ class ChainedRecorder(ApplicationRecorder):
         return [Seal(row[0], row[1], datetime.fromisoformat(row[2]), row[3]) for row in rows]
 
 
+def _key_taken(claim: IdempotencyClaim) -> IdempotencyKeyTaken:
+    return IdempotencyKeyTaken(f"idempotency key {claim.key!r} was used by a concurrent request")
+
+
+# The chain head and the stored subtrees tiling a tree of as many leaves as the head's position (the
+# tree is never ahead of the chain): ``merkle.frontier_seqs`` in SQL, so one round trip reads both.
+# The last leaf of the tile at each set bit ``level`` of n is ((n >> level) << level) - 1.
+_HEAD_AND_FRONTIER = (
+    "WITH head AS (SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1), "
+    "tiles AS (SELECT level, ((head.position >> level) << level) - 1 AS last "
+    "FROM head, generate_series(0, 62) AS level WHERE (head.position >> level) & 1 = 1) "
+    "SELECT head.position, head.digest, node.seq, node.hash FROM head LEFT JOIN {merkle} node "
+    "ON node.seq IN (SELECT 2 * last - bit_count(last::bit(64)) + level FROM tiles)"
+)
+
+# Waits, in a transaction of its own committed synchronously, until the WAL is flushed past a
+# record written after the caller's own commit: the only way to wait for a flush from SQL (a
+# transaction that writes no WAL commits without waiting). Any user may call it, at any wal_level.
+WAIT_UNTIL_DURABLE = "SELECT pg_logical_emit_message(true, 'cosmo-durable', '')"
+
+
 def _chain_tables_sql(originator_id_type: str, time_type: str, integer: str, binary: str) -> list[str]:
     """Unformatted: each recorder fills in its own table names (see ``ChainedRecorder._sql``)."""
     return [
@@ -603,6 +639,8 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             "SELECT setval(pg_get_serial_sequence({name}, 'notification_id'), "
             "COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
         ).format(name=Literal(table.as_string(None)), table=table)
+        self._sql_head_and_frontier = self._sql(_HEAD_AND_FRONTIER)
+        self._sql_commit_without_flush = "SET LOCAL synchronous_commit = off"
 
     def create_table(self) -> None:
         """Serialised across processes: concurrent DDL on the same catalog rows fails in PostgreSQL
@@ -614,13 +652,78 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK_ID])
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert notification_ids is not None
-        self._append_links(_TupleCursor(curs), notification_ids, stored_events)
-        self._claim_idempotency_key(_TupleCursor(curs))
+    @retried_within_budget
+    def _record(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Insert under the table lock, commit without waiting for the WAL flush, then wait for it.
+
+        Group commit (docs/adr/0023): the lock is held from ``LOCK TABLE`` to the commit record,
+        not through the disk flush, so the next writer's transaction runs while this one's flush
+        is under way, and one flush makes several writers' commits durable. Commit order is still
+        position order (the lock is released after the commit is visible), and the WAL is written
+        in that order, so a crash can only lose a suffix of the log: never a gap, never an
+        acknowledged event, since ``insert_events`` returns only after the flush.
+        """
+        tracking: Tracking | None = kwargs.get("tracking")
+        if not stored_events:
+            with self.datastore.transaction(commit=True) as curs:
+                if tracking is not None:
+                    self._insert_tracking(curs, tracking=tracking)
+            return []
+        failure: Exception | None = None
+        notification_ids: list[int] = []
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline:
+                try:
+                    with conn.transaction():
+                        notification_ids = self._insert_under_lock(conn, pipeline, stored_events, tracking)
+                    # Sent with the COMMIT, in the same round trip.
+                    conn.execute(WAIT_UNTIL_DURABLE, prepare=True)
+                except Exception as error:  # noqa: BLE001 - re-raised below, once the pipeline is closed
+                    failure = error
+            if failure is not None:
+                raise failure
+        return notification_ids
+
+    def _insert_under_lock(
+        self,
+        conn: psycopg.Connection[DictRow],
+        pipeline: psycopg.Pipeline,
+        stored_events: Sequence[StoredEvent],
+        tracking: Tracking | None,
+    ) -> list[int]:
+        """Two round trips hold the lock: the inserts and reads up to the ``sync``, then the links,
+        leaves and COMMIT (sent by the caller). Everything else happens before or after."""
+        with (
+            conn.cursor() as curs,
+            conn.cursor() as inserted,
+            conn.cursor(row_factory=tuple_row) as reads,
+        ):
+            claim = pending_claim()
+            # Pipelined: a statement's error is raised by whichever later call receives it (the
+            # ``sync``, or an ``execute`` that happens to read results), so all of them are covered.
+            try:
+                if tracking is not None:
+                    self._insert_tracking(curs, tracking=tracking)
+                curs.execute(self._sql_commit_without_flush, prepare=True)
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                if claim is not None and not claim.recorded:
+                    self._queue_idempotency_claim(reads, claim)
+                PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
+                reads.execute(self._sql_head_and_frontier, prepare=True)
+                pipeline.sync()
+            except UniqueViolation as duplicate:
+                keys = idempotency_table(self.events_table_name)
+                if claim is not None and duplicate.diag.table_name == keys:
+                    raise _key_taken(claim) from duplicate
+                raise
+            notification_ids = [row["notification_id"] for row in inserted.fetchall()]
+            rows = reads.fetchall()
+            previous = (rows[0][0], rows[0][1]) if rows else None
+            size = previous[0] if previous is not None else 0
+            found = {row[2]: bytes(row[3]) for row in rows if row[2] is not None}
+            frontier_hashes = self._frontier_among(size, found)
+            self._write_links(reads, previous, frontier_hashes, notification_ids, stored_events)
         return notification_ids
 
     def _lock_table(self, curs: Cursor[DictRow]) -> None:

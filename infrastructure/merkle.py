@@ -204,6 +204,11 @@ def frontier(size: int) -> list[tuple[int, int]]:
     return perfect_subtrees(0, size)
 
 
+def frontier_seqs(size: int) -> list[int]:
+    """Where the subtrees of ``frontier(size)`` are stored, left to right."""
+    return [node_seq(level, index) for level, index in frontier(size)]
+
+
 class TreeBuilder:
     """Appends leaves left to right keeping only the frontier; says which nodes each append creates."""
 

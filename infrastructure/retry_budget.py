@@ -26,7 +26,11 @@ RETRY_PAUSE_SECONDS = 0.2
 
 def within_budget(method: Callable[..., Any]) -> Callable[..., Any]:
     """``method`` (a library ``@retry`` one) retried only while the budget lasts."""
-    once: Callable[..., Any] = method.__wrapped__  # type: ignore[attr-defined]
+    return retried_within_budget(method.__wrapped__)  # type: ignore[attr-defined]
+
+
+def retried_within_budget(once: Callable[..., Any]) -> Callable[..., Any]:
+    """``once`` retried on a lost connection, as the library retries, only while the budget lasts."""
 
     @wraps(once)
     def bounded(*args: Any, **kwargs: Any) -> Any:
