@@ -82,9 +82,9 @@ lint: $(STAMP)
 
 bench: $(STAMP) postgres
 	mkdir -p var
-	$(BIN)/python -m bench $(BENCH_ARGS)
-	$(BIN)/python -m bench.merkle_log
-	$(BIN)/python -m bench.personal_data
+	$(BIN)/python -m tools.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench.merkle_log
+	$(BIN)/python -m tools.bench.personal_data
 
 # A bounded soak (mixed reads, writes, uploads over gunicorn + run_workers, loopback only) on both
 # databases, printing its figures (SOAK {...}); make test runs a 30 s version. SOAK_SECONDS to change.

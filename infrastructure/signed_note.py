@@ -132,7 +132,7 @@ class VerifierKey:
             encoded = line[len(prefix) :]
             try:
                 blob = base64.b64decode(encoded, validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or a character outside ASCII
                 raise InvalidNote("the signature is not base64") from None
             if base64.b64encode(blob).decode() != encoded:
                 raise InvalidNote("the signature is not in canonical base64")
@@ -202,7 +202,7 @@ def parse_body(body: str, text: str) -> Checkpoint:
         raise InvalidNote("a checkpoint names its size in decimal and its time in RFC 3339 UTC")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise InvalidNote("the root hash is not base64") from None
     if len(root) != 32:
         raise InvalidNote("the root hash is not 32 bytes")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import read_replica, report
+from tools.bench import read_replica, report
 
 
 def test_a_rerun_replaces_its_own_sections_and_keeps_the_others_in_place() -> None:

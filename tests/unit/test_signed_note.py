@@ -178,3 +178,12 @@ def test_an_events_leaf_is_cosmo_leaf_1_of_its_stored_fields() -> None:
     assert event_leaf_bytes(1, foreign) == leaf_bytes(
         1, foreign.originator_id, 1, foreign.topic, "", None, payload_hash(foreign.state)
     )
+
+
+def test_a_signature_line_with_a_character_outside_ascii_is_an_invalid_note() -> None:
+    """A flipped bit that turns a newline into a vertical tab joins two signature lines: the
+    base64 then holds an em dash, which is refused as a forgery, not raised as a ValueError."""
+    text = KEY.hand_over(NEXT, 42, ROOT, WHEN).text
+    head, last = text.rsplit(f"\n{EM_DASH}", 1)
+    with pytest.raises(InvalidNote):
+        KEY.verifier.open(f"{head}\x0b{EM_DASH}{last}")

@@ -25,11 +25,11 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent, Tracking
 
-from bench.event_append import CONTEXT, build_service
 from domain.audit import acting_as
 from domain.image import ImageFile, ImageVariant
 from domain.service import PropertyChanges, PropertyService
 from domain.values import Address, PropertyKind, Rent
+from tools.bench.event_append import CONTEXT, build_service
 
 TEMPLATE_PROPERTIES = 48
 INSERT_BATCH = 2000

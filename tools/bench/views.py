@@ -17,10 +17,10 @@ from api.context import AuditedView
 from api.filters import PropertyPagination
 from api.permissions import ReadOnlyForAuditors
 from api.serializers import PropertyCreateSerializer, PropertySerializer, PropertyUpdateSerializer
-from bench.models import PlainProperty
 from domain.errors import PropertyNotFound
 from domain.values import Address, Rent
 from projections.models import PropertyListing
+from tools.bench.models import PlainProperty
 
 
 def plain_json(row: PlainProperty) -> dict[str, object]:

@@ -15,13 +15,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import postgres
-from bench.event_append import CONTEXT, Settings, Workload, rate_of, service_env, sqlite_files
-from bench.results import Row, median
 from domain.audit import acting_as
 from domain.service import PropertyService
 from infrastructure.event_store import AUDIT_CHAIN_KEY
 from infrastructure.mapper import MAX_EVENT_BYTES
+from tools.bench import postgres
+from tools.bench.event_append import CONTEXT, Settings, Workload, rate_of, service_env, sqlite_files
+from tools.bench.results import Row, median
 
 PLAIN_MODULES = {
     "django.db.backends.sqlite3": "eventsourcing.sqlite",

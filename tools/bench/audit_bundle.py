@@ -1,7 +1,7 @@
 """An auditor's bundle: one property's history bundled on the server and verified offline.
 
 Why: issue 10 asks what ``manage.py audit bundle --property`` and ``tools/cosmo_verify.py`` cost.
-Each database gets a throwaway store seeded with :mod:`bench.event_log` (so proofs run against a
+Each database gets a throwaway store seeded with :mod:`tools.bench.event_log` (so proofs run against a
 tree of that many leaves), then one property with a long history (renames, rent changes, photos)
 recorded through the service, a checkpoint, and the bundle written by ``audit bundle`` in a
 Django process of its own. The verifier then runs as the auditor runs it: a ``python -S`` that
@@ -12,7 +12,7 @@ written by ``manage.py audit bundle`` and verified by the tool in processes of t
 peak memory (RSS) of each: the bundle is NDJSON written and read line by line, so the larger
 range should need about the same memory as the smaller one.
 
-``python -m bench.audit_bundle`` runs this section alone and prints its table.
+``python -m tools.bench.audit_bundle`` runs this section alone and prints its table.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import dj_database_url
 
-from bench import event_log, http_load, log_scans, postgres
+from tools.bench import event_log, http_load, log_scans, postgres
 
 if TYPE_CHECKING:
     from infrastructure.transparency_log import TransparencyLog
@@ -86,12 +86,12 @@ def record_and_bundle(out: Path) -> dict[str, object]:
     django.setup()
     from django.core.management import call_command
 
-    from bench.event_append import CONTEXT
     from domain.audit import acting_as
     from domain.image import ImageFile
     from domain.service import PropertyChanges
     from domain.values import Address, PropertyKind, Rent
     from infrastructure.composition import property_service, transparency_log
+    from tools.bench.event_append import CONTEXT
 
     service = property_service()
     address = Address(street="1 Rua Augusta", city="Lisboa", postal_code="1100-053", country="PT")
@@ -164,7 +164,7 @@ def measure(
     event_log.seed(dict(dj_database_url.parse(database_url)), stories, events, log, f"{database} {events:,}")
     out = workdir / "bundle.ndjson"
     child = subprocess.run(
-        [sys.executable, "-m", "bench.audit_bundle", "--child", str(out)],
+        [sys.executable, "-m", "tools.bench.audit_bundle", "--child", str(out)],
         cwd=http_load.REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): how fast Cosmo writes and serves, as ratios to baselines.
+"""``python -m tools.bench`` (``make bench``): how fast Cosmo writes and serves, as ratios to baselines.
 
 Every figure is set against a baseline measured in the same run on the same machine (a raw
 insert, a plain Django endpoint), so the ratios mean something on any machine while the absolute

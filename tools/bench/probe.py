@@ -1,4 +1,4 @@
-"""``python -m bench.probe export|verify|rebuild``: timed runs of the real code in a Django process.
+"""``python -m tools.bench.probe export|verify|rebuild``: timed runs of the real code in a Django process.
 
 Why a separate process: the export, ``verify`` and the projection rebuild need Django configured
 against the seeded throwaway database (the composition root reads its settings), and their peak
@@ -43,7 +43,7 @@ def raw_read(recorder: Any) -> tuple[int, float]:
 
 def timed(action: Callable[[], Any]) -> dict[str, Any]:
     """Run ``action`` once; its seconds, its peak memory, and what it returned."""
-    from bench.memory import peak_rss
+    from tools.bench.memory import peak_rss
 
     with peak_rss() as peak:
         started = time.perf_counter()
@@ -159,7 +159,7 @@ def rebuild(names: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str], out: TextIO) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.probe")
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.probe")
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("export")
     actions.add_parser("verify")

@@ -1,4 +1,4 @@
-"""The bench's Django app: only :mod:`bench.settings` installs it, never production."""
+"""The bench's Django app: only :mod:`tools.bench.settings` installs it, never production."""
 
 from __future__ import annotations
 
@@ -6,6 +6,6 @@ from django.apps import AppConfig
 
 
 class BenchConfig(AppConfig):
-    name = "bench"
+    name = "tools.bench"
     label = "bench"
     default_auto_field = "django.db.models.BigAutoField"

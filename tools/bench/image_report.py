@@ -6,8 +6,8 @@ latency that could not be measured is said so, with the reason, never replaced b
 
 from __future__ import annotations
 
-from bench.image_upload import WORKER, Latency
-from bench.image_variants import (
+from tools.bench.image_upload import WORKER, Latency
+from tools.bench.image_variants import (
     APP_FORMATS,
     APP_TARGET_SSIM,
     APP_WIDTHS,

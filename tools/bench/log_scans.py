@@ -3,8 +3,8 @@
 Why: issue 4 asks what exporting and verifying the whole audit record cost, issue 5 what
 rebuilding the read models costs, at 100k and 1M events, with peak memory (both promise flat
 memory). Each database gets a throwaway store, migrated by ``manage.py migrate`` and seeded with
-:mod:`bench.event_log`; the passes then run in a Django process of their own
-(:mod:`bench.probe`) with production settings, so the figures are the real code's. The baseline
+:mod:`tools.bench.event_log`; the passes then run in a Django process of their own
+(:mod:`tools.bench.probe`) with production settings, so the figures are the real code's. The baseline
 is the same process reading the same log raw through ``recorder.select_notifications``.
 """
 
@@ -22,9 +22,9 @@ from typing import Any
 
 import dj_database_url
 
-from bench import event_log, http_load, postgres
-from bench.event_append import AUDIT_KEY
-from bench.results import ScanRow
+from tools.bench import event_log, http_load, postgres
+from tools.bench.event_append import AUDIT_KEY
+from tools.bench.results import ScanRow
 
 PROBE_TIMEOUT_SECONDS = 4 * 3600
 EXPORT = "export: `manage.py audit export` (NDJSON)"
@@ -43,7 +43,7 @@ def probe_env(database_url: str, workdir: Path) -> dict[str, str]:
 def run_probe(env: dict[str, str], *args: str) -> dict[str, Any]:
     """Its progress goes to our stderr; its single JSON answer comes on stdout."""
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.probe", *args],
+        [sys.executable, "-m", "tools.bench.probe", *args],
         cwd=http_load.REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -53,7 +53,7 @@ def run_probe(env: dict[str, str], *args: str) -> dict[str, Any]:
     )
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
-        raise RuntimeError(f"bench.probe {' '.join(args)} failed with {completed.returncode}")
+        raise RuntimeError(f"tools.bench.probe {' '.join(args)} failed with {completed.returncode}")
     answer: dict[str, Any] = json.loads(lines[-1])
     return answer
 

@@ -1,4 +1,4 @@
-"""``python -m bench.merkle_log``: what the Merkle log costs and how fast its proofs and checks are.
+"""``python -m tools.bench.merkle_log``: what the Merkle log costs and how fast its proofs and checks are.
 
 Why: issue 10 asks for same-run ratios on both databases. Appends run the same ``PropertyService``
 workload on the chained recorder the app uses and on the same recorder with the tree switched off
@@ -23,9 +23,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import event_log, postgres
-from bench.event_append import AUDIT_KEY, CONTEXT, Settings, Workload, rate_of, service_env
-from bench.probe import raw_read
 from domain.audit import acting_as
 from domain.service import PropertyService
 from infrastructure import audit_trail
@@ -39,6 +36,9 @@ from infrastructure.event_store import (
 )
 from infrastructure.merkle import TreeBuilder
 from infrastructure.transparency_log import TransparencyLog
+from tools.bench import event_log, postgres
+from tools.bench.event_append import AUDIT_KEY, CONTEXT, Settings, Workload, rate_of, service_env
+from tools.bench.probe import raw_read
 
 PROOFS = 2000
 
@@ -68,8 +68,8 @@ class NoTreePostgresFactory(ChainedPostgresFactory):
 
 
 NO_TREE = {
-    "django.db.backends.sqlite3": "bench.merkle_log:NoTreeSQLiteFactory",
-    "django.db.backends.postgresql": "bench.merkle_log:NoTreePostgresFactory",
+    "django.db.backends.sqlite3": "tools.bench.merkle_log:NoTreeSQLiteFactory",
+    "django.db.backends.postgresql": "tools.bench.merkle_log:NoTreePostgresFactory",
 }
 
 
@@ -229,7 +229,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.merkle_log", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.merkle_log", description=__doc__)
     parser.add_argument("--events", type=int, default=100_000, help="events in the seeded log")
     parser.add_argument("--append-events", type=int, default=2000, help="events per timed append run")
     parser.add_argument("--repeats", type=int, default=3)

@@ -1,4 +1,4 @@
-"""``python -m bench.personal_data``: what sealing personal fields per data subject costs.
+"""``python -m tools.bench.personal_data``: what sealing personal fields per data subject costs.
 
 Why: issue 12 asks that appending with per-subject encryption runs at >= 0.8 of appending
 without it, and that export and rebuild with decryption run at >= 0.8 of them without it (data
@@ -27,11 +27,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import postgres
-from bench.event_append import CONTEXT, Settings, Workload, service_env
 from domain.audit import acting_as
 from domain.service import PropertyService
 from infrastructure.persistence import event_store_env
+from tools.bench import postgres
+from tools.bench.event_append import CONTEXT, Settings, Workload, service_env
 
 SUBJECTS = 50
 BATCH = 500

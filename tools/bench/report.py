@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from bench.results import Row
+from tools.bench.results import Row
 
 # Facts behind the set-up, checked by hand when the bench was written (commit e627bb7); update
 # them here if the code they describe changes.
@@ -111,7 +111,7 @@ def document(
 ) -> str:
     """The whole file; ``sections`` (lines each, headed ``## …``) go between the reading and the
     notes. A section of ``previous`` that this run did not make (another bench command's, such as
-    ``bench.merkle_log`` or ``bench.request_profile``) is kept where it was."""
+    ``tools.bench.merkle_log`` or ``tools.bench.request_profile``) is kept where it was."""
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     made = {section[0]: section for section in sections or []}
     kept = [
@@ -122,7 +122,7 @@ def document(
     parts = [
         "# Benchmarks",
         "",
-        "Produced by `make bench` (`python -m bench`), which rewrites its own sections of this file"
+        "Produced by `make bench` (`python -m tools.bench`), which rewrites its own sections of this file"
         f" and keeps the others; last run {today}. Speed is judged by the **ratio** to a baseline"
         " measured in the same run on the same machine, never by absolute thresholds. Rates are"
         " medians from one machine where the load generator shares the CPUs with the server and the database:"

@@ -6,9 +6,9 @@ PostgreSQL, the API's wake-up datagram on SQLite), making the variants, storing 
 ``ImageProcessed`` and
 catching the ``property_detail`` read model up, which is what ``GET /api/images/{id}`` reads. The
 baseline is the part of that which is unavoidable: ``make_variants`` of the same photo measured
-in-process in the same run (:mod:`bench.image_variants`).
+in-process in the same run (:mod:`tools.bench.image_variants`).
 
-The service is gunicorn (as in :mod:`bench.http_load`) plus one ``manage.py run_workers`` at its
+The service is gunicorn (as in :mod:`tools.bench.http_load`) plus one ``manage.py run_workers`` at its
 default poll interval, against a throwaway database and a throwaway media directory; uploads go
 one at a time, so each latency is the pipeline's, not a queue's. A random pause of up to one poll
 interval comes before each upload: sent right after the previous photo turned ready, an upload
@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import http_load
-from bench.image_variants import PHONE, inputs
+from tools.bench import http_load
+from tools.bench.image_variants import PHONE, inputs
 
 POLL_SECONDS = 0.025
 WORKER_POLL_SECONDS = 1.0  # run_workers' default --poll

@@ -11,7 +11,7 @@ from django.urls import path
 
 from api.urls import *  # noqa: F403
 from api.urls import urlpatterns as api_urlpatterns
-from bench.views import PlainCollectionView, PlainDetailView
+from tools.bench.views import PlainCollectionView, PlainDetailView
 
 urlpatterns = [
     path("bench/plain", PlainCollectionView.as_view(), name="bench-plain"),

@@ -1,9 +1,10 @@
-"""``python -m bench.request_profile``: requests against their plain twins, and where a write's time goes.
+"""``python -m tools.bench.request_profile``: requests against their plain twins, and where a write's
+time goes.
 
 Why: the HTTP ratios say how far the write path is from plain CRUD, not where the difference is
-spent. This runs the real views in-process (Django's test client, a real JWT, ``bench.settings``,
+spent. This runs the real views in-process (Django's test client, a real JWT, ``tools.bench.settings``,
 the database named by ``DATABASE_URL``). It times each operation against its plain-model twin
-(``bench.views``), request by request in alternating order: on a busy machine that ratio holds up
+(``tools.bench.views``), request by request in alternating order: on a busy machine that ratio holds up
 better than two wrk runs seconds apart. With ``--profile`` it also profiles a series of writes
 and prints the cumulative milliseconds per request of the stages the issue names (auth, command,
 recorder, chain, read-model catch-up, re-reading the aggregate, rendering). cProfile inflates
@@ -88,7 +89,7 @@ def endpoints(client: Any, headers: dict[str, str], collection: str) -> dict[str
     """POST, PATCH (over ``PATCHED_ROWS`` properties in turn, each a new name: a PATCH that
     changes nothing records nothing and is not the write being measured), GET detail and GET list on one
     collection: ``/api/properties`` or its plain-model twin ``/bench/plain``."""
-    from bench.http_load import BODY, PATCHED_ROWS
+    from tools.bench.http_load import BODY, PATCHED_ROWS
 
     def send(method: str, path: str, body: str = "", expected: int = 200) -> Any:
         response = getattr(client, method)(path, body, content_type="application/json", headers=headers)
@@ -110,11 +111,11 @@ def endpoints(client: Any, headers: dict[str, str], collection: str) -> dict[str
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.request_profile", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.request_profile", description=__doc__)
     parser.add_argument("--requests", type=int, default=300, help="requests per operation and side")
     parser.add_argument("--profile", action="store_true", help="also profile the writes, per stage")
     args = parser.parse_args(argv)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tools.bench.settings")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("COSMO_AUDIT_KEY", secrets.token_urlsafe(50))
     import django
@@ -124,7 +125,7 @@ def main(argv: list[str]) -> None:
     from django.test import Client
 
     from api.models import User
-    from bench.http_load import USERNAME
+    from tools.bench.http_load import USERNAME
 
     call_command("migrate", "--no-input", verbosity=0)
     password = secrets.token_urlsafe(24)

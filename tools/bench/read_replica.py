@@ -27,12 +27,12 @@ from typing import Any
 
 import psycopg
 
-from bench import http_load, report
-from bench.load_generator import LoadResult, Target, find_or_install_wrk, run_wrk, write_script
-from bench.results import Row
 from tests.fixtures.postgres_cluster import PrivatePostgres
+from tools.bench import http_load, report
+from tools.bench.load_generator import LoadResult, Target, find_or_install_wrk, run_wrk, write_script
+from tools.bench.results import Row
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Read replica (issue 13)"
 SEEDED = 200
@@ -231,7 +231,7 @@ def section(rows: list[Row], lag: Lag | None, problem: str = "") -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m bench.read_replica``: this section alone, written into docs/benchmarks.md."""
+    """``python -m tools.bench.read_replica``: this section alone, written into docs/benchmarks.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)

@@ -1,6 +1,6 @@
 """The audit-trail (issue 4) and projection-rebuild (issue 5) sections of ``docs/benchmarks.md``.
 
-As in :mod:`bench.report`, every sentence of a reading is built from the rows it talks about
+As in :mod:`tools.bench.report`, every sentence of a reading is built from the rows it talks about
 and written only if they were measured, so the text can never contradict its tables.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench import report
-from bench.log_scans import BASELINE, EXPORT, REBUILD_ALL, VERIFY
-from bench.results import Row, ScanRow
+from tools.bench import report
+from tools.bench.log_scans import BASELINE, EXPORT, REBUILD_ALL, VERIFY
+from tools.bench.results import Row, ScanRow
 
 SCAN_COLUMNS = [
     ("what", "---"),

@@ -9,5 +9,5 @@ from __future__ import annotations
 from infrastructure.settings import *  # noqa: F403
 from infrastructure.settings import INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "bench.apps.BenchConfig"]
-ROOT_URLCONF = "bench.urls"
+INSTALLED_APPS = [*INSTALLED_APPS, "tools.bench.apps.BenchConfig"]
+ROOT_URLCONF = "tools.bench.urls"

@@ -2,7 +2,7 @@
 
 Why: a request that registers a property does more than insert a row (append the event, then
 catch the read model up before answering), while a read is served from the read model. Serving
-both the real endpoints and plain-model endpoints (:mod:`bench.views`) from one gunicorn, one
+both the real endpoints and plain-model endpoints (:mod:`tools.bench.views`) from one gunicorn, one
 database and one JWT user shows what that design costs per request on this machine.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.load_generator import LoadResult, Target, run_wrk, write_script
-from bench.results import Row
+from tools.bench.load_generator import LoadResult, Target, run_wrk, write_script
+from tools.bench.results import Row
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 USERNAME = "bench-manager"
 BODY = json.dumps(
     {
@@ -78,7 +78,7 @@ def server_env(database_url: str, var_dir: Path) -> dict[str, str]:
         if key not in _CALLER_CONFIG and not key.startswith("COSMO_")
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_SETTINGS_MODULE="tools.bench.settings",
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
         COSMO_AUDIT_KEY=secrets.token_urlsafe(50),

@@ -26,12 +26,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench import postgres
-from bench.results import Row, median
 from domain.audit import AuditContext, Role, acting_as
 from domain.service import PropertyChanges, PropertyService
 from domain.values import Address, PropertyKind, Rent
 from infrastructure.persistence import event_store_env
+from tools.bench import postgres
+from tools.bench.results import Row, median
 
 AUDIT_KEY = secrets.token_urlsafe(50)
 CONTEXT = AuditContext(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import (
+from tools.bench import (
     audit_bundle,
     chain_cost,
     event_append,
@@ -35,14 +35,14 @@ from bench import (
     report,
     writers,
 )
-from bench.image_upload import Latency
-from bench.image_variants import ImageFigure, VariantFigure
-from bench.load_generator import find_or_install_wrk
-from bench.results import Row, ScanRow
+from tools.bench.image_upload import Latency
+from tools.bench.image_variants import ImageFigure, VariantFigure
+from tools.bench.load_generator import find_or_install_wrk
+from tools.bench.results import Row, ScanRow
 
 MILLION = 1_000_000
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / "var" / "bench"
 DOC = REPO / "docs" / "benchmarks.md"
 
@@ -76,7 +76,7 @@ def code_version() -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     parser.add_argument("--events", type=int, default=2000, help="events per case and repeat")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per case (the median is kept)")
     parser.add_argument("--seconds", type=int, default=5, help="length of each HTTP load run")
@@ -294,12 +294,12 @@ def how(
         "upload to ready": (
             f"per database, {args.uploads} uploads of the 12 MP photo and {args.photo_rounds} of each"
             f" fixture photo, interleaved, one at a time, through {http_load.SERVER} and one"
-            f" `manage.py run_workers`, `bench.settings`, DEBUG off, local-disk media"
+            f" `manage.py run_workers`, `tools.bench.settings`, DEBUG off, local-disk media"
         ),
         "HTTP": (
             "not measured (wrk unavailable)"
             if wrk is None
-            else f"{http_load.SERVER} serving `infrastructure.wsgi` with DEBUG off and `bench.settings`"
+            else f"{http_load.SERVER} serving `infrastructure.wsgi` with DEBUG off and `tools.bench.settings`"
             f" (production settings plus the plain-model endpoints); wrk, 1 thread, {http.connections}"
             f" connections, {http.warmup_seconds} s warm-up then {http.rounds} runs of {http.seconds} s"
             " per endpoint alternating with its baseline (median run kept), the JWT of one manager,"
@@ -313,7 +313,7 @@ def how(
 def sections(args: argparse.Namespace, found: Findings) -> list[list[str]]:
     sizes = " and ".join(f"{size:,}" for size in store_sizes(args)) + " events"
     upload_setup = (
-        f"{http_load.SERVER}, `bench.settings`, DEBUG off, a throwaway database and media directory"
+        f"{http_load.SERVER}, `tools.bench.settings`, DEBUG off, a throwaway database and media directory"
     )
     parts = [
         log_report.audit_section(found.chain, found.audit, sizes),

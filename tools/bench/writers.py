@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from bench import postgres
-from bench.chain_cost import plain_env
-from bench.event_append import CONTEXT, Workload, service_env
-from bench.report import table
-from bench.results import Row, median
 from domain.audit import acting_as
 from domain.service import PropertyService
 from infrastructure.event_store import WAIT_UNTIL_DURABLE, ChainedPostgresRecorder, chain_table
+from tools.bench import postgres
+from tools.bench.chain_cost import plain_env
+from tools.bench.event_append import CONTEXT, Workload, service_env
+from tools.bench.report import table
+from tools.bench.results import Row, median
 
 WRITERS = 4
 WARMUP_SAVES = 20
@@ -221,7 +221,7 @@ def section(rows: list[Row], settings: Settings) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.writers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench.writers", description=__doc__)
     parser.add_argument("--seconds", type=float, default=Settings.seconds, help="length of each run")
     parser.add_argument("--repeats", type=int, default=Settings.repeats)
     args = parser.parse_args(argv)
