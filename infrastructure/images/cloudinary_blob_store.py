@@ -41,6 +41,7 @@ from infrastructure.images.cloudinary_store import (
     DEFAULT_TIMEOUT_SECONDS,
     CloudinaryConfig,
     classify_error,
+    upload,
     valid_folder,
 )
 from infrastructure.images.image_store import ImageStoreError, TransientStoreError, error_for_status
@@ -73,25 +74,9 @@ class CloudinaryBlobStore(BlobStore):
         digest = digest_of(data)
         public_id = self.public_id(digest)
         try:
-            result = cloudinary.uploader.upload(
-                data,
-                public_id=public_id,
-                resource_type=RAW,
-                type=PRIVATE,
-                overwrite=True,
-                unique_filename=False,
-                timeout=self.timeout,
-                return_error=True,
-                **self.config.call_options(),
-            )
-        except cloudinary.exceptions.Error as e:
-            raise _blob_error(classify_error(e)) from e
-        if not isinstance(result, Mapping):
-            raise BlobStoreUnavailable(f"unexpected answer to the upload of {public_id}: {result!r}")
-        if "error" in result:
-            status = int(result["error"].get("http_code") or 500)
-            message = result["error"].get("message", "")
-            raise _blob_error(error_for_status(status, f"upload of {public_id} refused: {message}"))
+            result = upload(self.config, data, public_id, self.timeout, resource_type=RAW, type=PRIVATE)
+        except ImageStoreError as e:
+            raise _blob_error(e) from e
         if result.get("bytes") not in (None, len(data)):
             kept = result["bytes"]
             raise BlobStoreUnavailable(f"Cloudinary kept {kept} of {len(data)} bytes of {public_id}")

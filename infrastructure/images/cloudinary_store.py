@@ -193,27 +193,15 @@ class CloudinaryImageStore(ImageStore):
 
     def _upload(self, image_id: UUID, variant: Variant) -> StoredVariant:
         public_id = self.public_id(image_id, variant)
-        try:
-            result = cloudinary.uploader.upload(
-                variant.data,
-                public_id=public_id,
-                overwrite=True,
-                invalidate=True,
-                unique_filename=False,
-                resource_type="image",
-                type=self.delivery,
-                timeout=self.timeout,
-                return_error=True,
-                **self.config.call_options(),
-            )
-        except cloudinary.exceptions.Error as e:
-            raise classify_error(e) from e
-        if not isinstance(result, Mapping):
-            raise TransientStoreError(f"unexpected answer to the upload of {public_id}: {result!r}")
-        if "error" in result:
-            error = result["error"]
-            status = int(error.get("http_code") or 500)
-            raise error_for_status(status, f"upload of {public_id} refused: {error.get('message', '')}")
+        result = upload(
+            self.config,
+            variant.data,
+            public_id,
+            self.timeout,
+            invalidate=True,
+            resource_type="image",
+            type=self.delivery,
+        )
         url = result.get("secure_url")
         if not isinstance(url, str) or not url.startswith("https://"):
             raise TransientStoreError(f"the upload of {public_id} answered without a secure_url")
@@ -224,6 +212,37 @@ class CloudinaryImageStore(ImageStore):
             format=variant.format,
             size_bytes=int(result.get("bytes") or variant.size_bytes),
         )
+
+
+def upload(
+    config: CloudinaryConfig, data: bytes, public_id: str, timeout: float, **options: Any
+) -> Mapping[str, Any]:
+    """One signed upload that overwrites ``public_id``, its answer checked: whatever the SDK raised
+    or the API refused comes out as a :class:`TransientStoreError` or :class:`PermanentStoreError`.
+
+    Shared by the variants' store and the originals' blob store, which differ only in ``options``
+    (resource type, delivery type, CDN invalidation).
+    """
+    try:
+        result = cloudinary.uploader.upload(
+            data,
+            public_id=public_id,
+            overwrite=True,
+            unique_filename=False,
+            timeout=timeout,
+            return_error=True,
+            **options,
+            **config.call_options(),
+        )
+    except cloudinary.exceptions.Error as e:
+        raise classify_error(e) from e
+    if not isinstance(result, Mapping):
+        raise TransientStoreError(f"unexpected answer to the upload of {public_id}: {result!r}")
+    if "error" in result:
+        error = result["error"]
+        status = int(error.get("http_code") or 500)
+        raise error_for_status(status, f"upload of {public_id} refused: {error.get('message', '')}")
+    return result
 
 
 def valid_folder(folder: str) -> str:
