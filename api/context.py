@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextvars import Token
 from typing import Any
 
+from django.http import HttpRequest
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,12 +25,18 @@ def audit_context_for(request: Request) -> AuditContext:
     """Built from the authenticated user and the connection, never from the request body."""
     user = request.user
     assert isinstance(user, User), "audited views run only for authenticated users"
+    return audit_context_of(user, request._request)
+
+
+def audit_context_of(user: User, request: HttpRequest) -> AuditContext:
+    """``user`` as the actor of what ``request`` does: the API's token holder or the admin's
+    logged-in operator, recorded alike."""
     return AuditContext(
         actor_id=str(user.pk),
         username=user.get_username(),
         role=Role(user.role),
         organisation=user.organisation,
-        request_id=getattr(request._request, "request_id", ""),
+        request_id=getattr(request, "request_id", ""),
         client_ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
     )

@@ -12,11 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework.exceptions import AuthenticationFailed
 
 from api.client_ip import client_ip
+from api.context import audit_context_of
 from api.login_throttle import TooManyFailedLogins, login_attempt
 from api.models import User
 from domain.audit import AuditContext, Role, acting_as
-
-MAX_USER_AGENT = 500
 
 
 def is_admin(user: Any) -> bool:
@@ -28,15 +27,7 @@ def admin_context(request: HttpRequest) -> AuditContext:
     """The logged-in admin as the actor of what a page does, as an API request would record them."""
     user = request.user
     assert isinstance(user, User), "admin views run only for logged-in admins"
-    return AuditContext(
-        actor_id=str(user.pk),
-        username=user.get_username(),
-        role=Role.ADMIN,
-        organisation=user.organisation,
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT],
-    )
+    return audit_context_of(user, request)
 
 
 class AdminLoginForm(AdminAuthenticationForm):
