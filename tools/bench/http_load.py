@@ -105,6 +105,22 @@ def manage(env: dict[str, str], *args: str, stdin: str = "") -> None:
         raise RuntimeError(f"manage.py {args[0]} failed:\n{completed.stdout}\n{completed.stderr}")
 
 
+def migrate_with_manager(env: dict[str, str]) -> str:
+    """Migrate the bench's database and make its manager (``USERNAME``); returns the password."""
+    manage(env, "migrate", "--no-input")
+    password = secrets.token_urlsafe(24)
+    manage(
+        env, "createuser", USERNAME, "--org", "acme", "--role", "manager", "--password-stdin", stdin=password
+    )
+    return password
+
+
+def manager_token(port: int, password: str) -> str:
+    """An access token of the bench's manager, from the server on ``port``."""
+    credentials = json.dumps({"username": USERNAME, "password": password})
+    return str(created(port, "/api/auth/token", credentials)["access"])
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -203,15 +219,10 @@ def measure(
     """Migrate, make a manager, serve, then load each real endpoint and its plain twin in turn."""
     (workdir / "static").mkdir(parents=True, exist_ok=True)
     env = server_env(database_url, workdir)
-    manage(env, "migrate", "--no-input")
-    password = secrets.token_urlsafe(24)
-    manage(
-        env, "createuser", USERNAME, "--org", "acme", "--role", "manager", "--password-stdin", stdin=password
-    )
+    password = migrate_with_manager(env)
     rows: list[Row] = []
     with gunicorn(env, workdir / "gunicorn.log") as port:
-        credentials = json.dumps({"username": USERNAME, "password": password})
-        token = str(created(port, "/api/auth/token", credentials)["access"])
+        token = manager_token(port, password)
         cosmo_ids = [created(port, "/api/properties", BODY, token)["id"] for _ in range(PATCHED_ROWS)]
         plain_ids = [created(port, "/bench/plain", BODY, token)["id"] for _ in range(PATCHED_ROWS)]
         cosmo_id, plain_id = cosmo_ids[0], plain_ids[0]

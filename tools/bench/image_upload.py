@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import json
 import random
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -169,27 +168,14 @@ def measure(
     (workdir / "static").mkdir(parents=True)
     try:
         env = http_load.server_env(database_url, workdir)
-        http_load.manage(env, "migrate", "--no-input")
-        password = secrets.token_urlsafe(24)
-        http_load.manage(
-            env,
-            "createuser",
-            http_load.USERNAME,
-            "--org",
-            "acme",
-            "--role",
-            "manager",
-            "--password-stdin",
-            stdin=password,
-        )
+        password = http_load.migrate_with_manager(env)
         accepted: dict[str, list[float]] = {}
         ready: dict[str, list[float]] = {}
         with (
             http_load.gunicorn(env, workdir / "gunicorn.log") as port,
             run_workers(env, workdir / "workers.log") as worker,
         ):
-            credentials = json.dumps({"username": http_load.USERNAME, "password": password})
-            token = str(http_load.created(port, "/api/auth/token", credentials)["access"])
+            token = http_load.manager_token(port, password)
             property_id = str(http_load.created(port, "/api/properties", http_load.BODY, token)["id"])
             pauses = random.Random(7)
             for kind, filename, data in _uploads(phone_uploads, small_rounds):

@@ -12,9 +12,7 @@ waits at worst before it falls back to the primary.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import statistics
 import sys
 import threading
@@ -68,26 +66,12 @@ def measure(
     with primary_and_replica() as (primary, replica):
         plain = http_load.server_env(primary.url, workdir / "primary-only")
         routed = {**plain, "DATABASE_REPLICA_URL": replica.url, "COSMO_VAR_DIR": str(workdir / "replica")}
-        http_load.manage(plain, "migrate", "--no-input")
-        password = secrets.token_urlsafe(24)
-        username = http_load.USERNAME
-        http_load.manage(
-            plain,
-            "createuser",
-            username,
-            "--org",
-            "acme",
-            "--role",
-            "manager",
-            "--password-stdin",
-            stdin=password,
-        )
+        password = http_load.migrate_with_manager(plain)
         with (
             http_load.gunicorn(plain, workdir / "primary-only.log") as plain_port,
             http_load.gunicorn(routed, workdir / "replica.log") as routed_port,
         ):
-            credentials = json.dumps({"username": username, "password": password})
-            token = str(http_load.created(plain_port, "/api/auth/token", credentials)["access"])
+            token = http_load.manager_token(plain_port, password)
             ids = [
                 http_load.created(plain_port, "/api/properties", http_load.BODY, token)["id"]
                 for _ in range(SEEDED)
