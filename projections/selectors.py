@@ -74,10 +74,10 @@ def get_listing(context: AuditContext, property_id: UUID) -> PropertyListing:
     sql, params = _listing_statement(_scope(context), rows.db)
     property_column = PropertyListing._meta.get_field("property_id")
     wanted = property_column.get_db_prep_value(property_id, connections[rows.db])
-    for listing in rows.raw(sql, [*params, wanted]):
-        listing_row: PropertyListing = listing
-        return listing_row
-    raise PropertyNotFound(f"property {property_id} not found")
+    listing = next(iter(rows.raw(sql, [*params, wanted])), None)
+    if listing is None:
+        raise PropertyNotFound(f"property {property_id} not found")
+    return listing
 
 
 # Any id: it only marks the parameter each read replaces; one random id, so no other parameter
