@@ -122,7 +122,9 @@ def project_write(receipt: Receipt) -> None:
     if receipt.recorded:
         # On a database failure the catch-up below meets it too, logs it and leaves it to the worker.
         with suppress(*DATABASE_UNAVAILABLE):
-            behind = apply_recorded(behind, receipt.recorded)
+            # A streaming replica is sent only flushed WAL: without waiting for the flush, this
+            # write's rows could reach it up to the WAL writer's delay (200 ms) late (ADR 0028).
+            behind = apply_recorded(behind, receipt.recorded, wait_for_flush=replica_configured())
     catch_up_quietly(behind, property_service(), receipt.position)
 
 

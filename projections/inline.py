@@ -31,16 +31,22 @@ from projections.projection import HandlerFailed, Projection
 from projections.runner import apply_events
 
 logger = logging.getLogger(__name__)
+# For this transaction only: its COMMIT returns once written to the WAL, not once flushed.
+COMMIT_WITHOUT_FLUSH = "SET LOCAL synchronous_commit = off"
 
 
 def apply_recorded(
-    projections: Sequence[Projection], recorded: Sequence[tuple[int, Any]]
+    projections: Sequence[Projection], recorded: Sequence[tuple[int, Any]], *, wait_for_flush: bool = True
 ) -> list[Projection]:
     """Apply one save's ``(position, event)`` pairs to each projection that is right before them.
 
     Returns the projections this could not bring past the save, for the caller to catch up
     from the store. A handler that fails stalls its projection exactly as a catch-up would
     (rows before the failing event kept, the error in the tracking row).
+
+    ``wait_for_flush=False`` commits on PostgreSQL without waiting for the WAL to reach the disk
+    (ADR 0028): the events are durable before they are in hand, and a crash can only lose this
+    transaction whole, rows and position together, which a catch-up applies again from the store.
     """
     if not recorded or not projections:
         return list(projections)
@@ -48,6 +54,9 @@ def apply_recorded(
     by_name = {projection.name: projection for projection in projections}
     names = sorted(by_name)
     with transaction.atomic():
+        if not wait_for_flush and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(COMMIT_WITHOUT_FLUSH)
         claimed = _claim(names, first - 1, last)
         left = _behind([name for name in names if name not in claimed], last)
         for name, (pk, generation) in claimed.items():

@@ -43,6 +43,7 @@ from projections.selectors import cover_images, find_image, get_listing, visible
 logger = logging.getLogger(__name__)
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+FILTER_PARAMETERS = frozenset(PropertyFilter.base_filters)
 
 
 def listings_json(request: Request, listings: Iterable[PropertyListing]) -> list[dict[str, Any]]:
@@ -111,9 +112,11 @@ class PropertyCollectionView(AuditedView):
     )
     def get(self, request: Request) -> Response:
         wait_for_min_position(request, "property_list")
-        listings: QuerySet[PropertyListing] = DjangoFilterBackend().filter_queryset(
-            request, visible_properties(self.audit), self
-        )
+        listings: QuerySet[PropertyListing] = visible_properties(self.audit)
+        if not FILTER_PARAMETERS.isdisjoint(request.query_params):
+            # Without any, the filters would keep every row in its default order: most reads name
+            # none, and building the filter form cost more than the page's queries.
+            listings = DjangoFilterBackend().filter_queryset(request, listings, self)
         paginator = PropertyPagination()
         page = paginator.paginate_queryset(listings, request, view=self) or []
         return paginator.get_paginated_response(listings_json(request, page))

@@ -158,6 +158,17 @@ def test_writes_and_time_travel_answer_with_the_cover_of_their_version(manager: 
     assert detail(manager, prop["id"], version=patched["version"])["cover"]["image_id"] == second
 
 
+def test_a_detail_read_is_one_query_and_one_more_only_for_a_cover(manager: APIClient) -> None:
+    bare, pictured = create(manager), create(manager)
+    image_id = upload(manager, pictured["id"])
+    with CaptureQueriesContext(connection) as queries:
+        assert detail(manager, bare["id"])["cover"] is None
+    assert len(queries) == 1, [query["sql"] for query in queries]
+    with CaptureQueriesContext(connection) as queries:
+        assert detail(manager, pictured["id"])["cover"]["image_id"] == image_id
+    assert len(queries) == 2, [query["sql"] for query in queries]
+
+
 def test_the_list_finds_every_rows_cover_in_one_query(manager: APIClient) -> None:
     def queries_for_list() -> int:
         with CaptureQueriesContext(connection) as queries:

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from domain.audit import AuditContext
 from domain.service import PropertyChanges, PropertyService
-from projections.inline import apply_recorded
+from projections.inline import COMMIT_WITHOUT_FLUSH, apply_recorded
 from projections.models import ProjectionState, ProjectionTracking, PropertyListing
 from projections.property_detail import PropertyDetailProjection
 from projections.property_list import PropertyListProjection
@@ -95,6 +95,28 @@ def test_a_registration_costs_the_claim_and_the_row_insert_and_nothing_else(
     assert 'INSERT INTO "projections_propertylisting"' in statements[1]
     assert tracking("property_list").position == tracking("property_detail").position == 1
     assert PropertyListing.live().get(property_id=receipt.id).version == 1
+
+
+def test_without_waiting_for_the_flush_postgresql_is_told_so_and_the_same_rows_commit(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    first = register(service)
+    projections = [PropertyListProjection(), PropertyDetailProjection()]
+    for projection in projections:
+        catch_up(projection, service)
+    receipt = service.update_property(first.id, PropertyChanges(name="Renamed", rent=None), 1)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert apply_recorded(projections, receipt.recorded, wait_for_flush=False) == []
+    told = [query["sql"] for query in queries.captured_queries if query["sql"] == COMMIT_WITHOUT_FLUSH]
+    assert told == ([COMMIT_WITHOUT_FLUSH] if connection.vendor == "postgresql" else [])
+    assert tracking("property_list").position == tracking("property_detail").position == 3
+    listing = PropertyListing.live().get(property_id=first.id)
+    assert (listing.name, listing.version, listing.rent_amount) == ("Renamed", 3, None)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",), "off for that transaction only"
 
 
 def test_only_the_read_models_right_before_the_write_are_claimed(
