@@ -39,6 +39,7 @@ _AS_IS = frozenset(
         "TextField",
     }
 )
+COPY_MIN_ROWS = 100  # PostgreSQL: fewer new rows than this are INSERTed, more are COPied
 _JSON_CONTAINERS = (list, dict)  # what a JSON column holds here: adapted without the field's checks
 Adapter = Callable[[Any], Any] | None
 Row = TypeVar("Row", bound=ReadModel)
@@ -116,13 +117,16 @@ class RowWriter(Generic[Row]):
         return values
 
     def insert(self, rows: Iterable[ReadModel]) -> None:
-        """New rows: one ``COPY`` on PostgreSQL (a rebuild's many rows cost a fraction of an
-        ``executemany`` there, in the client and the server), one ``executemany`` on SQLite."""
+        """New rows with one ``executemany`` INSERT; on PostgreSQL, a rebuild's batch of many rows
+        with one ``COPY`` instead, which costs a fraction of it in the client and the server.
+
+        A write's few rows keep the INSERT: one round trip where COPY takes two, and a statement
+        Django's cursor wrappers see (COPY goes around them)."""
         params = [self.values(row) for row in rows]
         if not params:
             return
         with connection.cursor() as cursor:
-            if self.copy_sql is None:
+            if self.copy_sql is None or len(params) < COPY_MIN_ROWS:
                 cursor.executemany(self.insert_sql, params)
                 return
             with connection.wrap_database_errors, cursor.cursor.copy(self.copy_sql) as copy:
