@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from projections.models import GalleryImage, PropertyListing
+from projections.models import GalleryImage, PropertyListing, ReadModel
 from projections.registry import all_projections
 from projections.row_writer import COPY_MIN_ROWS, UnknownColumn, row_writer
 
@@ -16,8 +16,8 @@ from projections.row_writer import COPY_MIN_ROWS, UnknownColumn, row_writer
 @pytest.mark.parametrize(
     "model", [model for projection in all_projections() for model in projection.models], ids=str
 )
-def test_a_new_row_holds_what_the_constructor_gives_every_column(model: type, db: None) -> None:
-    made = row_writer(model).new_row(generation=3)
+def test_a_new_row_holds_what_the_constructor_gives_every_column(model: type[ReadModel], db: None) -> None:
+    made: ReadModel = row_writer(model).new_row(generation=3)
     built = model(generation=3)
     columns = [field.attname for field in model._meta.concrete_fields]
     assert {column: made.__dict__[column] for column in columns} == {
