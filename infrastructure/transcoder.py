@@ -76,7 +76,7 @@ class OrjsonTranscoder(Transcoder):
         for record_type, name in _RECORDS.items():
             self._decoders[name] = _record_decoder(record_type)
         for enum_type, name in _ENUMS.items():
-            self._decoders[name] = enum_type
+            self._decoders[name] = _enum_decoder(enum_type)
 
     def encode(self, obj: Any) -> bytes:
         return orjson.dumps(self._tag(obj))
@@ -122,13 +122,13 @@ class OrjsonTranscoder(Transcoder):
         if type(value) is not dict:
             return value
         if len(value) == 2 and TYPE_KEY in value and DATA_KEY in value:
-            if value[TYPE_KEY] == SEALED:
-                return Sealed.stored(value[DATA_KEY])
-            decode = self._decoders.get(value[TYPE_KEY])
+            tag, data = value[TYPE_KEY], value[DATA_KEY]
+            if tag == SEALED:
+                return Sealed.stored(data)
+            decode = self._decoders.get(tag)
             if decode is None:
-                raise TranscodingNotRegisteredError(f"unknown stored type {value[TYPE_KEY]!r}")
-            data = value[DATA_KEY]
-            if self.cipher is not None and value[TYPE_KEY] in _PERSONAL_TAGS:
+                raise TranscodingNotRegisteredError(f"unknown stored type {tag!r}")
+            if self.cipher is not None and tag in _PERSONAL_TAGS:
                 return decode(self._opened(data))
             return decode(self._untag(data) if type(data) in _NESTED else data)
         return {key: self._untag(item) if type(item) in _NESTED else item for key, item in value.items()}
@@ -162,12 +162,29 @@ class OrjsonTranscoder(Transcoder):
 
 
 def _record_decoder(record_type: type) -> Any:
-    """Rebuild a stored value object without re-running today's validation on old facts."""
+    """Rebuild a stored value object without re-running today's validation on old facts.
+
+    The decoded fields become the object's ``__dict__`` in one step (the mapper makes events the
+    same way): ``data`` is always a dict the decoder has just built, shared with nothing.
+    """
 
     def decode(data: dict[str, Any]) -> Any:
         record: Any = object.__new__(record_type)
-        for name, value in data.items():
-            object.__setattr__(record, name, value)
+        object.__setattr__(record, "__dict__", data)
         return record
+
+    return decode
+
+
+def _enum_decoder(enum_type: type[Enum]) -> Any:
+    """The member with a stored value by one dict lookup: calling the enum (its metaclass's
+    ``__call__``, then ``__new__``) cost more than the rest of decoding a role, for every event."""
+    members = enum_type._value2member_map_
+
+    def decode(value: Any) -> Any:
+        try:
+            return members[value]
+        except (KeyError, TypeError):
+            return enum_type(value)  # raises the enum's own error for a value it does not have
 
     return decode

@@ -44,14 +44,15 @@ class AuditTimelineProjection(Projection):
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:
         self.generation = generation
+        self.writer = row_writer(AuditTimelineEntry)
         self.entries: list[AuditTimelineEntry] = []
 
     def finish_batch(self) -> None:
-        row_writer(AuditTimelineEntry).insert(self.entries)
+        self.writer.insert(self.entries)
 
     def _add(self, event: Any, summary: str) -> None:
         self.entries.append(
-            AuditTimelineEntry(
+            self.writer.new_row(
                 generation=self.generation,
                 property_id=event.originator_id,
                 version=event.originator_version,

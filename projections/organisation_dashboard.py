@@ -14,6 +14,7 @@ from projections.projection import Handler, Projection, RowCache, is_image_event
 
 # The image statuses the dashboard counts, and the column that counts each.
 IMAGE_COUNTERS = {"pending": "images_pending", "failed": "images_failed"}
+_CREATIONS = (Property.PropertyRegistered, PropertyImage.ImageAdded)
 
 
 class OrganisationDashboardProjection(Projection):
@@ -36,14 +37,20 @@ class OrganisationDashboardProjection(Projection):
         }
 
     def start_batch(self, events: Sequence[Any], generation: int) -> None:
+        # A property or photo whose first event is in this batch has no row before it: a rebuild's
+        # batches, made mostly of whole stories, load little.
+        created = {e.originator_id for e in events if isinstance(e, _CREATIONS)}
         self.owners = RowCache(
             DashboardProperty,
             "property_id",
             generation,
-            {e.originator_id for e in events if not is_image_event(e)},
+            {e.originator_id for e in events if not is_image_event(e)} - created,
         )
         self.images = RowCache(
-            DashboardImage, "image_id", generation, {e.originator_id for e in events if is_image_event(e)}
+            DashboardImage,
+            "image_id",
+            generation,
+            {e.originator_id for e in events if is_image_event(e)} - created,
         )
         organisations = {getattr(e, "organisation", None) for e in events}
         organisations |= {owner.organisation for owner in self.owners.rows.values()}

@@ -77,12 +77,13 @@ class RowCache(Generic[Row]):
         self.model = model
         self.key_field = key_field
         self.generation = generation
+        self.writer = row_writer(model)
         self.rows: dict[Any, Row] = {}
         wanted = set(keys)
         if wanted:  # a batch that only creates rows loads nothing
             # No ORDER BY: on SQLite the default ordering made the planner pick the ordering index
             # and scan the whole generation instead of using the (generation, key) unique index.
-            for row in row_writer(model).select(key_field, generation, wanted):
+            for row in self.writer.select(key_field, generation, wanted):
                 self.rows[getattr(row, key_field)] = row
         self.new: dict[Any, Row] = {}
         self.changed: set[Any] = set()
@@ -95,14 +96,13 @@ class RowCache(Generic[Row]):
         return self.rows.get(key)
 
     def add(self, key: Any, **fields: Any) -> Row:
-        row = self.model(generation=self.generation, **{self.key_field: key}, **fields)
+        row = self.writer.new_row(generation=self.generation, **{self.key_field: key}, **fields)
         self.rows[key] = self.new[key] = row
         return row
 
     def update(self, key: Any, **fields: Any) -> Row:
         row = self.rows[key]
-        for name, value in fields.items():
-            setattr(row, name, value)
+        row.__dict__.update(fields)  # plain columns: what setattr would do, in one call
         if key not in self.new:
             self.changed.add(key)
         return row
@@ -118,6 +118,5 @@ class RowCache(Generic[Row]):
         if self.deleted:
             lookup = {f"{self.key_field}__in": self.deleted, "generation": self.generation}
             self.model._default_manager.filter(**lookup).delete()
-        writer = row_writer(self.model)
-        writer.insert(self.new.values())
-        writer.update(self.rows[key] for key in self.changed)
+        self.writer.insert(self.new.values())
+        self.writer.update(self.rows[key] for key in self.changed)

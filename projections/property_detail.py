@@ -49,6 +49,8 @@ class PropertyDetailProjection(Projection):
         image_ids = {event.originator_id for event in events if is_image_event(event)}
         image_ids |= {UUID(i) for gallery in self.galleries.rows.values() for i in gallery.image_ids}
         image_ids |= {event.image_id for event in property_events if hasattr(event, "image_id")}
+        # A photo added in this batch has no row before it.
+        image_ids -= {event.originator_id for event in events if isinstance(event, PropertyImage.ImageAdded)}
         self.images = RowCache(GalleryImage, "image_id", generation, image_ids)
         self.touched: set[UUID] = set()
 

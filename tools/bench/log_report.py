@@ -191,9 +191,9 @@ def rebuild_section(scans: list[ScanRow], sizes_note: str) -> list[str]:
     return [
         "## Projection rebuild (issue 5)",
         "",
-        "`projections.runner.rebuild_together(projections, app)` (batches of 1000, a shadow generation"
+        "`projections.runner.rebuild_together(projections, app)` (batches of 5000, a shadow generation"
         " each, then the swaps): first each projection alone, then all of them in one pass over the"
-        " log, as `projections rebuild --all` does (docs/adr/0015), in one Django process, over the"
+        " log, as `projections rebuild --all` does (docs/adr/0015, 0024), in one Django process, over the"
         f" same seeded logs ({sizes_note}) after the export and verify above. Rates count all the"
         " events in the log (a projection applies only its own topics); the baseline is the same"
         f" process reading the whole log raw ({BASELINE}); peak RSS as above, except that a later"

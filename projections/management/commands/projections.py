@@ -11,7 +11,13 @@ from tqdm import tqdm
 
 from infrastructure.composition import property_service
 from projections.registry import PROJECTIONS, all_projections
-from projections.runner import ProjectionStalled, RebuildReport, rebuild_together, status
+from projections.runner import (
+    REBUILD_BATCH_SIZE,
+    ProjectionStalled,
+    RebuildReport,
+    rebuild_together,
+    status,
+)
 
 
 class Command(BaseCommand):
@@ -27,7 +33,7 @@ class Command(BaseCommand):
         again.add_argument("names", nargs="*", metavar="NAME", help=f"one of: {', '.join(PROJECTIONS)}")
         again.add_argument("--all", action="store_true", help="every projection")
         again.add_argument("--check", action="store_true", help="compare with the live model; never swap")
-        again.add_argument("--batch-size", type=int, default=1000)
+        again.add_argument("--batch-size", type=int, default=REBUILD_BATCH_SIZE)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "status":
