@@ -16,6 +16,8 @@ own terms are computed once per search and reused for every candidate encoding (
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -30,6 +32,8 @@ _B = _C2 * _N * (_N - 1)
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
+# One strip of the reference: its rows, luma, window sum, that sum squared, and n x its squares' sum.
+_Strip = tuple[int, int, IntArray, IntArray, IntArray, IntArray]
 
 
 class IncomparableImages(ValueError):
@@ -44,15 +48,18 @@ class LumaReference:
             raise IncomparableImages(f"smaller than the {WINDOW}-pixel window: {reference.size}")
         self.size = reference.size
         x = _luma(reference)
-        self._strips = [
+        self._strips: list[_Strip] = [
             (top, bottom, strip, sx, sx * sx, _N * _window_sum(strip * strip))
             for top, bottom in _strip_bounds(x.shape[0])
             for strip in [np.ascontiguousarray(x[top:bottom])]
             for sx in [_window_sum(strip)]
         ]
 
-    def ssim(self, candidate: Image.Image) -> float:
+    def ssim(self, candidate: Image.Image, executor: Executor | None = None) -> float:
         """Mean luma SSIM of ``candidate`` against the reference (1.0 means identical).
+
+        With an ``executor``, the strips are shared between two of its threads (numpy releases
+        the GIL in its loops); the sum is the same.
 
         With window sums ``sx``, ``sy`` and the n-scaled (co)variances, each window's SSIM is
         ``(2 sx sy + A) (2 (n sxy - sx sy) + B) / ((sx² + sy² + A) (n sxx - sx² + n syy - sy² + B))``
@@ -62,8 +69,19 @@ class LumaReference:
         if candidate.size != self.size:
             raise IncomparableImages(f"sizes differ: {self.size} vs {candidate.size}")
         y_all = _luma(candidate)
+        if executor is None:
+            total, count = self._sum(y_all, self._strips)
+        else:
+            half = len(self._strips) // 2
+            parts = list(executor.map(self._sum, [y_all, y_all], [self._strips[:half], self._strips[half:]]))
+            total, count = sum(part[0] for part in parts), sum(part[1] for part in parts)
+        return total / count
+
+    @staticmethod
+    def _sum(y_all: IntArray, strips: list[_Strip]) -> tuple[float, int]:
+        """The sum of the windows' SSIM over ``strips``, and how many windows there were."""
         total, count = 0.0, 0
-        for top, bottom, x, sx, sx2, n_sxx in self._strips:
+        for top, bottom, x, sx, sx2, n_sxx in strips:
             y = y_all[top:bottom]
             sy = _window_sum(y)
             n_cov = _N * _window_sum(x * y)
@@ -78,7 +96,7 @@ class LumaReference:
             values /= (squares + _A) * (n_var + _B)
             total += float(values.sum())
             count += values.size
-        return total / count
+        return total, count
 
 
 def luma_ssim(reference: Image.Image, candidate: Image.Image) -> float:

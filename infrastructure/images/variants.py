@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, features
@@ -52,6 +54,11 @@ QUALITY_RANGES: dict[str, QualityRange] = {
     "jpeg": QualityRange(floor=65, ceiling=95),
 }
 SEARCHED_WEBP_METHOD = 0
+
+# Threads of one ``make_variants``: Pillow's resize and codecs and numpy release the GIL, so each
+# resize is cut into this many bands, the smaller sizes' searches run side by side, and the
+# largest one's SSIM is shared between them. Two: the machines we run on have two cores.
+THREADS = min(2, os.cpu_count() or 1)
 
 OUTPUT_MIME_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
 _EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
@@ -114,23 +121,36 @@ def make_variants(
     the fixed qualities above are used.
     """
     _check_formats(formats)
-    images = prepare(data, widths, max_pixels=max_pixels)
-    if target_ssim is None:
-        return [encode(image, fmt) for image in images for fmt in formats]
-    # Smaller sizes first: the largest one's search, where encodes cost most, starts from the
-    # quality the next size needed (it rarely needs less: its pixels carry less detail each).
-    smaller = [encode_searched(image, fmt, target_ssim) for image in images[1:] for fmt in formats]
-    hints = {variant.format: variant.quality for variant in smaller[: len(formats)]}
-    largest = [encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt)) for fmt in formats]
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="variants") as executor:
+        images = prepare(data, widths, max_pixels=max_pixels, executor=executor)
+        if target_ssim is None:
+            return [encode(image, fmt) for image in images for fmt in formats]
+        # Smaller sizes first, side by side on the executor's threads: the largest one's search,
+        # where encodes cost most, starts from the quality the next size needed (it rarely needs
+        # less: its pixels carry less detail each), and shares its own work between the threads.
+        jobs = [(image, fmt) for image in images[1:] for fmt in formats]
+        smaller = list(executor.map(lambda job: encode_searched(job[0], job[1], target_ssim), jobs))
+        hints = {variant.format: variant.quality for variant in smaller[: len(formats)]}
+        largest = [
+            encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt), executor=executor)
+            for fmt in formats
+        ]
     return largest + smaller
 
 
-def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Image.Image]:
+def prepare(
+    data: bytes,
+    widths: Sequence[int],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    executor: Executor | None = None,
+) -> list[Image.Image]:
     """The pixels of each variant before encoding: oriented, sRGB, 8-bit, metadata-free.
 
     These are also the references the encodings' quality is measured against. Work is done once
     at the largest size (colour conversion, rotation), and each smaller size is resized from the
-    previous one, which costs a fraction of resizing from the original each time.
+    previous one, which costs a fraction of resizing from the original each time. With an
+    ``executor``, each resize is shared between its threads (the same pixels, sooner).
     """
     if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
         raise InvalidVariantRequest(f"widths must be positive integers, got {list(widths)!r}")
@@ -143,7 +163,7 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
         icc_profile = image.info.get("icc_profile")
         # Sizes come from the header, so a JPEG decoded at a DCT scale gets the same ones; resizing
         # in the stored orientation, then rotating the (smaller) result, is the cheaper order.
-        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]), Image.Resampling.BICUBIC)
+        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]), Image.Resampling.BICUBIC, executor)
     largest = _to_srgb(largest, icc_profile)
     if orientation in _TRANSPOSE:
         largest = largest.transpose(_TRANSPOSE[orientation])
@@ -154,7 +174,7 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
         size = _fit(shown_size, side)
         if size[0] in {done.width for done in prepared}:
             continue  # a needle-thin image: two long sides, one width
-        prepared.append(_resize(prepared[-1], size))
+        prepared.append(_resize(prepared[-1], size, executor=executor))
     for done in prepared:
         done.info.clear()
     return prepared
@@ -188,17 +208,30 @@ def encode(
     )
 
 
-def encode_searched(image: Image.Image, fmt: str, target_ssim: float, at_least: int | None = None) -> Variant:
+def encode_searched(
+    image: Image.Image,
+    fmt: str,
+    target_ssim: float,
+    at_least: int | None = None,
+    executor: Executor | None = None,
+) -> Variant:
     """Encode at the lowest quality of the format's grid whose luma SSIM reaches ``target_ssim``."""
     _check_formats([fmt])
     pixels = _flatten(image) if fmt == "jpeg" else _encodable(image)
+
+    def encode_at(quality: int) -> bytes:
+        # A copy per encode (~2 ms at 2048 px): Pillow's save() keeps its options on the image
+        # object, and two formats of one size are searched on two threads at once.
+        return encode(pixels.copy(), fmt, quality, webp_method=SEARCHED_WEBP_METHOD).data
+
     found = search_quality(
         pixels,
-        lambda quality: encode(pixels, fmt, quality, webp_method=SEARCHED_WEBP_METHOD).data,
+        encode_at,
         _decoded_luma,
         QUALITY_RANGES[fmt],
         target_ssim,
         at_least,
+        executor,
     )
     return Variant(
         width=image.width,
@@ -240,16 +273,34 @@ def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 
 def _resize(
-    image: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.LANCZOS
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.LANCZOS,
+    executor: Executor | None = None,
 ) -> Image.Image:
     """A new image of ``size`` (a copy when nothing changes: the source may be closed next).
 
     The first resize, from the full decode, is bicubic: on a 12 MP photo it is the most expensive
     step of all, and bicubic costs a third less than Lanczos for no difference at a display size.
+    With an ``executor``, bands of rows are resized in its threads: each band reads the source
+    rows its filter needs beyond its own box, so the bands put together are the whole resize's
+    pixels (below ``reducing_gap``; above it each band's pre-reduction may round differently).
     """
     if image.size == size:
         return image.copy()
-    return image.resize(size, resample, reducing_gap=_REDUCING_GAP)
+    if executor is None or THREADS == 1 or size[1] < THREADS:
+        return image.resize(size, resample, reducing_gap=_REDUCING_GAP)
+    rows_per_source_row = size[1] / image.height
+    cuts = [size[1] * band // THREADS for band in range(THREADS + 1)]
+
+    def band(top: int, bottom: int) -> Image.Image:
+        box = (0.0, top / rows_per_source_row, float(image.width), bottom / rows_per_source_row)
+        return image.resize((size[0], bottom - top), resample, box, reducing_gap=_REDUCING_GAP)
+
+    resized = Image.new(image.mode, size)
+    for top, piece in zip(cuts, executor.map(band, cuts, cuts[1:]), strict=False):
+        resized.paste(piece, (0, top))
+    return resized
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
