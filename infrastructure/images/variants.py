@@ -125,17 +125,26 @@ def make_variants(
         images = prepare(data, widths, max_pixels=max_pixels, executor=executor)
         if target_ssim is None:
             return [encode(image, fmt) for image in images for fmt in formats]
-        # Smaller sizes first, side by side on the executor's threads: the largest one's search,
-        # where encodes cost most, starts from the quality the next size needed (it rarely needs
-        # less: its pixels carry less detail each), and shares its own work between the threads.
-        jobs = [(image, fmt) for image in images[1:] for fmt in formats]
-        smaller = list(executor.map(lambda job: encode_searched(job[0], job[1], target_ssim), jobs))
-        hints = {variant.format: variant.quality for variant in smaller[: len(formats)]}
+        # The sizes below the second are searched on the executor's threads in the background.
+        # This thread searches the second size, then the largest, each sharing its encodes and
+        # SSIM with the threads; the largest, where encodes cost most, starts from the quality the
+        # second needed (it rarely needs less: its pixels carry less detail each).
+        background = [
+            executor.submit(encode_searched, image, fmt, target_ssim)
+            for image in images[2:]
+            for fmt in formats
+        ]
+        second = [
+            encode_searched(image, fmt, target_ssim, executor=executor)
+            for image in images[1:2]
+            for fmt in formats
+        ]
+        hints = {variant.format: variant.quality for variant in second}
         largest = [
             encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt), executor=executor)
             for fmt in formats
         ]
-    return largest + smaller
+        return largest + second + [search.result() for search in background]
 
 
 def prepare(
