@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from infrastructure.images.sharing import both
 from infrastructure.images.ssim import WINDOW, LumaReference
 
 STEP = 5
@@ -60,20 +61,15 @@ def search_quality(
     Bisection assumes SSIM grows with quality, which holds for these encoders up to noise of a
     few thousandths; every returned encoding was measured, never extrapolated. An ``executor``
     changes no probe, only who does the work: the first encode runs on it while this thread makes
-    the reference's sums, and each SSIM is shared between its threads.
+    the reference's sums, and each SSIM is computed in two halves, one on each.
     """
     grid = [q for q in qualities.grid() if at_least is None or q >= at_least] or qualities.grid()[-1:]
     if min(reference.size) < WINDOW:  # a sliver: too small to measure, and too small to matter
         return Encoding(grid[-1], encode_at(grid[-1]), None)
     low, high = 0, len(grid) - 1
     middle = 0 if at_least is not None else high // 2
-    if executor is None:
-        data = encode_at(grid[middle])
-        measure = LumaReference(reference)
-    else:
-        first = executor.submit(encode_at, grid[middle])
-        measure = LumaReference(reference)
-        data = first.result()
+    first = grid[middle]
+    measure, data = both(executor, lambda: LumaReference(reference), lambda: encode_at(first))
     best: Encoding | None = None
     while True:
         last = Encoding(grid[middle], data, measure.ssim(decode(data), executor))

@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from infrastructure.images.sharing import both
+
 WINDOW = 7
 _STRIP = 64
 _C1 = (0.01 * 255) ** 2
@@ -58,8 +60,8 @@ class LumaReference:
     def ssim(self, candidate: Image.Image, executor: Executor | None = None) -> float:
         """Mean luma SSIM of ``candidate`` against the reference (1.0 means identical).
 
-        With an ``executor``, the strips are shared between two of its threads (numpy releases
-        the GIL in its loops); the sum is the same.
+        With an ``executor``, half of the strips are summed on one of its threads (numpy releases
+        the GIL in its loops); the result is the same up to the order of the additions.
 
         With window sums ``sx``, ``sy`` and the n-scaled (co)variances, each window's SSIM is
         ``(2 sx sy + A) (2 (n sxy - sx sy) + B) / ((sx² + sy² + A) (n sxx - sx² + n syy - sy² + B))``
@@ -69,13 +71,13 @@ class LumaReference:
         if candidate.size != self.size:
             raise IncomparableImages(f"sizes differ: {self.size} vs {candidate.size}")
         y_all = _luma(candidate)
-        if executor is None:
-            total, count = self._sum(y_all, self._strips)
-        else:
-            half = len(self._strips) // 2
-            parts = list(executor.map(self._sum, [y_all, y_all], [self._strips[:half], self._strips[half:]]))
-            total, count = sum(part[0] for part in parts), sum(part[1] for part in parts)
-        return total / count
+        half = len(self._strips) // 2
+        (upper, upper_count), (lower, lower_count) = both(
+            executor,
+            lambda: self._sum(y_all, self._strips[:half]),
+            lambda: self._sum(y_all, self._strips[half:]),
+        )
+        return (upper + lower) / (upper_count + lower_count)
 
     @staticmethod
     def _sum(y_all: IntArray, strips: list[_Strip]) -> tuple[float, int]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import functools
 import io
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, features
 
 from infrastructure.images.quality_search import QualityRange, search_quality
+from infrastructure.images.sharing import both
 from infrastructure.images.upload_checks import (
     DEFAULT_MAX_PIXELS,
     SIDEWAYS,
@@ -55,10 +55,11 @@ QUALITY_RANGES: dict[str, QualityRange] = {
 }
 SEARCHED_WEBP_METHOD = 0
 
-# Threads of one ``make_variants``: Pillow's resize and codecs and numpy release the GIL, so each
-# resize is cut into this many bands, the smaller sizes' searches run side by side, and the
-# largest one's SSIM is shared between them. Two: the machines we run on have two cores.
-THREADS = min(2, os.cpu_count() or 1)
+# The executor's threads beside the caller's in one ``make_variants`` (Pillow's resize and codecs
+# and numpy release the GIL): one searches the smallest sizes in the background, the other helps
+# the calling thread (halves of each resize, the first encode beside the reference's sums, halves
+# of each SSIM). The machines we run on have two cores.
+THREADS = 2
 
 OUTPUT_MIME_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
 _EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
@@ -291,24 +292,25 @@ def _resize(
 
     The first resize, from the full decode, is bicubic: on a 12 MP photo it is the most expensive
     step of all, and bicubic costs a third less than Lanczos for no difference at a display size.
-    With an ``executor``, bands of rows are resized in its threads: each band reads the source
-    rows its filter needs beyond its own box, so the bands put together are the whole resize's
-    pixels (below ``reducing_gap``; above it each band's pre-reduction may round differently).
+    With an ``executor``, the upper and lower halves are resized on two threads: each half reads
+    the source rows its filter needs beyond its own box, so together they are the whole resize's
+    pixels (below ``reducing_gap``; above it each half's pre-reduction may round differently).
     """
     if image.size == size:
         return image.copy()
-    if executor is None or THREADS == 1 or size[1] < THREADS:
+    if executor is None or size[1] < 2:
         return image.resize(size, resample, reducing_gap=_REDUCING_GAP)
-    rows_per_source_row = size[1] / image.height
-    cuts = [size[1] * band // THREADS for band in range(THREADS + 1)]
+    middle = size[1] // 2
+    scale = image.height / size[1]
 
-    def band(top: int, bottom: int) -> Image.Image:
-        box = (0.0, top / rows_per_source_row, float(image.width), bottom / rows_per_source_row)
-        return image.resize((size[0], bottom - top), resample, box, reducing_gap=_REDUCING_GAP)
+    def rows(top: int, bottom: int) -> Callable[[], Image.Image]:
+        box = (0.0, top * scale, float(image.width), bottom * scale)
+        return lambda: image.resize((size[0], bottom - top), resample, box, reducing_gap=_REDUCING_GAP)
 
+    upper, lower = both(executor, rows(0, middle), rows(middle, size[1]))
     resized = Image.new(image.mode, size)
-    for top, piece in zip(cuts, executor.map(band, cuts, cuts[1:]), strict=False):
-        resized.paste(piece, (0, top))
+    resized.paste(upper, (0, 0))
+    resized.paste(lower, (0, middle))
     return resized
 
 
