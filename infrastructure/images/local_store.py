@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from uuid import UUID
 
-from infrastructure.images.files import write_atomically
+from infrastructure.images.files import write_all_atomically
 from infrastructure.images.image_store import (
     ImageStore,
     PermanentStoreError,
@@ -41,8 +41,10 @@ class LocalImageStore(ImageStore):
         if len(set(names)) != len(names):
             raise PermanentStoreError(f"two variants of {image_id} would share a file name: {names}")
         with _classified(image_id):
-            for name, variant in zip(names, variants, strict=True):
-                write_atomically(directory / name, variant.data, mode=0o644)
+            write_all_atomically(
+                {directory / name: variant.data for name, variant in zip(names, variants, strict=True)},
+                mode=0o644,
+            )
             for stale in directory.iterdir():
                 if stale.name not in names and _VARIANT_FILE.fullmatch(stale.name):
                     stale.unlink(missing_ok=True)

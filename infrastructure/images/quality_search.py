@@ -18,10 +18,12 @@ ceiling misses the target (noise-like content), the ceiling's encoding is kept.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from PIL import Image
 
+from infrastructure.images.sharing import both
 from infrastructure.images.ssim import WINDOW, LumaReference
 
 STEP = 5
@@ -52,27 +54,31 @@ def search_quality(
     qualities: QualityRange,
     target: float,
     at_least: int | None = None,
+    executor: Executor | None = None,
 ) -> Encoding:
     """The lowest quality of the grid whose encoding scores at least ``target`` (else the ceiling).
 
     Bisection assumes SSIM grows with quality, which holds for these encoders up to noise of a
-    few thousandths; every returned encoding was measured, never extrapolated.
+    few thousandths; every returned encoding was measured, never extrapolated. An ``executor``
+    changes no probe, only who does the work: the first encode runs on it while this thread makes
+    the reference's sums, and each SSIM is computed in two halves, one on each.
     """
     grid = [q for q in qualities.grid() if at_least is None or q >= at_least] or qualities.grid()[-1:]
     if min(reference.size) < WINDOW:  # a sliver: too small to measure, and too small to matter
         return Encoding(grid[-1], encode_at(grid[-1]), None)
-    measure = LumaReference(reference)
     low, high = 0, len(grid) - 1
-    best: Encoding | None = None
-    last = Encoding(grid[-1], b"", None)
     middle = 0 if at_least is not None else high // 2
-    while low <= high:
-        data = encode_at(grid[middle])
-        last = Encoding(grid[middle], data, measure.ssim(decode(data)))
+    first = grid[middle]
+    measure, data = both(executor, lambda: LumaReference(reference), lambda: encode_at(first))
+    best: Encoding | None = None
+    while True:
+        last = Encoding(grid[middle], data, measure.ssim(decode(data), executor))
         if last.ssim is not None and last.ssim >= target:
             best, high = last, middle - 1
         else:
             low = middle + 1
+        if low > high:
+            # With no quality passing, the bisection's last probe was the ceiling.
+            return best if best is not None else last
         middle = low if at_least is not None and low <= 1 else (low + high) // 2
-    # With no quality passing, the bisection's last probe was the ceiling.
-    return best if best is not None else last
+        data = encode_at(grid[middle])

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, features
 
 from infrastructure.images.quality_search import QualityRange, search_quality
+from infrastructure.images.sharing import both
 from infrastructure.images.upload_checks import (
     DEFAULT_MAX_PIXELS,
     SIDEWAYS,
@@ -52,6 +54,12 @@ QUALITY_RANGES: dict[str, QualityRange] = {
     "jpeg": QualityRange(floor=65, ceiling=95),
 }
 SEARCHED_WEBP_METHOD = 0
+
+# The executor's threads beside the caller's in one ``make_variants`` (Pillow's resize and codecs
+# and numpy release the GIL): one searches the smallest sizes in the background, the other helps
+# the calling thread (halves of each resize, the first encode beside the reference's sums, halves
+# of each SSIM). The machines we run on have two cores.
+THREADS = 2
 
 OUTPUT_MIME_TYPES: dict[str, str] = {"webp": "image/webp", "avif": "image/avif", "jpeg": "image/jpeg"}
 _EXTENSIONS = {"webp": "webp", "avif": "avif", "jpeg": "jpg"}
@@ -114,23 +122,45 @@ def make_variants(
     the fixed qualities above are used.
     """
     _check_formats(formats)
-    images = prepare(data, widths, max_pixels=max_pixels)
-    if target_ssim is None:
-        return [encode(image, fmt) for image in images for fmt in formats]
-    # Smaller sizes first: the largest one's search, where encodes cost most, starts from the
-    # quality the next size needed (it rarely needs less: its pixels carry less detail each).
-    smaller = [encode_searched(image, fmt, target_ssim) for image in images[1:] for fmt in formats]
-    hints = {variant.format: variant.quality for variant in smaller[: len(formats)]}
-    largest = [encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt)) for fmt in formats]
-    return largest + smaller
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="variants") as executor:
+        images = prepare(data, widths, max_pixels=max_pixels, executor=executor)
+        if target_ssim is None:
+            return [encode(image, fmt) for image in images for fmt in formats]
+        # The sizes below the second are searched on the executor's threads in the background.
+        # This thread searches the second size, then the largest, each sharing its encodes and
+        # SSIM with the threads; the largest, where encodes cost most, starts from the quality the
+        # second needed (it rarely needs less: its pixels carry less detail each).
+        background = [
+            executor.submit(encode_searched, image, fmt, target_ssim)
+            for image in images[2:]
+            for fmt in formats
+        ]
+        second = [
+            encode_searched(image, fmt, target_ssim, executor=executor)
+            for image in images[1:2]
+            for fmt in formats
+        ]
+        hints = {variant.format: variant.quality for variant in second}
+        largest = [
+            encode_searched(images[0], fmt, target_ssim, at_least=hints.get(fmt), executor=executor)
+            for fmt in formats
+        ]
+        return largest + second + [search.result() for search in background]
 
 
-def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Image.Image]:
+def prepare(
+    data: bytes,
+    widths: Sequence[int],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    executor: Executor | None = None,
+) -> list[Image.Image]:
     """The pixels of each variant before encoding: oriented, sRGB, 8-bit, metadata-free.
 
     These are also the references the encodings' quality is measured against. Work is done once
     at the largest size (colour conversion, rotation), and each smaller size is resized from the
-    previous one, which costs a fraction of resizing from the original each time.
+    previous one, which costs a fraction of resizing from the original each time. With an
+    ``executor``, each resize is shared between its threads (the same pixels, sooner).
     """
     if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
         raise InvalidVariantRequest(f"widths must be positive integers, got {list(widths)!r}")
@@ -143,7 +173,7 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
         icc_profile = image.info.get("icc_profile")
         # Sizes come from the header, so a JPEG decoded at a DCT scale gets the same ones; resizing
         # in the stored orientation, then rotating the (smaller) result, is the cheaper order.
-        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]), Image.Resampling.BICUBIC)
+        largest = _resize(_eight_bit(image), _fit(stored_size, sides[0]), Image.Resampling.BICUBIC, executor)
     largest = _to_srgb(largest, icc_profile)
     if orientation in _TRANSPOSE:
         largest = largest.transpose(_TRANSPOSE[orientation])
@@ -154,7 +184,7 @@ def prepare(data: bytes, widths: Sequence[int], *, max_pixels: int = DEFAULT_MAX
         size = _fit(shown_size, side)
         if size[0] in {done.width for done in prepared}:
             continue  # a needle-thin image: two long sides, one width
-        prepared.append(_resize(prepared[-1], size))
+        prepared.append(_resize(prepared[-1], size, executor=executor))
     for done in prepared:
         done.info.clear()
     return prepared
@@ -188,17 +218,30 @@ def encode(
     )
 
 
-def encode_searched(image: Image.Image, fmt: str, target_ssim: float, at_least: int | None = None) -> Variant:
+def encode_searched(
+    image: Image.Image,
+    fmt: str,
+    target_ssim: float,
+    at_least: int | None = None,
+    executor: Executor | None = None,
+) -> Variant:
     """Encode at the lowest quality of the format's grid whose luma SSIM reaches ``target_ssim``."""
     _check_formats([fmt])
     pixels = _flatten(image) if fmt == "jpeg" else _encodable(image)
+
+    def encode_at(quality: int) -> bytes:
+        # A copy per encode (~2 ms at 2048 px): Pillow's save() keeps its options on the image
+        # object, and two formats of one size are searched on two threads at once.
+        return encode(pixels.copy(), fmt, quality, webp_method=SEARCHED_WEBP_METHOD).data
+
     found = search_quality(
         pixels,
-        lambda quality: encode(pixels, fmt, quality, webp_method=SEARCHED_WEBP_METHOD).data,
+        encode_at,
         _decoded_luma,
         QUALITY_RANGES[fmt],
         target_ssim,
         at_least,
+        executor,
     )
     return Variant(
         width=image.width,
@@ -240,16 +283,35 @@ def _fit(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 
 def _resize(
-    image: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.LANCZOS
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling = Image.Resampling.LANCZOS,
+    executor: Executor | None = None,
 ) -> Image.Image:
     """A new image of ``size`` (a copy when nothing changes: the source may be closed next).
 
     The first resize, from the full decode, is bicubic: on a 12 MP photo it is the most expensive
     step of all, and bicubic costs a third less than Lanczos for no difference at a display size.
+    With an ``executor``, the upper and lower halves are resized on two threads: each half reads
+    the source rows its filter needs beyond its own box, so together they are the whole resize's
+    pixels (below ``reducing_gap``; above it each half's pre-reduction may round differently).
     """
     if image.size == size:
         return image.copy()
-    return image.resize(size, resample, reducing_gap=_REDUCING_GAP)
+    if executor is None or size[1] < 2:
+        return image.resize(size, resample, reducing_gap=_REDUCING_GAP)
+    middle = size[1] // 2
+    scale = image.height / size[1]
+
+    def rows(top: int, bottom: int) -> Callable[[], Image.Image]:
+        box = (0.0, top * scale, float(image.width), bottom * scale)
+        return lambda: image.resize((size[0], bottom - top), resample, box, reducing_gap=_REDUCING_GAP)
+
+    upper, lower = both(executor, rows(0, middle), rows(middle, size[1]))
+    resized = Image.new(image.mode, size)
+    resized.paste(upper, (0, 0))
+    resized.paste(lower, (0, middle))
+    return resized
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:

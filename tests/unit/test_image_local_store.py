@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import uuid
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from infrastructure.images.files import TEMP_PREFIX
-from infrastructure.images.image_store import PermanentStoreError, StoredVariant
+from infrastructure.images.image_store import PermanentStoreError, StoredVariant, TransientStoreError
 from infrastructure.images.local_store import LocalImageStore
 from infrastructure.images.variants import Variant, make_variants
 from tests.fixtures import hard_images as hard
@@ -104,3 +105,27 @@ def test_a_root_that_is_not_a_directory_is_a_permanent_error(tmp_path: Path, var
     not_a_directory.write_text("oops")
     with pytest.raises(PermanentStoreError, match="cannot write"):
         LocalImageStore(not_a_directory).store(uuid.uuid4(), variants[:1])
+
+
+def test_a_disk_failure_part_way_keeps_the_stored_set_and_leaves_no_temporary_file(
+    store: LocalImageStore, variants: list[Variant], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variants' fsyncs run on threads: the second one failing must undo the others' work."""
+    image_id = uuid.uuid4()
+    before = store.store(image_id, variants[:2])
+    contents = {name: (store.root / name).read_bytes() for name in files_under(store.root)}
+    real_fsync, calls = os.fsync, []
+
+    def second_fails(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", second_fails)
+    with pytest.raises(TransientStoreError, match="Input/output error"):
+        store.store(image_id, variants[2:])
+    monkeypatch.undo()
+    assert {name: (store.root / name).read_bytes() for name in files_under(store.root)} == contents
+    assert not [p for p in store.root.rglob(f"{TEMP_PREFIX}*")]
+    assert store.store(image_id, variants[:2]) == before

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -31,7 +33,8 @@ def luma(data: bytes) -> Image.Image:
 
 
 def webp(image: Image.Image, quality: int) -> bytes:
-    return encode(image, "webp", quality, webp_method=SEARCHED_WEBP_METHOD).data
+    # A copy: Pillow's save() keeps its options on the image, and the searches encode on threads.
+    return encode(image.copy(), "webp", quality, webp_method=SEARCHED_WEBP_METHOD).data
 
 
 def reference(name: str) -> Image.Image:
@@ -48,6 +51,12 @@ class Counting:
     def __call__(self, quality: int) -> bytes:
         self.asked.append(quality)
         return webp(self.image, quality)
+
+
+@pytest.fixture(scope="module")
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
 
 
 @pytest.mark.parametrize("quality", [30, 60, 90])
@@ -141,3 +150,43 @@ def test_every_searched_variant_of_the_corpus_keeps_ssim_and_is_smaller_than_its
         assert luma_ssim(ref, luma(variant.data)) >= TARGET, (name, variant.width)
         if (variant.width, variant.height) == source_size:
             assert variant.size_bytes < len(data), "no variant is larger than its source at the same size"
+
+
+@pytest.mark.parametrize("hint", [None, 60, 70])
+@pytest.mark.parametrize("name", ["coffee.png", "chelsea.png", "rocket.jpg"])
+def test_an_executor_changes_who_works_not_what_is_tried_or_found(
+    name: str, hint: int | None, executor: ThreadPoolExecutor
+) -> None:
+    image = reference(name)
+    alone = Counting(image)
+    serial = search_quality(image, alone, luma, WEBP, TARGET, at_least=hint)
+    shared = Counting(image)
+    found = search_quality(image, shared, luma, WEBP, TARGET, at_least=hint, executor=executor)
+    assert (found.quality, found.data) == (serial.quality, serial.data)
+    assert found.ssim == pytest.approx(serial.ssim, abs=1e-12)  # summed in another order
+    assert shared.asked == alone.asked
+
+
+def test_ssim_shared_between_threads_is_the_same_number(executor: ThreadPoolExecutor) -> None:
+    image = reference("astronaut.png")
+    measure = LumaReference(image)
+    candidate = luma(webp(image, 60))
+    assert measure.ssim(candidate, executor) == pytest.approx(measure.ssim(candidate), abs=1e-12)
+
+
+def test_formats_searched_side_by_side_keep_each_its_own_quality() -> None:
+    """Two formats of one size are searched on two threads: each variant is its quality's bytes."""
+    data = hard.photo("coffee.png")
+    references = {image.width: image for image in prepare(data, (480, 240))}
+    variants = make_variants(data, (480, 240), ["webp", "jpeg"], target_ssim=TARGET)
+    assert sorted((v.width, v.format) for v in variants) == [
+        (240, "jpeg"),
+        (240, "webp"),
+        (480, "jpeg"),
+        (480, "webp"),
+    ]
+    for variant in variants:
+        alone = encode(
+            references[variant.width], variant.format, variant.quality, webp_method=SEARCHED_WEBP_METHOD
+        )
+        assert variant.data == alone.data, (variant.width, variant.format, variant.quality)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -266,6 +267,19 @@ def test_every_variant_of_the_12_megapixel_photo_keeps_ssim_of_at_least_095(
     for reference, variant in zip(references, variants, strict=True):
         score = luma_ssim(reference, decoded(variant))
         assert score >= MIN_SSIM, (variant.width, round(score, 4))
+
+
+@pytest.mark.parametrize(
+    "make", [hard.phone_jpeg_12mp, lambda: hard.oriented_jpeg(6), hard.png_16bit_rgb, hard.animated_gif]
+)
+def test_resizing_in_bands_on_threads_gives_the_pixels_of_one_resize(make: Callable[[], bytes]) -> None:
+    data = make()
+    with ThreadPoolExecutor(2) as executor:
+        banded = prepare(data, DEFAULT_WIDTHS, executor=executor)
+    whole = prepare(data, DEFAULT_WIDTHS)
+    assert [(image.size, image.mode) for image in banded] == [(image.size, image.mode) for image in whole]
+    for mine, theirs in zip(banded, whole, strict=True):
+        assert np.array_equal(np.asarray(mine), np.asarray(theirs))
 
 
 def test_variants_are_the_same_bytes_every_time_so_a_retry_changes_nothing() -> None:
