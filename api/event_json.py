@@ -23,6 +23,7 @@ from domain.audit import Role
 from domain.catalog import AGGREGATES, event_classes
 from domain.service import PropertyService
 from infrastructure.event_store import AuditEntry, EntryRow
+from infrastructure.personal_data_cipher import PersonalDataCipher
 from infrastructure.transcoder import (
     DATA_KEY,
     ENUM_TAGS,
@@ -120,7 +121,11 @@ def row_json(row: EntryRow, transcoder: OrjsonTranscoder) -> dict[str, Any]:
         "type": type_name,
         "timestamp": stored_json_safe(state["timestamp"]),
         "actor": {"id": audit["actor_id"], "username": audit["username"], "role": audit["role"]},
-        "data": _safe_items((key, value) for key, value in state.items() if key not in _ENVELOPE),
+        "data": {
+            key: stored_json_safe(value) if type(value) in _NESTED else value
+            for key, value in state.items()
+            if key not in _ENVELOPE
+        },
         "metadata": audit,
     }
 
@@ -147,21 +152,31 @@ def audit_json(stored: Any, transcoder: OrjsonTranscoder) -> dict[str, Any]:
     ):
         return _decoded_audit(stored, transcoder)
     opened = cipher.opened()
-    shown: dict[str, Any] = {}
-    for name, item in data.items():
-        if type(item) is str:
-            shown[name] = item
-            continue
-        tag = item.get(TYPE_KEY) if type(item) is dict and len(item) == 2 else None
-        value = item.get(DATA_KEY) if tag is not None else None
-        if tag == SEALED and type(value) is str:
-            hit = opened.get(value)
-            shown[name] = hit[1] if hit is not None and hit[0] == name else cipher.open(name, value)
-        elif tag == "role" and type(value) is str and value in _ROLES:
-            shown[name] = value
-        else:
-            return _decoded_audit(stored, transcoder)
-    return shown
+    try:
+        return {
+            name: item if type(item) is str else _audit_value(name, item, opened, cipher)
+            for name, item in data.items()
+        }
+    except _UnusualAudit:
+        return _decoded_audit(stored, transcoder)
+
+
+class _UnusualAudit(Exception):
+    """A stored audit value ``audit_json`` leaves to the transcoder."""
+
+
+def _audit_value(name: str, item: Any, opened: dict[str, tuple[str, str]], cipher: PersonalDataCipher) -> str:
+    """A sealed value (one token) opened, or a known role."""
+    tag = item.get(TYPE_KEY) if type(item) is dict and len(item) == 2 else None
+    value = item.get(DATA_KEY) if tag is not None else None
+    if type(value) is not str:
+        raise _UnusualAudit
+    if tag == SEALED:
+        hit = opened.get(value)
+        return hit[1] if hit is not None and hit[0] == name else cipher.open(name, value)
+    if tag == "role" and value in _ROLES:
+        return value
+    raise _UnusualAudit
 
 
 def _decoded_audit(stored: Any, transcoder: OrjsonTranscoder) -> dict[str, Any]:

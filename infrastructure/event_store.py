@@ -17,9 +17,11 @@ and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -272,15 +274,34 @@ class ChainedRecorder(ApplicationRecorder):
         )
         return [(row[0], bytes(row[1])) for row in rows]
 
-    def read_on_own_connection(self) -> None:
-        """In a forked process: read over a connection of its own from now on, never through the
-        pool inherited from the parent, whose connections the parent goes on using."""
+    @contextmanager
+    def scanning(self, own_connection: bool = False) -> Iterator[ChainedRecorder]:
+        """This store reading over one connection held for a whole scan of the log (``audit
+        verify``): on PostgreSQL a pool checkout (and its ping) per batch cost more than the batch.
+
+        ``own_connection`` opens a connection of its own, as a forked process must: the pool it
+        inherited is the parent's, whose connections the parent goes on using. What is yielded is a
+        copy of this recorder for reads; the recorder itself, shared by a server's threads, is untouched.
+        """
+        with self._scan_runner(own_connection) as run:
+            scan = copy.copy(self)
+            scan._run = run  # type: ignore[method-assign]
+            yield scan
+
+    @contextmanager
+    def _scan_runner(self, own_connection: bool) -> Iterator[Callable[..., list[Any]]]:
+        if not own_connection:
+            yield self._run
+            return
         connection = self._own_connection()
+        try:
 
-        def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
-            return list(connection.execute(self._sql(sql), tuple(params)).fetchall())
+            def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+                return list(connection.execute(self._sql(sql), tuple(params)).fetchall())
 
-        self._run = run  # type: ignore[method-assign]
+            yield run
+        finally:
+            connection.close()
 
     def _own_connection(self) -> Any:
         raise NotImplementedError
@@ -745,6 +766,18 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._sql(sql), tuple(params))
             return curs.fetchall() if curs.description else []
+
+    @contextmanager
+    def _scan_runner(self, own_connection: bool) -> Iterator[Callable[..., list[Any]]]:
+        """Both ways on one connection, and binary: bytea comes as bytes, not hex text to decode."""
+        connection = self._own_connection() if own_connection else self.datastore.get_connection()
+        with connection as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+
+            def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+                curs.execute(self._sql(sql), tuple(params))
+                return curs.fetchall()
+
+            yield run
 
     def _own_connection(self) -> Any:
         pool_settings = self.datastore.pool.kwargs
