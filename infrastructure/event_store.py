@@ -21,7 +21,7 @@ import copy
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -288,20 +288,8 @@ class ChainedRecorder(ApplicationRecorder):
             scan._run = run  # type: ignore[method-assign]
             yield scan
 
-    @contextmanager
-    def _scan_runner(self, own_connection: bool) -> Iterator[Callable[..., list[Any]]]:
-        if not own_connection:
-            yield self._run
-            return
-        connection = self._own_connection()
-        try:
-
-            def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
-                return list(connection.execute(self._sql(sql), tuple(params)).fetchall())
-
-            yield run
-        finally:
-            connection.close()
+    def _scan_runner(self, own_connection: bool) -> AbstractContextManager[Callable[..., list[Any]]]:
+        raise NotImplementedError
 
     def _own_connection(self) -> Any:
         raise NotImplementedError
@@ -627,6 +615,24 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
         with self.datastore.transaction(commit=write) as c:
             c.execute(self._sql(sql), tuple(params))
             return list(c.fetchall())
+
+    @contextmanager
+    def _scan_runner(self, own_connection: bool) -> Iterator[Callable[..., list[Any]]]:
+        """A connection of its own whenever the file can be opened again: cheap to open, and its
+        rows come as plain tuples, without the library's transaction around each query."""
+        if not (own_connection or self.readable_elsewhere):
+            yield self._run
+            return
+        connection = self._own_connection()
+        try:
+
+            def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+                rows: list[Any] = connection.execute(self._sql(sql), tuple(params)).fetchall()
+                return rows
+
+            yield run
+        finally:
+            connection.close()
 
     def _own_connection(self) -> Any:
         return sqlite3.connect(self.datastore.pool.db_name, uri=True, isolation_level=None)
