@@ -35,13 +35,22 @@ def read_batches(service: PropertyService, where: AuditFilter) -> Iterator[list[
 
 
 def read_row_batches(service: PropertyService, where: AuditFilter) -> Iterator[list[EntryRow]]:
-    """``read_batches`` as bare rows (position first), for the export."""
+    """``read_batches`` as bare rows (position first), for the export.
+
+    Each batch is read as a scan (bytes as stored, no hex text to decode on PostgreSQL), but no
+    connection is held between batches: a slow client of the streamed export must not keep one.
+    """
     store = chained(service.recorder)
     last = _head_position(store)
     after = 0
-    while batch := [row for row in store.select_entry_rows(after, BATCH_SIZE, where) if row[0] <= last]:
+    while batch := _entry_rows(store, after, where, last):
         yield batch
         after = batch[-1][0]
+
+
+def _entry_rows(store: ChainedRecorder, after: int, where: AuditFilter, last: int) -> list[EntryRow]:
+    with store.scanning() as scan:
+        return [row for row in scan.select_entry_rows(after, BATCH_SIZE, where) if row[0] <= last]
 
 
 def _head_position(store: ChainedRecorder) -> int:

@@ -19,10 +19,19 @@ import orjson
 from eventsourcing.persistence import TranscodingNotRegisteredError
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.audit import Role
 from domain.catalog import AGGREGATES, event_classes
 from domain.service import PropertyService
 from infrastructure.event_store import AuditEntry, EntryRow
-from infrastructure.transcoder import DATA_KEY, ENUM_TAGS, RECORD_FIELDS, TYPE_KEY, OrjsonTranscoder
+from infrastructure.personal_data_cipher import PersonalDataCipher
+from infrastructure.transcoder import (
+    DATA_KEY,
+    ENUM_TAGS,
+    RECORD_FIELDS,
+    SEALED,
+    TYPE_KEY,
+    OrjsonTranscoder,
+)
 
 # Envelope fields, shown at the top level of an event or in its metadata rather than in ``data``.
 # (The library keeps ``originator_id`` and ``originator_version`` out of the stored state already.)
@@ -87,9 +96,8 @@ def event_json(entry: AuditEntry, transcoder: OrjsonTranscoder) -> dict[str, Any
     """One event of the audit stream, with its chain position and who recorded it."""
     event = entry.event
     originator_id = event.originator_id
-    if not isinstance(originator_id, UUID):
-        originator_id = UUID(originator_id)
-    row = (entry.link.position, originator_id, event.originator_version, event.topic, event.state)
+    aggregate_id = str(originator_id if isinstance(originator_id, UUID) else UUID(originator_id))
+    row = (entry.link.position, aggregate_id, event.originator_version, event.topic, event.state)
     return row_json(row, transcoder)
 
 
@@ -97,25 +105,83 @@ def row_json(row: EntryRow, transcoder: OrjsonTranscoder) -> dict[str, Any]:
     """``event_json`` of a bare stored row: the export's hot path.
 
     The stored JSON is presented directly (``stored_json_safe``) instead of being decoded into
-    value objects that ``json_safe`` then takes apart again; the result is the same. Only the audit
-    context is decoded, by the store's own transcoder (:func:`store_transcoder`): it opens the
-    personal fields sealed in it, or shows them erased.
+    value objects that ``json_safe`` then takes apart again; the result is the same. The audit
+    context's personal fields are opened by the store's own cipher (:func:`store_transcoder`), or
+    shown erased (:func:`audit_json`).
     """
-    position, originator_id, version, topic, state_bytes = row
+    position, aggregate_id, version, topic, state_bytes = row
     state: dict[str, Any] = orjson.loads(state_bytes)
-    audit = json_safe(transcoder.decode_value(state["audit"]))
+    audit = audit_json(state["audit"], transcoder)
     aggregate_type, type_name = event_type(topic)
     return {
         "position": position,
-        "aggregate_id": str(originator_id),
+        "aggregate_id": aggregate_id,
         "aggregate_type": aggregate_type,
         "version": version,
         "type": type_name,
         "timestamp": stored_json_safe(state["timestamp"]),
         "actor": {"id": audit["actor_id"], "username": audit["username"], "role": audit["role"]},
-        "data": _safe_items((key, value) for key, value in state.items() if key not in _ENVELOPE),
+        "data": {
+            key: stored_json_safe(value) if type(value) in _NESTED else value
+            for key, value in state.items()
+            if key not in _ENVELOPE
+        },
         "metadata": audit,
     }
+
+
+_AUDIT_FIELDS = RECORD_FIELDS["audit_context"]
+_ROLES = frozenset(role.value for role in Role)
+
+
+def audit_json(stored: Any, transcoder: OrjsonTranscoder) -> dict[str, Any]:
+    """``json_safe(transcoder.decode_value(stored))`` of an event's stored audit context.
+
+    Every event has one, so the usual shape (every field of today's ``AuditContext`` in order,
+    text in clear or sealed as one token, a known role) is presented straight from the stored
+    JSON, each sealed value looked up in the cipher's cache of opened tokens as the transcoder
+    does. Any other shape (an older context, no cipher) is decoded: the result is the same.
+    """
+    cipher = transcoder.cipher
+    data = stored.get(DATA_KEY) if type(stored) is dict and len(stored) == 2 else None
+    if (
+        cipher is None
+        or type(data) is not dict
+        or stored.get(TYPE_KEY) != "audit_context"
+        or tuple(data) != _AUDIT_FIELDS
+    ):
+        return _decoded_audit(stored, transcoder)
+    opened = cipher.opened()
+    try:
+        return {
+            name: item if type(item) is str else _audit_value(name, item, opened, cipher)
+            for name, item in data.items()
+        }
+    except _UnusualAudit:
+        return _decoded_audit(stored, transcoder)
+
+
+class _UnusualAudit(Exception):
+    """A stored audit value ``audit_json`` leaves to the transcoder."""
+
+
+def _audit_value(name: str, item: Any, opened: dict[str, tuple[str, str]], cipher: PersonalDataCipher) -> str:
+    """A sealed value (one token) opened, or a known role."""
+    tag = item.get(TYPE_KEY) if type(item) is dict and len(item) == 2 else None
+    value = item.get(DATA_KEY) if tag is not None else None
+    if type(value) is not str:
+        raise _UnusualAudit
+    if tag == SEALED:
+        hit = opened.get(value)
+        return hit[1] if hit is not None and hit[0] == name else cipher.open(name, value)
+    if tag == "role" and value in _ROLES:
+        return value
+    raise _UnusualAudit
+
+
+def _decoded_audit(stored: Any, transcoder: OrjsonTranscoder) -> dict[str, Any]:
+    audit: dict[str, Any] = json_safe(transcoder.decode_value(stored))
+    return audit
 
 
 def store_transcoder(service: PropertyService) -> OrjsonTranscoder:
@@ -131,12 +197,38 @@ def _stored_datetime(data: str) -> str:
     return utc_iso(datetime.fromisoformat(data))
 
 
-# ``json_safe`` of each scalar the transcoder tags, from its stored text.
-_STORED_SCALARS: dict[str, Any] = {
-    "uuid": lambda data: str(UUID(data)),
+_HEX_DIGITS = "0123456789abcdef"
+
+
+def _stored_uuid(data: str) -> str:
+    """The transcoder stores ``UUID.hex``: 32 lowercase hex digits only need their dashes."""
+    if type(data) is str and len(data) == 32 and not data.strip(_HEX_DIGITS):
+        return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+    return str(UUID(data))
+
+
+def _record(names: tuple[str, ...]) -> Any:
+    def present(data: Any) -> dict[str, Any]:
+        return {
+            name: stored_json_safe(item) if type(item := data[name]) in _NESTED else item for name in names
+        }
+
+    return present
+
+
+def _enum(data: Any) -> Any:
+    return stored_json_safe(data) if type(data) in _NESTED else data
+
+
+# ``json_safe`` of each value the transcoder tags, from its stored ``_data_``: a scalar from its
+# text, a record as its class's fields in its order, an enum as its stored value.
+_STORED_TAGS: dict[str, Any] = {
+    "uuid": _stored_uuid,
     "decimal": lambda data: format(Decimal(data), "f"),
     "datetime": _stored_datetime,
     "date": lambda data: date.fromisoformat(data).isoformat(),
+    **{tag: _record(names) for tag, names in RECORD_FIELDS.items()},
+    **dict.fromkeys(ENUM_TAGS, _enum),
 }
 _NESTED = (dict, list)
 
@@ -144,24 +236,17 @@ _NESTED = (dict, list)
 def stored_json_safe(value: Any) -> Any:
     """``json_safe(transcoder.decode(...))`` of a value as the transcoder stored it (see its tags).
 
-    Records keep their class's fields in its order, enums their stored value; an unknown tag is
-    refused as decoding would refuse it. Plain leaves (most of an event) are passed on without a call.
+    An unknown tag is refused as decoding would refuse it. Plain leaves (most of an event) are
+    passed on without a call.
     """
     if type(value) is list:
         return [stored_json_safe(item) if type(item) in _NESTED else item for item in value]
     if type(value) is not dict:
         return value
     if len(value) == 2 and TYPE_KEY in value and DATA_KEY in value:
-        tag, data = value[TYPE_KEY], value[DATA_KEY]
-        if tag in _STORED_SCALARS:
-            return _STORED_SCALARS[tag](data)
-        if tag in RECORD_FIELDS:
-            return {
-                name: stored_json_safe(item) if type(item := data[name]) in _NESTED else item
-                for name in RECORD_FIELDS[tag]
-            }
-        if tag in ENUM_TAGS:
-            return stored_json_safe(data) if type(data) in _NESTED else data
+        tag = value[TYPE_KEY]
+        if tag in _STORED_TAGS:
+            return _STORED_TAGS[tag](value[DATA_KEY])
         raise TranscodingNotRegisteredError(f"unknown stored type {tag!r}")
     return _safe_items(value.items())
 

@@ -149,20 +149,23 @@ def _check_spans(store: ChainedRecorder, key: ChainKey, tasks: list[_SpanTask]) 
 
 def _span_worker(store: ChainedRecorder, key: ChainKey, task: _SpanTask, send: Connection) -> None:
     try:
-        store.read_on_own_connection()
-        send.send(_check(store, key, task))
+        send.send(_check(store, key, task, own_connection=True))
     except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
         send.send(VerifyWorkerFailed(repr(error)))
 
 
-def _check(store: ChainedRecorder, key: ChainKey, task: _SpanTask) -> SpanResult:
-    """One span: the events, links and nodes after its start, up to the next span's start."""
+def _check(
+    store: ChainedRecorder, key: ChainKey, task: _SpanTask, own_connection: bool = False
+) -> SpanResult:
+    """One span: the events, links and nodes after its start, up to the next span's start, read
+    over one connection (a forked worker's own)."""
     start, end = task.start, task.end
-    events = _events(store, start.notification_id, end.notification_id if end else NO_BOUND)
-    links = _links(store, start.position, end.position if end else NO_BOUND)
-    nodes_upto = nodes_for_size(end.position) - 1 if end else NO_BOUND
-    nodes = _nodes(store, nodes_for_size(start.position) - 1, nodes_upto)
-    return check_span(key, start, events, links, nodes, task.checkpoints, task.sealed, end is None)
+    with store.scanning(own_connection) as scan:
+        events = _events(scan, start.notification_id, end.notification_id if end else NO_BOUND)
+        links = _links(scan, start.position, end.position if end else NO_BOUND)
+        nodes_upto = nodes_for_size(end.position) - 1 if end else NO_BOUND
+        nodes = _nodes(scan, nodes_for_size(start.position) - 1, nodes_upto)
+        return check_span(key, start, events, links, nodes, task.checkpoints, task.sealed, end is None)
 
 
 def seal(recorder: ApplicationRecorder, key: ChainKey) -> Seal | None:

@@ -17,9 +17,11 @@ and the mapper refuses events larger than ``MAX_EVENT_BYTES``.
 
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -111,8 +113,8 @@ class AuditFilter:
     until: datetime | None = None
 
 
-# A stored event as the export reads it: (position, originator_id, originator_version, topic, state).
-EntryRow = tuple[int, UUID, int, str, bytes]
+# A stored event as the export reads it: (position, aggregate id as dashed text, version, topic, state).
+EntryRow = tuple[int, str, int, str, bytes]
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class ChainedRecorder(ApplicationRecorder):
 
     linker: ChainLinker
     originator_hex: str
+    """SQL of an aggregate id ``{column}`` as 32 hex digits, and as dashed text (``str(UUID)``)."""
     originator_text: str
     events_table_name: str
     notification_id_column: str
@@ -250,7 +253,8 @@ class ChainedRecorder(ApplicationRecorder):
         """``audit verify``'s input, as stored: (notification id, aggregate id as 32 hex digits and
         as dashed text, version, topic, state), in id order, with no transcoding on the way."""
         return self._run(
-            f"SELECT {{id}}, {self.originator_hex}, {self.originator_text}, originator_version, topic, state "
+            f"SELECT {{id}}, {self.originator_hex.format(column='originator_id')}, "
+            f"{self.originator_text.format(column='originator_id')}, originator_version, topic, state "
             "FROM {events} WHERE {id} > %s AND {id} <= %s ORDER BY {id} LIMIT %s",
             (after, upto, limit),
         )
@@ -270,15 +274,22 @@ class ChainedRecorder(ApplicationRecorder):
         )
         return [(row[0], bytes(row[1])) for row in rows]
 
-    def read_on_own_connection(self) -> None:
-        """In a forked process: read over a connection of its own from now on, never through the
-        pool inherited from the parent, whose connections the parent goes on using."""
-        connection = self._own_connection()
+    @contextmanager
+    def scanning(self, own_connection: bool = False) -> Iterator[ChainedRecorder]:
+        """This store reading over one connection held for a whole scan of the log (``audit
+        verify``): on PostgreSQL a pool checkout (and its ping) per batch cost more than the batch.
 
-        def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
-            return list(connection.execute(self._sql(sql), tuple(params)).fetchall())
+        ``own_connection`` opens a connection of its own, as a forked process must: the pool it
+        inherited is the parent's, whose connections the parent goes on using. What is yielded is a
+        copy of this recorder for reads; the recorder itself, shared by a server's threads, is untouched.
+        """
+        with self._scan_runner(own_connection) as run:
+            scan = copy.copy(self)
+            scan._run = run  # type: ignore[method-assign]
+            yield scan
 
-        self._run = run  # type: ignore[method-assign]
+    def _scan_runner(self, own_connection: bool) -> AbstractContextManager[Callable[..., list[Any]]]:
+        raise NotImplementedError
 
     def _own_connection(self) -> Any:
         raise NotImplementedError
@@ -468,11 +479,13 @@ class ChainedRecorder(ApplicationRecorder):
         return entries
 
     def select_entry_rows(self, after: int, limit: int, where: AuditFilter) -> list[EntryRow]:
-        """The same page as ``select_entries``, as bare ``(position, originator_id, version, topic,
-        state)`` rows: the export needs no more, and parsing each chain link cost it a third of its time."""
-        columns = "c.position, c.originator_id, c.originator_version, c.topic"
+        """The same page as ``select_entries``, as bare ``(position, aggregate id, version, topic,
+        state)`` rows: the export needs no more, and parsing each chain link cost it a third of its
+        time. The id comes as the text the export shows: parsing it into a UUID cost another tenth."""
+        aggregate_id = self.originator_text.format(column="c.originator_id")
+        columns = f"c.position, {aggregate_id}, c.originator_version, c.topic"
         return [
-            (row[0], row[1] if isinstance(row[1], UUID) else UUID(row[1]), row[2], row[3], bytes(row[4]))
+            (row[0], row[1], row[2], row[3], row[4])
             for row in self._run(*self._entries_query(columns, after, limit, where))
         ]
 
@@ -566,11 +579,10 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
     placeholder = "?"
     duplicate_key_errors = (sqlite3.IntegrityError,)
     notification_id_column = "rowid"
-    originator_hex = "originator_id"  # stored as ``UUID.hex``
+    originator_hex = "{column}"  # stored as ``UUID.hex``
     originator_text = (
-        "substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
-        "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
-        "substr(originator_id, 21)"
+        "substr({column}, 1, 8) || '-' || substr({column}, 9, 4) || '-' || "
+        "substr({column}, 13, 4) || '-' || substr({column}, 17, 4) || '-' || substr({column}, 21)"
     )
 
     def __init__(self, datastore: Any, linker: ChainLinker) -> None:
@@ -604,6 +616,24 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
             c.execute(self._sql(sql), tuple(params))
             return list(c.fetchall())
 
+    @contextmanager
+    def _scan_runner(self, own_connection: bool) -> Iterator[Callable[..., list[Any]]]:
+        """A connection of its own whenever the file can be opened again: cheap to open, and its
+        rows come as plain tuples, without the library's transaction around each query."""
+        if not (own_connection or self.readable_elsewhere):
+            yield self._run
+            return
+        connection = self._own_connection()
+        try:
+
+            def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+                rows: list[Any] = connection.execute(self._sql(sql), tuple(params)).fetchall()
+                return rows
+
+            yield run
+        finally:
+            connection.close()
+
     def _own_connection(self) -> Any:
         return sqlite3.connect(self.datastore.pool.db_name, uri=True, isolation_level=None)
 
@@ -622,8 +652,8 @@ class ChainedSQLiteRecorder(ChainedRecorder, SQLiteProcessRecorder):
 class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProcessRecorder):
     duplicate_key_errors = (UniqueViolation,)
     notification_id_column = "notification_id"
-    originator_hex = "replace(originator_id::text, '-', '')"
-    originator_text = "originator_id::text"
+    originator_hex = "replace({column}::text, '-', '')"
+    originator_text = "{column}::text"
 
     def __init__(
         self, datastore: Any, *, events_table_name: str, tracking_table_name: str, linker: ChainLinker
@@ -742,6 +772,18 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._sql(sql), tuple(params))
             return curs.fetchall() if curs.description else []
+
+    @contextmanager
+    def _scan_runner(self, own_connection: bool) -> Iterator[Callable[..., list[Any]]]:
+        """Both ways on one connection, and binary: bytea comes as bytes, not hex text to decode."""
+        connection = self._own_connection() if own_connection else self.datastore.get_connection()
+        with connection as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
+
+            def run(sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
+                curs.execute(self._sql(sql), tuple(params))
+                return curs.fetchall()
+
+            yield run
 
     def _own_connection(self) -> Any:
         pool_settings = self.datastore.pool.kwargs

@@ -12,7 +12,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from domain.audit import AuditContext, acting_as
+from api.event_json import audit_json, json_safe
+from domain.audit import AuditContext, Role, acting_as
 from domain.personal_data import ERASED
 from domain.service import PropertyService
 from domain.values import PropertyKind
@@ -141,3 +142,47 @@ def test_after_a_cache_period_the_keys_of_many_people_are_read_again_in_one_quer
     assert read_all() == expected
     assert len(queries) == 1
     assert len(queries[0]) == len(people) + 1  # each person's key and the day's
+
+
+def test_the_export_shows_each_audit_context_exactly_as_decoding_it_would(
+    service: PropertyService, other_process: PropertyService
+) -> None:
+    """``audit_json`` presents the usual shape straight from the stored JSON (docs/adr/0025); in
+    clear, sealed, in the older list form, erased, of an older shape, or read without a cipher."""
+    odd = AuditContext("7", 'a "quoted" \\ name', Role.SYSTEM, "acme", "r-1", "c-1", "", "agent/\u00e9")
+    states = [record(service, context_for("alice")), record(service, odd)]
+
+    def as_lists(audit: dict[str, Any]) -> None:
+        for name in PERSONAL:
+            if isinstance(audit[name], dict):
+                audit[name]["_data_"] = audit[name]["_data_"].rsplit(":", 2)
+
+    def in_clear(audit: dict[str, Any]) -> None:
+        audit["username"] = "carol"
+
+    def older_shape(audit: dict[str, Any]) -> None:
+        del audit["user_agent"]
+
+    states += [with_audit(states[0], change) for change in (as_lists, in_clear, older_shape)]
+
+    def both_ways(app: PropertyService, state: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+        transcoder = app.mapper.transcoder
+        assert isinstance(transcoder, OrjsonTranscoder)
+        stored = orjson.loads(state)["audit"]
+        return audit_json(stored, transcoder), json_safe(transcoder.decode_value(stored))
+
+    plain = OrjsonTranscoder()  # no cipher: sealed values are shown as stored
+    for state in states:
+        for app in (service, other_process):
+            fast, decoded = both_ways(app, state)
+            assert fast == decoded
+            assert list(fast) == list(decoded)
+        stored = orjson.loads(state)["audit"]
+        assert audit_json(stored, plain) == json_safe(plain.decode_value(stored))
+    assert both_ways(service, states[0])[0]["username"] == "alice"
+    assert both_ways(service, states[1])[0]["username"] == odd.username
+
+    cipher_of(service).keys.destroy([subject_ref("id-alice")])
+    fast, decoded = both_ways(service, states[0])
+    assert fast == decoded
+    assert (fast["username"], fast["client_ip"]) == (ERASED, ERASED)
