@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -154,6 +154,8 @@ class _Append:
     nodes: list[tuple[int, bytes]]
     tail: _Tail | None
 
+
+T = TypeVar("T")
 
 NO_BOUND = 2**62
 """An upper bound past any id, position or node number: a range read to the end of the log."""
@@ -575,21 +577,8 @@ class ChainedRecorder(ApplicationRecorder):
         return [Seal(row[0], row[1], datetime.fromisoformat(row[2]), row[3]) for row in rows]
 
 
-def _roll_back_to_guess(curs: Cursor[DictRow]) -> None:
-    """``ROLLBACK TO SAVEPOINT guess``, kept out of psycopg's prepared statement cache.
-
-    psycopg empties that cache on any result tagged ROLLBACK, as this one is, and deallocates the
-    statements on the server only with the next command: in a pipeline, statements prepared in
-    between are then lost on the server but not in the cache ("prepared statement … does not
-    exist" on the connection's next use). A statement run while the threshold is None is not
-    counted, so it never reaches that check.
-    """
-    conn = curs.connection
-    threshold, conn.prepare_threshold = conn.prepare_threshold, None
-    try:
-        curs.execute("ROLLBACK TO SAVEPOINT guess")
-    finally:
-        conn.prepare_threshold = threshold
+class _StaleTail(Exception):
+    """Another writer appended after this process's ``_Tail``: the save wrote nothing, read the end."""
 
 
 def _key_taken(claim: IdempotencyClaim) -> IdempotencyKeyTaken:
@@ -606,10 +595,11 @@ _HEAD_AND_TREE_TOP = (
 # tree is never ahead of the chain): ``merkle.frontier_seqs`` in SQL, so one round trip reads both.
 # The last leaf of the tile at each set bit ``level`` of n is ((n >> level) << level) - 1.
 _HEAD_AND_FRONTIER = (
-    "WITH head AS (SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1), "
+    "WITH head AS (SELECT position, digest, notification_id FROM {chain} ORDER BY position DESC LIMIT 1), "
     "tiles AS (SELECT level, ((head.position >> level) << level) - 1 AS last "
     "FROM head, generate_series(0, 62) AS level WHERE (head.position >> level) & 1 = 1) "
-    "SELECT head.position, head.digest, node.seq, node.hash FROM head LEFT JOIN {merkle} node "
+    "SELECT head.position, head.digest, head.notification_id, node.seq, node.hash "
+    "FROM head LEFT JOIN {merkle} node "
     "ON node.seq IN (SELECT 2 * last - bit_count(last::bit(64)) + level FROM tiles)"
 )
 
@@ -622,10 +612,9 @@ _INSERT_LINKS_AND_NODES = (
 )
 
 # Fails the transaction (division by zero, the one error a plain SELECT can be made to raise) unless
-# the log still ends where the caller last appended: that last link and that last tree node, and
-# the events just inserted took the ids right after that link's (a log with events older than the
-# chain has ids past its positions). Run under the insert lock, after the events' insert and
-# before the links and nodes computed from that end; the caller rolls back to a savepoint on it.
+# the log still ends where the caller last appended: that last link, that highest event id (a log
+# with events older than the chain has ids past its positions) and that last tree node. Run under
+# the insert lock, before anything is written; the caller turns the error into ``_StaleTail``.
 _EXPECT_END = (
     "SELECT 1 / COUNT(*)::int FROM "
     "(SELECT position, digest, notification_id FROM {chain} ORDER BY position DESC LIMIT 1) AS head "
@@ -755,6 +744,9 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         self._sql_lock = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table)
         self._sql_notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._sql_insert_appended = self._sql(_INSERT_LINKS_AND_NODES)
+        # Whether the last save found no other writer's events after this process's own: only
+        # then is ``_tail`` worth trusting without a read.
+        self._alone = True
 
     def create_table(self) -> None:
         """Serialised across processes: concurrent DDL on the same catalog rows fails in PostgreSQL
@@ -777,12 +769,9 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         in that order, so a crash can only lose a suffix of the log: never a gap, never an
         acknowledged event, since ``insert_events`` returns only after the flush.
 
-        One round trip when the log still ends where this process last appended (docs/adr/0026):
-        the links and tree nodes after that end (``_tail``) are computed before the lock and sent
-        with the inserts, the commit and the wait for the flush, behind a savepoint and a check of
-        the end (``_EXPECT_END``). When another writer appended meanwhile, the check fails, the
-        transaction rolls back to the savepoint, keeping the lock and the inserted events, and a
-        second round trip sends the links and nodes computed from the end read in the first.
+        While this process is the only one appending, it links after the end it wrote last, in one
+        round trip (``_append_after``, docs/adr/0026); otherwise, or when that end turns out to be
+        stale, it reads the end under the lock (``_append_after_reading``).
         """
         tracking: Tracking | None = kwargs.get("tracking")
         if not stored_events:
@@ -791,76 +780,118 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
                     self._insert_tracking(curs, tracking=tracking)
             return []
         tail = self._tail
-        guess = None
-        if tail is not None:
-            first = tail.notification_id + 1
-            guessed_ids = range(first, first + len(stored_events))
-            guess = self._appended(tail.last_link[:2], list(tail.frontier), guessed_ids, stored_events)
-        claim = pending_claim()
-        with (
-            self.datastore.get_connection() as conn,
-            conn.cursor() as curs,
-            conn.cursor() as inserted,
-            conn.cursor(row_factory=tuple_row) as reads,
-        ):
+        if tail is not None and self._alone:
             try:
-                appended = guess
-                try:
-                    with conn.pipeline():
-                        curs.execute("BEGIN")
-                        if tracking is not None:
-                            self._insert_tracking(curs, tracking=tracking)
-                        self._lock_and_notify(curs)
-                        if claim is not None and not claim.recorded:
-                            self._queue_idempotency_claim(curs, claim)
-                        self._reset_sequence(curs)
-                        PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
-                        reads.execute(self._sql_head_and_frontier, prepare=True)
-                        if tail is not None and guess is not None:
-                            curs.execute("SAVEPOINT guess")
-                            expected_end = (
-                                *tail.last_link,
-                                tail.notification_id + len(stored_events),
-                                tail.top_seq,
-                            )
-                            # Unprepared from here: psycopg's statement cache loses track of
-                            # statements first prepared in a pipeline that an error aborts.
-                            curs.execute(self._sql_expect_end, expected_end, prepare=False)
-                            self._insert_appended(curs, guess, prepare=False)
-                            self._commit_and_wait(curs, prepare=False)
-                except DivisionByZero:
-                    appended = None  # another writer appended after the tail
-                if appended is None:
-                    notification_ids = [row["notification_id"] for row in inserted.fetchall()]
-                    appended = self._appended_to_end(reads.fetchall(), notification_ids, stored_events)
-                    with conn.pipeline():
-                        if guess is not None:
-                            _roll_back_to_guess(curs)
-                        self._insert_appended(curs, appended)
-                        self._commit_and_wait(curs)
+                return self._append_after(tail, stored_events, tracking)
+            except _StaleTail:
+                self._alone = False
+        return self._append_after_reading(stored_events, tracking)
+
+    def _append_after(
+        self, tail: _Tail, stored_events: Sequence[StoredEvent], tracking: Tracking | None
+    ) -> list[int]:
+        """One round trip, with the links and tree nodes computed before it, after ``tail``.
+
+        The pipeline takes the lock, checks that ``tail`` is still the end of the log (the last
+        link, the highest event id, the last tree node: three index probes; ``_EXPECT_END`` fails
+        the transaction otherwise), inserts the events (which get the ids after the tail's), their
+        links and nodes, commits and waits for the flush. Raises ``_StaleTail`` when another writer
+        got there first: nothing was written, and the caller appends the reading way.
+        """
+        first = tail.notification_id + 1
+        notification_ids = list(range(first, first + len(stored_events)))
+        appended = self._appended(tail.last_link[:2], list(tail.frontier), notification_ids, stored_events)
+
+        def write(curs: Cursor[DictRow], pipeline: psycopg.Pipeline, claim: IdempotencyClaim | None) -> None:
+            self._begin_insert(curs, tracking, claim)
+            expected_end = (*tail.last_link, tail.notification_id, tail.top_seq)
+            curs.execute(self._sql_expect_end, expected_end, prepare=True)
+            self._reset_sequence(curs)  # to the id after the tail's, as the check just proved
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            self._insert_appended(curs, appended)
+
+        self._in_one_transaction(write)
+        self._tail = appended.tail
+        return notification_ids
+
+    def _append_after_reading(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None
+    ) -> list[int]:
+        """Two round trips, the lock held from the first: the inserts and the read of the end, then
+        the links and tree nodes computed from it, the commit and the wait for the flush."""
+        tail = self._tail
+
+        def write(
+            curs: Cursor[DictRow], pipeline: psycopg.Pipeline, claim: IdempotencyClaim | None
+        ) -> tuple[list[int], tuple[int, str, int] | None, _Append]:
+            self._begin_insert(curs, tracking, claim)
+            self._reset_sequence(curs)
+            with (
+                curs.connection.cursor() as inserted,
+                curs.connection.cursor(row_factory=tuple_row) as reads,
+            ):
+                PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
+                reads.execute(self._sql_head_and_frontier, prepare=True)
+                pipeline.sync()
+                notification_ids = [row["notification_id"] for row in inserted.fetchall()]
+                rows = reads.fetchall()
+            head = (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+            size = head[0] if head is not None else 0
+            frontier_hashes = self._frontier_among(
+                size, {row[3]: bytes(row[4]) for row in rows if row[3] is not None}
+            )
+            appended = self._appended(
+                head[:2] if head is not None else None, frontier_hashes, notification_ids, stored_events
+            )
+            self._insert_appended(curs, appended)
+            return notification_ids, head, appended
+
+        notification_ids, head, appended = self._in_one_transaction(write)
+        self._tail = appended.tail
+        # No other writer appended since this process's last save: the next one may skip the read.
+        self._alone = tail is None or head == tail.last_link
+        return notification_ids
+
+    def _in_one_transaction(
+        self, write: Callable[[Cursor[DictRow], psycopg.Pipeline, IdempotencyClaim | None], T]
+    ) -> T:
+        """``write`` between a BEGIN and a COMMIT followed by the wait for the flush, all pipelined.
+
+        Plain statements rather than psycopg's transaction block, which in a pipeline waits for the
+        server after BEGIN and again after COMMIT: here nothing waits but what ``write`` syncs, and
+        the pipeline's end. An error anywhere (the server then skips the rest, COMMIT included)
+        leaves the transaction failed; it is rolled back, and the error raised as the caller should
+        see it: ``_StaleTail``, ``IdempotencyKeyTaken``, or the database's own.
+        """
+        claim = pending_claim()
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline() as pipeline, conn.cursor() as curs:
+                    curs.execute("BEGIN")
+                    written = write(curs, pipeline, claim)
+                    curs.execute("COMMIT")
+                    curs.execute(WAIT_UNTIL_DURABLE, prepare=True)
             except psycopg.Error as error:
                 if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
                     conn.rollback()
+                if isinstance(error, DivisionByZero):
+                    raise _StaleTail from error
                 keys = idempotency_table(self.events_table_name)
                 if claim is not None and isinstance(error, UniqueViolation) and error.diag.table_name == keys:
                     raise _key_taken(claim) from error
                 raise
-        self._tail = appended.tail
-        return [link.notification_id for link in appended.links]
+        return written
 
-    def _appended_to_end(
-        self, rows: list[tuple[Any, ...]], notification_ids: list[int], stored_events: Sequence[StoredEvent]
-    ) -> _Append:
-        """The links and nodes after the end as ``_HEAD_AND_FRONTIER`` read it (``rows``)."""
-        head = (rows[0][0], rows[0][1]) if rows else None
-        size = head[0] if head is not None else 0
-        found = {row[2]: bytes(row[3]) for row in rows if row[2] is not None}
-        return self._appended(head, self._frontier_among(size, found), notification_ids, stored_events)
-
-    def _commit_and_wait(self, curs: Cursor[DictRow], *, prepare: bool = True) -> None:
-        """COMMIT, then wait until the WAL is flushed past it (group commit, docs/adr/0023)."""
-        curs.execute("COMMIT", prepare=None if prepare else False)
-        curs.execute(WAIT_UNTIL_DURABLE, prepare=prepare)
+    def _begin_insert(
+        self, curs: Cursor[DictRow], tracking: Tracking | None, claim: IdempotencyClaim | None
+    ) -> None:
+        """What every insert transaction does first: the consumer's position (a process app's
+        tracking), the settings, the lock, the NOTIFY, and the request's idempotency key."""
+        if tracking is not None:
+            self._insert_tracking(curs, tracking=tracking)
+        self._lock_and_notify(curs)
+        if claim is not None and not claim.recorded:
+            self._queue_idempotency_claim(curs, claim)
 
     def _lock_and_notify(self, curs: Cursor[DictRow]) -> None:
         """What the library's insert does first (``_lock_table``, ``_notify_channel``), in two
@@ -870,12 +901,12 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         curs.execute(self._sql_lock, prepare=True)
         curs.execute(self._sql_notify, prepare=True)
 
-    def _insert_appended(self, cursor: Any, appended: _Append, *, prepare: bool = True) -> None:
+    def _insert_appended(self, cursor: Any, appended: _Append) -> None:
         """The links and tree nodes in one statement, whatever their number."""
         links = self._link_rows(appended.links)
         columns = [list(column) for column in zip(*links, strict=True)] if links else [[]] * 8
         nodes = [[seq for seq, _ in appended.nodes], [digest for _, digest in appended.nodes]]
-        cursor.execute(self._sql_insert_appended, [*columns, *nodes], prepare=prepare)
+        cursor.execute(self._sql_insert_appended, [*columns, *nodes], prepare=True)
 
     def _reset_sequence(self, curs: Cursor[DictRow]) -> None:
         """Notification ids without gaps, equal to the audit chain's positions.
