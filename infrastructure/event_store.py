@@ -737,10 +737,13 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         ).format(name=Literal(table.as_string(None)), table=table)
         self._sql_head_and_frontier = self._sql(_HEAD_AND_FRONTIER)
         self._sql_expect_end = self._sql(_EXPECT_END)
-        # The library's two settings of an insert transaction in one statement, and its NOTIFY.
-        self._sql_transaction_settings = SQL(
-            "SELECT set_config('synchronous_commit', 'off', true), set_config('lock_timeout', {0}, true)"
-        ).format(Literal(f"{datastore.lock_timeout}s"))
+        # The library's lock timeout for an insert transaction, and with group commit (docs/adr/0023)
+        # a commit that does not wait for the flush, in one statement.
+        lock_timeout = Literal(f"{datastore.lock_timeout}s")
+        self._sql_lock_timeout = SQL("SELECT set_config('lock_timeout', {0}, true)").format(lock_timeout)
+        self._sql_group_commit_settings = SQL(
+            "SELECT set_config('lock_timeout', {0}, true), set_config('synchronous_commit', 'off', true)"
+        ).format(lock_timeout)
         self._sql_lock = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table)
         self._sql_notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._sql_insert_appended = self._sql(_INSERT_LINKS_AND_NODES)
@@ -760,18 +763,17 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
 
     @retried_within_budget
     def _record(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """Insert under the table lock, commit without waiting for the WAL flush, then wait for it.
-
-        Group commit (docs/adr/0023): the lock is held from ``LOCK TABLE`` to the commit record,
-        not through the disk flush, so the next writer's transaction runs while this one's flush
-        is under way, and one flush makes several writers' commits durable. Commit order is still
-        position order (the lock is released after the commit is visible), and the WAL is written
-        in that order, so a crash can only lose a suffix of the log: never a gap, never an
-        acknowledged event, since ``insert_events`` returns only after the flush.
+        """Insert under the table lock; ``insert_events`` returns only once the save is durable.
 
         While this process is the only one appending, it links after the end it wrote last, in one
-        round trip (``_append_after``, docs/adr/0026); otherwise, or when that end turns out to be
-        stale, it reads the end under the lock (``_append_after_reading``).
+        round trip, and commits as the library does (``_append_after``, docs/adr/0026). Otherwise,
+        or when that end turns out to be stale, it reads the end under the lock and commits with
+        group commit (``_append_after_reading``, docs/adr/0023): the lock is held from ``LOCK
+        TABLE`` to the commit record, not through the disk flush, so the next writer's transaction
+        runs while this one's flush is under way, and one flush makes several writers' commits
+        durable. Either way commit order is position order (the lock is released after the commit
+        is visible), and the WAL is written in that order, so a crash can only lose a suffix of the
+        log: never a gap, never an acknowledged event.
         """
         tracking: Tracking | None = kwargs.get("tracking")
         if not stored_events:
@@ -795,8 +797,9 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         The pipeline takes the lock, checks that ``tail`` is still the end of the log (the last
         link, the highest event id, the last tree node: three index probes; ``_EXPECT_END`` fails
         the transaction otherwise), inserts the events (which get the ids after the tail's), their
-        links and nodes, commits and waits for the flush. Raises ``_StaleTail`` when another writer
-        got there first: nothing was written, and the caller appends the reading way.
+        links and nodes, and commits, the COMMIT waiting for the flush: with no other writer
+        expected, group commit would only add a transaction. Raises ``_StaleTail`` when another
+        writer got there first: nothing was written, and the caller appends the reading way.
         """
         first = tail.notification_id + 1
         notification_ids = list(range(first, first + len(stored_events)))
@@ -810,7 +813,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
             self._insert_appended(curs, appended)
 
-        self._in_one_transaction(write)
+        self._in_one_transaction(write, group_commit=False)
         self._tail = appended.tail
         return notification_ids
 
@@ -846,16 +849,24 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             self._insert_appended(curs, appended)
             return notification_ids, head, appended
 
-        notification_ids, head, appended = self._in_one_transaction(write)
+        notification_ids, head, appended = self._in_one_transaction(write, group_commit=True)
         self._tail = appended.tail
         # No other writer appended since this process's last save: the next one may skip the read.
         self._alone = tail is None or head == tail.last_link
         return notification_ids
 
     def _in_one_transaction(
-        self, write: Callable[[Cursor[DictRow], psycopg.Pipeline, IdempotencyClaim | None], T]
+        self,
+        write: Callable[[Cursor[DictRow], psycopg.Pipeline, IdempotencyClaim | None], T],
+        *,
+        group_commit: bool,
     ) -> T:
-        """``write`` between a BEGIN and a COMMIT followed by the wait for the flush, all pipelined.
+        """``write`` between a BEGIN and a COMMIT, all pipelined.
+
+        With ``group_commit`` (docs/adr/0023) the COMMIT does not wait for the WAL flush and the
+        wait follows it, once the lock is released; without it the COMMIT itself waits, holding the
+        lock through the flush, as the library's recorder does: one transaction, not two, for a
+        save that expects no other writer to be waiting.
 
         Plain statements rather than psycopg's transaction block, which in a pipeline waits for the
         server after BEGIN and again after COMMIT: here nothing waits but what ``write`` syncs, and
@@ -868,9 +879,14 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             try:
                 with conn.pipeline() as pipeline, conn.cursor() as curs:
                     curs.execute("BEGIN")
+                    if group_commit:
+                        curs.execute(self._sql_group_commit_settings, prepare=True)
+                    else:
+                        curs.execute(self._sql_lock_timeout, prepare=True)
                     written = write(curs, pipeline, claim)
                     curs.execute("COMMIT")
-                    curs.execute(WAIT_UNTIL_DURABLE, prepare=True)
+                    if group_commit:
+                        curs.execute(WAIT_UNTIL_DURABLE, prepare=True)
             except psycopg.Error as error:
                 if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
                     conn.rollback()
@@ -894,10 +910,8 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             self._queue_idempotency_claim(curs, claim)
 
     def _lock_and_notify(self, curs: Cursor[DictRow]) -> None:
-        """What the library's insert does first (``_lock_table``, ``_notify_channel``), in two
-        statements instead of four, with ``synchronous_commit`` off for this transaction (group
-        commit: the caller waits for the flush after the lock is released)."""
-        curs.execute(self._sql_transaction_settings, prepare=True)
+        """What the library's insert does first (``_lock_table``, ``_notify_channel``); its
+        ``lock_timeout`` is set by ``_in_one_transaction``."""
         curs.execute(self._sql_lock, prepare=True)
         curs.execute(self._sql_notify, prepare=True)
 
