@@ -127,7 +127,8 @@ class _Tail:
     """The end of the log as this process last appended it: the last link and the tree's frontier.
 
     While no other writer has appended since, the next save needs no read to link and hash its
-    events; every use checks, under the insert lock, that it is still the end (``is_end``).
+    events; every use checks, under the insert lock, that it is still the end (``_EXPECT_END`` on
+    PostgreSQL, the head read by ``_append_links`` on SQLite).
     """
 
     position: int
