@@ -586,6 +586,9 @@ def _key_taken(claim: IdempotencyClaim) -> IdempotencyKeyTaken:
     return IdempotencyKeyTaken(f"idempotency key {claim.key!r} was used by a concurrent request")
 
 
+SAVES_ALONE_BEFORE_GUESSING = 3
+"""Saves in a row that found the log where this process left it before it appends without reading."""
+
 # The chain head and the number of the tree's last node: enough to tell whether ``_Tail`` is the end.
 _HEAD_AND_TREE_TOP = (
     "SELECT position, digest, notification_id, (SELECT MAX(seq) FROM {merkle}) "
@@ -748,9 +751,10 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         self._sql_lock = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table)
         self._sql_notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         self._sql_insert_appended = self._sql(_INSERT_LINKS_AND_NODES)
-        # Whether the last save found no other writer's events after this process's own: only
-        # then is ``_tail`` worth trusting without a read.
-        self._alone = True
+        # How many saves in a row found no other writer's events after this process's own. A stale
+        # guess costs a second wait for the lock and psycopg's whole statement cache (its rollback
+        # deallocates every prepared statement), so the tail is trusted only after a few.
+        self._saves_alone = 0
 
     def create_table(self) -> None:
         """Serialised across processes: concurrent DDL on the same catalog rows fails in PostgreSQL
@@ -783,11 +787,14 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
                     self._insert_tracking(curs, tracking=tracking)
             return []
         tail = self._tail
-        if tail is not None and self._alone:
+        if tail is not None and self._saves_alone >= SAVES_ALONE_BEFORE_GUESSING:
             try:
-                return self._append_after(tail, stored_events, tracking)
+                ids = self._append_after(tail, stored_events, tracking)
             except _StaleTail:
-                self._alone = False
+                self._saves_alone = 0
+            else:
+                self._saves_alone += 1
+                return ids
         return self._append_after_reading(stored_events, tracking)
 
     def _append_after(
@@ -852,8 +859,8 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
 
         notification_ids, head, appended = self._in_one_transaction(write, group_commit=True)
         self._tail = appended.tail
-        # No other writer appended since this process's last save: the next one may skip the read.
-        self._alone = tail is None or head == tail.last_link
+        # Saves in a row that found no other writer's events after this process's last one.
+        self._saves_alone = self._saves_alone + 1 if tail is not None and head == tail.last_link else 0
         return notification_ids
 
     def _in_one_transaction(
