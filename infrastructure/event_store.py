@@ -6,7 +6,7 @@ Process recorders are application recorders that can also record a consumer's po
 Chain links are written by the same transaction that inserts the events, so an event can never
 exist without its link (or the other way round), and positions follow commit order with no gaps:
 the library already serialises inserts (SQLite's single writer; PostgreSQL's table lock). The
-notification id is that same gap-free position on both databases (see ``_lock_table``), and the
+notification id is that same gap-free position on both databases (see ``_reset_sequence``), and the
 row of a request's ``Idempotency-Key`` is inserted by the same transaction as its events.
 The same transaction appends the events' Merkle leaves and the subtree nodes they complete
 (``infrastructure/merkle.py``, docs/adr/0013), reading only the tree's frontier.
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -32,7 +32,8 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, 
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
-from psycopg.errors import UniqueViolation
+from psycopg.errors import DivisionByZero, UniqueViolation
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
@@ -47,7 +48,7 @@ from infrastructure.idempotency import (
 )
 from infrastructure.log_leaf import event_leaf
 from infrastructure.mapper import MAX_EVENT_BYTES, SizeLimitedMapper
-from infrastructure.merkle import appended_nodes, frontier_seqs, size_from_node_count
+from infrastructure.merkle import appended_nodes, frontier_seqs, nodes_for_size, size_from_node_count
 from infrastructure.metrics import EVENTS_APPENDED
 from infrastructure.personal_data_cipher import PersonalDataCipher
 from infrastructure.retry_budget import RetriesWithinBudget, retried_within_budget
@@ -123,6 +124,42 @@ class AuditEntry:
     event: StoredEvent
 
 
+@dataclass(frozen=True)
+class _Tail:
+    """The end of the log as this process last appended it: the last link and the tree's frontier.
+
+    While no other writer has appended since, the next save needs no read to link and hash its
+    events; every use checks, under the insert lock, that it is still the end (``_EXPECT_END`` on
+    PostgreSQL, the head read by ``_append_links`` on SQLite).
+    """
+
+    position: int
+    digest: str
+    notification_id: int
+    frontier: tuple[bytes, ...]
+
+    @property
+    def last_link(self) -> tuple[int, str, int]:
+        """(position, digest, notification id) of the last link."""
+        return self.position, self.digest, self.notification_id
+
+    @property
+    def top_seq(self) -> int:
+        """The number of the tree's last node once this tail's leaves are in."""
+        return nodes_for_size(self.position) - 1
+
+
+@dataclass(frozen=True)
+class _Append:
+    """What one save appends after the events: chain links, tree nodes (seq, hash), the new end."""
+
+    links: list[ChainLink]
+    nodes: list[tuple[int, bytes]]
+    tail: _Tail | None
+
+
+T = TypeVar("T")
+
 NO_BOUND = 2**62
 """An upper bound past any id, position or node number: a range read to the end of the log."""
 
@@ -138,6 +175,9 @@ class ChainedRecorder(ApplicationRecorder):
     notification_id_column: str
     duplicate_key_errors: tuple[type[Exception], ...]
     placeholder = "%s"
+    # Written after each save (SQLite: inside its transaction, PostgreSQL: once it is durable);
+    # a stale value costs a read or a retry, never a wrong link: every use checks it first.
+    _tail: _Tail | None = None
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
         raise NotImplementedError
@@ -180,30 +220,53 @@ class ChainedRecorder(ApplicationRecorder):
     ) -> None:
         """Called inside the insert transaction, after the events got their notification ids.
 
-        Both reads (the chain head, the tree's frontier) come before any insert.
+        Both reads (the chain head, the tree's frontier) come before any insert. The frontier is
+        read only when the head is not the one this process appended last (``_tail``).
         """
-        cursor.execute(self._sql("SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1"))
+        cursor.execute(self._sql(_HEAD_AND_TREE_TOP))
         head = cursor.fetchone()
         previous = (head[0], head[1]) if head is not None else None
         size = previous[0] if previous is not None else 0
-        frontier_hashes = self._frontier_hashes(cursor, size)
-        self._write_links(cursor, previous, frontier_hashes, notification_ids, stored_events)
+        tail = self._tail
+        if tail is not None and head is not None and (head[:3], head[3]) == (tail.last_link, tail.top_seq):
+            frontier_hashes: list[bytes] | None = list(tail.frontier)
+        else:
+            frontier_hashes = self._frontier_hashes(cursor, size)
+        appended = self._appended(previous, frontier_hashes, notification_ids, stored_events)
+        self._insert_appended(cursor, appended)
+        self._tail = appended.tail
 
-    def _write_links(
+    def _appended(
         self,
-        cursor: Any,
         previous: tuple[int, str] | None,
         frontier_hashes: list[bytes] | None,
         notification_ids: Sequence[int],
         stored_events: Sequence[StoredEvent],
-    ) -> None:
-        """Insert the links after the chain head ``previous``, and their leaves when the tree is current."""
+    ) -> _Append:
+        """The links after the chain head ``previous``, and their tree nodes when the tree is current.
+
+        Computation only, no database: the PostgreSQL fast path runs it before taking the lock.
+        """
         size = previous[0] if previous is not None else 0
         links = self.linker.links(previous, notification_ids, stored_events)
+        if not links or frontier_hashes is None:
+            return _Append(links, [], None)
+        nodes = self._tree_nodes(size, frontier_hashes, zip(links, stored_events, strict=True))
+        last = links[-1]
+        known = dict(zip(frontier_seqs(size), frontier_hashes, strict=True)) | dict(nodes)
+        frontier = self._frontier_among(last.position, known)
+        tail = (
+            None
+            if frontier is None
+            else _Tail(last.position, last.digest, last.notification_id, tuple(frontier))
+        )
+        return _Append(links, nodes, tail)
+
+    def _insert_appended(self, cursor: Any, appended: _Append) -> None:
         insert = f"INSERT INTO {{chain}} ({_LINK_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-        cursor.executemany(self._sql(insert), self._link_rows(links))
-        if links and frontier_hashes is not None:
-            self._insert_leaves(cursor, size, frontier_hashes, zip(links, stored_events, strict=True))
+        cursor.executemany(self._sql(insert), self._link_rows(appended.links))
+        if appended.nodes:
+            cursor.executemany(self._sql("INSERT INTO {merkle} (seq, hash) VALUES (%s, %s)"), appended.nodes)
 
     def _frontier_hashes(self, cursor: Any, size: int) -> list[bytes] | None:
         """The hashes of the subtrees tiling a tree of ``size`` leaves (at most one per level)."""
@@ -218,10 +281,14 @@ class ChainedRecorder(ApplicationRecorder):
         wanted = frontier_seqs(size)
         return [found[seq] for seq in wanted] if all(seq in found for seq in wanted) else None
 
+    def _tree_nodes(self, size: int, frontier_hashes: list[bytes], events: Any) -> list[tuple[int, bytes]]:
+        """The leaves of ``(link, stored event)`` pairs and the subtrees they complete, as (seq, hash)."""
+        leaves = [event_leaf(link.position, stored) for link, stored in events]
+        return appended_nodes(size, frontier_hashes, leaves)
+
     def _insert_leaves(self, cursor: Any, size: int, frontier_hashes: list[bytes], events: Any) -> None:
         """Append the leaves of ``(link, stored event)`` pairs and the subtrees they complete."""
-        leaves = [event_leaf(link.position, stored) for link, stored in events]
-        created = appended_nodes(size, frontier_hashes, leaves)
+        created = self._tree_nodes(size, frontier_hashes, events)
         cursor.executemany(self._sql("INSERT INTO {merkle} (seq, hash) VALUES (%s, %s)"), created)
 
     def _nodes_in(self, cursor: Any, seqs: Sequence[int]) -> dict[int, bytes]:
@@ -524,19 +591,52 @@ class ChainedRecorder(ApplicationRecorder):
         return [Seal(row[0], row[1], datetime.fromisoformat(row[2]), row[3]) for row in rows]
 
 
+class _StaleTail(Exception):
+    """Another writer appended after this process's ``_Tail``: the save wrote nothing, read the end."""
+
+
 def _key_taken(claim: IdempotencyClaim) -> IdempotencyKeyTaken:
     return IdempotencyKeyTaken(f"idempotency key {claim.key!r} was used by a concurrent request")
 
+
+SAVES_ALONE_BEFORE_GUESSING = 3
+"""Saves in a row that found the log where this process left it before it appends without reading."""
+
+# The chain head and the number of the tree's last node: enough to tell whether ``_Tail`` is the end.
+_HEAD_AND_TREE_TOP = (
+    "SELECT position, digest, notification_id, (SELECT MAX(seq) FROM {merkle}) "
+    "FROM {chain} ORDER BY position DESC LIMIT 1"
+)
 
 # The chain head and the stored subtrees tiling a tree of as many leaves as the head's position (the
 # tree is never ahead of the chain): ``merkle.frontier_seqs`` in SQL, so one round trip reads both.
 # The last leaf of the tile at each set bit ``level`` of n is ((n >> level) << level) - 1.
 _HEAD_AND_FRONTIER = (
-    "WITH head AS (SELECT position, digest FROM {chain} ORDER BY position DESC LIMIT 1), "
+    "WITH head AS (SELECT position, digest, notification_id FROM {chain} ORDER BY position DESC LIMIT 1), "
     "tiles AS (SELECT level, ((head.position >> level) << level) - 1 AS last "
     "FROM head, generate_series(0, 62) AS level WHERE (head.position >> level) & 1 = 1) "
-    "SELECT head.position, head.digest, node.seq, node.hash FROM head LEFT JOIN {merkle} node "
+    "SELECT head.position, head.digest, head.notification_id, node.seq, node.hash "
+    "FROM head LEFT JOIN {merkle} node "
     "ON node.seq IN (SELECT 2 * last - bit_count(last::bit(64)) + level FROM tiles)"
+)
+
+# A save's chain links and tree nodes, one array per column (``ChainedPostgresRecorder._insert_appended``).
+_INSERT_LINKS_AND_NODES = (
+    f"WITH links AS (INSERT INTO {{chain}} ({_LINK_COLUMNS}) SELECT * FROM unnest("
+    "%s::bigint[], %s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::timestamptz[], %s::text[], "
+    "%s::text[])) "
+    "INSERT INTO {merkle} (seq, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+)
+
+# Fails the transaction (division by zero, the one error a plain SELECT can be made to raise) unless
+# the log still ends where the caller last appended: that last link, that highest event id (a log
+# with events older than the chain has ids past its positions) and that last tree node. Run under
+# the insert lock, before anything is written; the caller turns the error into ``_StaleTail``.
+_EXPECT_END = (
+    "SELECT 1 / COUNT(*)::int FROM "
+    "(SELECT position, digest, notification_id FROM {chain} ORDER BY position DESC LIMIT 1) AS head "
+    "WHERE (head.position, head.digest, head.notification_id) = (%s, %s, %s) "
+    "AND (SELECT MAX({id}) FROM {events}) = %s AND (SELECT MAX(seq) FROM {merkle}) = %s"
 )
 
 # Waits, in a transaction of its own committed synchronously, until the WAL is flushed past a
@@ -670,7 +770,21 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             "COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
         ).format(name=Literal(table.as_string(None)), table=table)
         self._sql_head_and_frontier = self._sql(_HEAD_AND_FRONTIER)
-        self._sql_commit_without_flush = "SET LOCAL synchronous_commit = off"
+        self._sql_expect_end = self._sql(_EXPECT_END)
+        # The library's lock timeout for an insert transaction, and with group commit (docs/adr/0023)
+        # a commit that does not wait for the flush, in one statement.
+        lock_timeout = Literal(f"{datastore.lock_timeout}s")
+        self._sql_lock_timeout = SQL("SELECT set_config('lock_timeout', {0}, true)").format(lock_timeout)
+        self._sql_group_commit_settings = SQL(
+            "SELECT set_config('lock_timeout', {0}, true), set_config('synchronous_commit', 'off', true)"
+        ).format(lock_timeout)
+        self._sql_lock = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table)
+        self._sql_notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        self._sql_insert_appended = self._sql(_INSERT_LINKS_AND_NODES)
+        # How many saves in a row found no other writer's events after this process's own. A stale
+        # guess costs a second wait for the lock and psycopg's whole statement cache (its rollback
+        # deallocates every prepared statement), so the tail is trusted only after a few.
+        self._saves_alone = 0
 
     def create_table(self) -> None:
         """Serialised across processes: concurrent DDL on the same catalog rows fails in PostgreSQL
@@ -684,14 +798,17 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
 
     @retried_within_budget
     def _record(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        """Insert under the table lock, commit without waiting for the WAL flush, then wait for it.
+        """Insert under the table lock; ``insert_events`` returns only once the save is durable.
 
-        Group commit (docs/adr/0023): the lock is held from ``LOCK TABLE`` to the commit record,
-        not through the disk flush, so the next writer's transaction runs while this one's flush
-        is under way, and one flush makes several writers' commits durable. Commit order is still
-        position order (the lock is released after the commit is visible), and the WAL is written
-        in that order, so a crash can only lose a suffix of the log: never a gap, never an
-        acknowledged event, since ``insert_events`` returns only after the flush.
+        While this process is the only one appending, it links after the end it wrote last, in one
+        round trip, and commits as the library does (``_append_after``, docs/adr/0026). Otherwise,
+        or when that end turns out to be stale, it reads the end under the lock and commits with
+        group commit (``_append_after_reading``, docs/adr/0023): the lock is held from ``LOCK
+        TABLE`` to the commit record, not through the disk flush, so the next writer's transaction
+        runs while this one's flush is under way, and one flush makes several writers' commits
+        durable. Either way commit order is position order (the lock is released after the commit
+        is visible), and the WAL is written in that order, so a crash can only lose a suffix of the
+        log: never a gap, never an acknowledged event.
         """
         tracking: Tracking | None = kwargs.get("tracking")
         if not stored_events:
@@ -699,73 +816,159 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
                 if tracking is not None:
                     self._insert_tracking(curs, tracking=tracking)
             return []
-        failure: Exception | None = None
-        notification_ids: list[int] = []
-        with self.datastore.get_connection() as conn:
-            with conn.pipeline() as pipeline:
-                try:
-                    with conn.transaction():
-                        notification_ids = self._insert_under_lock(conn, pipeline, stored_events, tracking)
-                    # Sent with the COMMIT, in the same round trip.
-                    conn.execute(WAIT_UNTIL_DURABLE, prepare=True)
-                except Exception as error:  # noqa: BLE001 - re-raised below, once the pipeline is closed
-                    failure = error
-            if failure is not None:
-                raise failure
+        tail = self._tail
+        if tail is not None and self._saves_alone >= SAVES_ALONE_BEFORE_GUESSING:
+            try:
+                ids = self._append_after(tail, stored_events, tracking)
+            except _StaleTail:
+                self._saves_alone = 0
+            else:
+                self._saves_alone += 1
+                return ids
+        return self._append_after_reading(stored_events, tracking)
+
+    def _append_after(
+        self, tail: _Tail, stored_events: Sequence[StoredEvent], tracking: Tracking | None
+    ) -> list[int]:
+        """One round trip, with the links and tree nodes computed before it, after ``tail``.
+
+        The pipeline takes the lock, checks that ``tail`` is still the end of the log (the last
+        link, the highest event id, the last tree node: three index probes; ``_EXPECT_END`` fails
+        the transaction otherwise), inserts the events (which get the ids after the tail's), their
+        links and nodes, and commits, the COMMIT waiting for the flush: with no other writer
+        expected, group commit would only add a transaction. Raises ``_StaleTail`` when another
+        writer got there first: nothing was written, and the caller appends the reading way.
+        """
+        first = tail.notification_id + 1
+        notification_ids = list(range(first, first + len(stored_events)))
+        appended = self._appended(tail.last_link[:2], list(tail.frontier), notification_ids, stored_events)
+
+        def write(curs: Cursor[DictRow], pipeline: psycopg.Pipeline, claim: IdempotencyClaim | None) -> None:
+            self._begin_insert(curs, tracking, claim)
+            expected_end = (*tail.last_link, tail.notification_id, tail.top_seq)
+            curs.execute(self._sql_expect_end, expected_end, prepare=True)
+            self._reset_sequence(curs)  # to the id after the tail's, as the check just proved
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            self._insert_appended(curs, appended)
+
+        self._in_one_transaction(write, group_commit=False)
+        self._tail = appended.tail
         return notification_ids
 
-    def _insert_under_lock(
-        self,
-        conn: psycopg.Connection[DictRow],
-        pipeline: psycopg.Pipeline,
-        stored_events: Sequence[StoredEvent],
-        tracking: Tracking | None,
+    def _append_after_reading(
+        self, stored_events: Sequence[StoredEvent], tracking: Tracking | None
     ) -> list[int]:
-        """Two round trips hold the lock: the inserts and reads up to the ``sync``, then the links,
-        leaves and COMMIT (sent by the caller). Everything else happens before or after."""
-        with (
-            conn.cursor() as curs,
-            conn.cursor() as inserted,
-            conn.cursor(row_factory=tuple_row) as reads,
-        ):
-            claim = pending_claim()
-            # Pipelined: a statement's error is raised by whichever later call receives it (the
-            # ``sync``, or an ``execute`` that happens to read results), so all of them are covered.
-            try:
-                if tracking is not None:
-                    self._insert_tracking(curs, tracking=tracking)
-                curs.execute(self._sql_commit_without_flush, prepare=True)
-                self._lock_table(curs)
-                self._notify_channel(curs)
-                if claim is not None and not claim.recorded:
-                    self._queue_idempotency_claim(reads, claim)
+        """Two round trips, the lock held from the first: the inserts and the read of the end, then
+        the links and tree nodes computed from it, the commit and the wait for the flush."""
+        tail = self._tail
+
+        def write(
+            curs: Cursor[DictRow], pipeline: psycopg.Pipeline, claim: IdempotencyClaim | None
+        ) -> tuple[list[int], tuple[int, str, int] | None, _Append]:
+            self._begin_insert(curs, tracking, claim)
+            self._reset_sequence(curs)
+            with (
+                curs.connection.cursor() as inserted,
+                curs.connection.cursor(row_factory=tuple_row) as reads,
+            ):
                 PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
                 reads.execute(self._sql_head_and_frontier, prepare=True)
                 pipeline.sync()
-            except UniqueViolation as duplicate:
-                keys = idempotency_table(self.events_table_name)
-                if claim is not None and duplicate.diag.table_name == keys:
-                    raise _key_taken(claim) from duplicate
-                raise
-            notification_ids = [row["notification_id"] for row in inserted.fetchall()]
-            rows = reads.fetchall()
-            previous = (rows[0][0], rows[0][1]) if rows else None
-            size = previous[0] if previous is not None else 0
-            found = {row[2]: bytes(row[3]) for row in rows if row[2] is not None}
-            frontier_hashes = self._frontier_among(size, found)
-            self._write_links(reads, previous, frontier_hashes, notification_ids, stored_events)
+                notification_ids = [row["notification_id"] for row in inserted.fetchall()]
+                rows = reads.fetchall()
+            head = (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+            size = head[0] if head is not None else 0
+            frontier_hashes = self._frontier_among(
+                size, {row[3]: bytes(row[4]) for row in rows if row[3] is not None}
+            )
+            appended = self._appended(
+                head[:2] if head is not None else None, frontier_hashes, notification_ids, stored_events
+            )
+            self._insert_appended(curs, appended)
+            return notification_ids, head, appended
+
+        notification_ids, head, appended = self._in_one_transaction(write, group_commit=True)
+        self._tail = appended.tail
+        # Saves in a row that found no other writer's events after this process's last one.
+        self._saves_alone = self._saves_alone + 1 if tail is not None and head == tail.last_link else 0
         return notification_ids
 
-    def _lock_table(self, curs: Cursor[DictRow]) -> None:
+    def _in_one_transaction(
+        self,
+        write: Callable[[Cursor[DictRow], psycopg.Pipeline, IdempotencyClaim | None], T],
+        *,
+        group_commit: bool,
+    ) -> T:
+        """``write`` between a BEGIN and a COMMIT, all pipelined.
+
+        With ``group_commit`` (docs/adr/0023) the COMMIT does not wait for the WAL flush and the
+        wait follows it, once the lock is released; without it the COMMIT itself waits, holding the
+        lock through the flush, as the library's recorder does: one transaction, not two, for a
+        save that expects no other writer to be waiting.
+
+        Plain statements rather than psycopg's transaction block, which in a pipeline waits for the
+        server after BEGIN and again after COMMIT: here nothing waits but what ``write`` syncs, and
+        the pipeline's end. An error anywhere (the server then skips the rest, COMMIT included)
+        leaves the transaction failed; it is rolled back, and the error raised as the caller should
+        see it: ``_StaleTail``, ``IdempotencyKeyTaken``, or the database's own.
+        """
+        claim = pending_claim()
+        with self.datastore.get_connection() as conn:
+            try:
+                with conn.pipeline() as pipeline, conn.cursor() as curs:
+                    curs.execute("BEGIN")
+                    if group_commit:
+                        curs.execute(self._sql_group_commit_settings, prepare=True)
+                    else:
+                        curs.execute(self._sql_lock_timeout, prepare=True)
+                    written = write(curs, pipeline, claim)
+                    curs.execute("COMMIT")
+                    if group_commit:
+                        curs.execute(WAIT_UNTIL_DURABLE, prepare=True)
+            except psycopg.Error as error:
+                if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                    conn.rollback()
+                if isinstance(error, DivisionByZero):
+                    raise _StaleTail from error
+                keys = idempotency_table(self.events_table_name)
+                if claim is not None and isinstance(error, UniqueViolation) and error.diag.table_name == keys:
+                    raise _key_taken(claim) from error
+                raise
+        return written
+
+    def _begin_insert(
+        self, curs: Cursor[DictRow], tracking: Tracking | None, claim: IdempotencyClaim | None
+    ) -> None:
+        """What every insert transaction does first: the consumer's position (a process app's
+        tracking), the settings, the lock, the NOTIFY, and the request's idempotency key."""
+        if tracking is not None:
+            self._insert_tracking(curs, tracking=tracking)
+        self._lock_and_notify(curs)
+        if claim is not None and not claim.recorded:
+            self._queue_idempotency_claim(curs, claim)
+
+    def _lock_and_notify(self, curs: Cursor[DictRow]) -> None:
+        """What the library's insert does first (``_lock_table``, ``_notify_channel``); its
+        ``lock_timeout`` is set by ``_in_one_transaction``."""
+        curs.execute(self._sql_lock, prepare=True)
+        curs.execute(self._sql_notify, prepare=True)
+
+    def _insert_appended(self, cursor: Any, appended: _Append) -> None:
+        """The links and tree nodes in one statement, whatever their number."""
+        links = self._link_rows(appended.links)
+        columns = [list(column) for column in zip(*links, strict=True)] if links else [[]] * 8
+        nodes = [[seq for seq, _ in appended.nodes], [digest for _, digest in appended.nodes]]
+        cursor.execute(self._sql_insert_appended, [*columns, *nodes], prepare=True)
+
+    def _reset_sequence(self, curs: Cursor[DictRow]) -> None:
         """Notification ids without gaps, equal to the audit chain's positions.
 
         ``notification_id`` is a bigserial, and a refused insert (a version conflict) burns the
-        values it took. Every inserter holds the table's EXCLUSIVE lock from here to its commit, so
-        setting the sequence back to just after the highest recorded id is safe: no one else can
-        take a value meanwhile. ``setval`` is not transactional; that is why it runs before each
-        insert, not after a failure.
+        values it took. Every inserter holds the table's EXCLUSIVE lock from ``_lock_table`` to its
+        commit, so setting the sequence back to just after the highest recorded id is safe: no one
+        else can take a value meanwhile. ``setval`` is not transactional; that is why it runs before
+        each insert, not after a failure.
         """
-        super()._lock_table(curs)
         curs.execute(self._sql_reset_sequence, prepare=True)
 
     def _run(self, sql: str, params: Sequence[Any] = (), *, write: bool = False) -> list[Any]:
@@ -793,7 +996,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
 
     def _locked_write(self, work: Any) -> Any:
         with self.datastore.transaction(commit=True) as curs:
-            super()._lock_table(curs)
+            self._lock_table(curs)
             return work(_TupleCursor(curs))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from eventsourcing.persistence import ApplicationRecorder
@@ -19,6 +20,7 @@ from infrastructure.audit_chain import Seal, Verification
 from infrastructure.composition import audit_key
 from infrastructure.event_store import chain_table, checkpoints_table, merkle_table, seals_table
 from infrastructure.merkle import nodes_for_size
+from infrastructure.persistence import event_store_env
 from infrastructure.signed_note import Checkpoint, VerifierKey
 from tests.conftest import EVENT_TABLES, quay_street, rent
 
@@ -84,6 +86,22 @@ def test_untouched_store_verifies_clean_with_positions_one_to_n(store: PropertyS
     assert {link.actor for link in links} == {
         "id-alice"
     }  # the actor id: a username would outlive its erasure
+
+
+def test_applications_taking_turns_each_append_after_the_real_end(store: PropertyService) -> None:
+    """A recorder appends after the end it wrote last while that is still the end (docs/adr/0026):
+    after another application's events it must link after those, every time."""
+    other = PropertyService(env=event_store_env(connection.settings_dict, settings.COSMO_AUDIT_KEY))
+    try:
+        for app in (other, other, store, other, store, store, other):
+            app.register_property(name="Turn", kind=PropertyKind.LAND, address=quay_street(), rent=rent())
+    finally:
+        other.close()
+    result = verify(store)
+    assert result.ok, result.first_problem
+    assert (result.checked, result.head_position, result.tree_size) == (12, 12, 12)
+    links = audit_trail.chained(store.recorder).select_links(0, 20)
+    assert [(link.position, link.notification_id) for link in links] == [(n, n) for n in range(1, 13)]
 
 
 def test_edited_payload_is_caught_at_its_position(store: PropertyService) -> None:
