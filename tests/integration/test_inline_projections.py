@@ -9,23 +9,35 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from domain.audit import AuditContext
-from domain.service import PropertyChanges, PropertyService
+from domain.service import PropertyChanges, PropertyService, Receipt
 from projections.inline import COMMIT_WITHOUT_FLUSH, apply_recorded
 from projections.models import ProjectionState, ProjectionTracking, PropertyListing
+from projections.projection import Projection
 from projections.property_detail import PropertyDetailProjection
 from projections.property_list import PropertyListProjection
 from projections.runner import catch_up
 from tests.integration.test_projections import RenameFails, register, tracking
 
 
+def renamed_with_read_models_current(
+    service: PropertyService,
+) -> tuple[Receipt, list[Projection], Receipt]:
+    """A registered property whose inline read models are caught up, then renamed: the write in hand."""
+    first = register(service)
+    projections: list[Projection] = [PropertyListProjection(), PropertyDetailProjection()]
+    for projection in projections:
+        catch_up(projection, service)
+    return (
+        first,
+        projections,
+        service.update_property(first.id, PropertyChanges(name="Renamed", rent=None), 1),
+    )
+
+
 def test_a_write_right_after_the_read_models_is_applied_from_the_events_in_hand(
     service: PropertyService, alice: AuditContext
 ) -> None:
-    first = register(service)
-    projections = [PropertyListProjection(), PropertyDetailProjection()]
-    for projection in projections:
-        catch_up(projection, service)
-    receipt = service.update_property(first.id, PropertyChanges(name="Renamed", rent=None), 1)
+    first, projections, receipt = renamed_with_read_models_current(service)
     assert [position for position, _ in receipt.recorded] == [2, 3]
 
     assert apply_recorded(projections, receipt.recorded) == []
@@ -100,11 +112,7 @@ def test_a_registration_costs_the_claim_and_the_row_insert_and_nothing_else(
 def test_without_waiting_for_the_flush_postgresql_is_told_so_and_the_same_rows_commit(
     service: PropertyService, alice: AuditContext
 ) -> None:
-    first = register(service)
-    projections = [PropertyListProjection(), PropertyDetailProjection()]
-    for projection in projections:
-        catch_up(projection, service)
-    receipt = service.update_property(first.id, PropertyChanges(name="Renamed", rent=None), 1)
+    first, projections, receipt = renamed_with_read_models_current(service)
 
     with CaptureQueriesContext(connection) as queries:
         assert apply_recorded(projections, receipt.recorded, wait_for_flush=False) == []
