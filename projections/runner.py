@@ -289,14 +289,18 @@ def _replay_batch(
     head = app.recorder.max_notification_id() or 0
     if head <= start:
         return None
+    # At most ``batch_size`` positions ahead, not up to the head: the read stays one short range
+    # whatever the planner knows. On PostgreSQL without statistics (autovacuum off, a store just
+    # restored or bulk-loaded) the range up to the head was sorted whole for every batch.
+    stop = min(head, start + batch_size)
     notifications = app.recorder.select_notifications(
         start=start,
         limit=batch_size,
-        stop=head,
+        stop=stop,
         topics=sorted(set().union(*topics.values())),
         inclusive_of_start=False,
     )
-    new_position = head if len(notifications) < batch_size else notifications[-1].id
+    new_position = stop if len(notifications) < batch_size else notifications[-1].id
     decoded = [(n.id, n.topic, app.mapper.to_domain_event(n)) for n in notifications]
     with transaction.atomic():
         for projection in projections:

@@ -225,6 +225,33 @@ def test_rebuilding_every_projection_reads_and_decodes_each_event_once(
     assert AuditTimelineEntry.live().count() == 8
 
 
+def test_a_rebuild_reads_each_batch_from_a_range_no_longer_than_the_batch(
+    service: PropertyService, alice: AuditContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short range keeps the read cheap whatever the planner knows; a range holding none of the
+    projection's events (renames, for the dashboard) still moves the rebuild on."""
+    for n in range(3):
+        receipt = register(service, f"Property {n}")
+        for m in range(4):
+            service.update_property(receipt.id, PropertyChanges(name=f"Property {n}.{m}"), m + 1)
+    service.archive_property(receipt.id, 5)
+    for projection in all_projections():
+        catch_up(projection, service)
+    before = sorted(OrganisationDashboard.live().values_list("organisation", "active_properties"))
+    ranges: list[tuple[int, int | None]] = []
+    select = service.recorder.select_notifications
+
+    def recording(start: int, limit: int, stop: int | None = None, **options: Any) -> Any:
+        ranges.append((start, stop))
+        return select(start, limit, stop, **options)
+
+    monkeypatch.setattr(service.recorder, "select_notifications", recording)
+    [report] = rebuild_together([OrganisationDashboardProjection()], service, batch_size=3)
+    assert ranges == [(start, min(start + 3, 16)) for start in range(0, 16, 3)]
+    assert (report.swapped, report.position, report.events) == (True, 16, 4)
+    assert sorted(OrganisationDashboard.live().values_list("organisation", "active_properties")) == before
+
+
 def test_a_failing_projection_in_a_rebuild_together_leaves_every_live_model_untouched(
     service: PropertyService, alice: AuditContext
 ) -> None:
