@@ -5,7 +5,8 @@ The service whose store is read is handed in by the entrypoint (a view or a comm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 import orjson
 
@@ -34,22 +35,34 @@ def read_batches(service: PropertyService, where: AuditFilter) -> Iterator[list[
         after = batch[-1].link.position
 
 
-def read_row_batches(service: PropertyService, where: AuditFilter) -> Iterator[list[EntryRow]]:
+def read_row_batches(
+    service: PropertyService, where: AuditFilter, hold_connection: bool = False
+) -> Iterator[list[EntryRow]]:
     """``read_batches`` as bare rows (position first), for the export.
 
-    Each batch is read as a scan (bytes as stored, no hex text to decode on PostgreSQL), but no
-    connection is held between batches: a slow client of the streamed export must not keep one.
+    Each batch is read as a scan (bytes as stored, no hex text to decode on PostgreSQL). The API
+    holds no connection between batches: a slow client of the streamed export must not keep one
+    from the pool. ``hold_connection`` reads every batch over one connection instead, as a command
+    line may, which shares its pool with nobody: on SQLite opening a connection per batch cost
+    ~1 ms of CPU, about a tenth of the export.
     """
     store = chained(service.recorder)
     last = _head_position(store)
     after = 0
-    while batch := _entry_rows(store, after, where, last):
-        yield batch
-        after = batch[-1][0]
+    with store.scanning() if hold_connection else nullcontext(None) as held:
+        scan_for_batch = store.scanning if held is None else lambda: nullcontext(held)
+        while batch := _entry_rows(scan_for_batch, after, where, last):
+            yield batch
+            after = batch[-1][0]
 
 
-def _entry_rows(store: ChainedRecorder, after: int, where: AuditFilter, last: int) -> list[EntryRow]:
-    with store.scanning() as scan:
+def _entry_rows(
+    scan_for_batch: Callable[[], AbstractContextManager[ChainedRecorder]],
+    after: int,
+    where: AuditFilter,
+    last: int,
+) -> list[EntryRow]:
+    with scan_for_batch() as scan:
         return [row for row in scan.select_entry_rows(after, BATCH_SIZE, where) if row[0] <= last]
 
 
@@ -58,10 +71,12 @@ def _head_position(store: ChainedRecorder) -> int:
     return 0 if head is None else head.position
 
 
-def ndjson_chunks(service: PropertyService, where: AuditFilter) -> Iterator[bytes]:
-    """The export: one JSON event per line, one chunk per batch."""
+def ndjson_chunks(
+    service: PropertyService, where: AuditFilter, hold_connection: bool = False
+) -> Iterator[bytes]:
+    """The export: one JSON event per line, one chunk per batch (``read_row_batches``)."""
     transcoder = store_transcoder(service)
-    for batch in read_row_batches(service, where):
+    for batch in read_row_batches(service, where, hold_connection):
         yield b"".join(
             [orjson.dumps(row_json(row, transcoder), option=orjson.OPT_APPEND_NEWLINE) for row in batch]
         )

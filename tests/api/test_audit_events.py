@@ -224,11 +224,12 @@ def test_export_is_the_events_endpoints_events_one_per_line_in_order(story: Stor
     assert export_lines(story.auditor, actor="nobody") == []
 
 
+@pytest.mark.parametrize("hold_connection", [False, True], ids=["connection per batch", "one connection"])
 def test_export_streams_in_batches_up_to_the_head_it_started_from(
-    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch
+    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch, hold_connection: bool
 ) -> None:
     monkeypatch.setattr(audit_stream, "BATCH_SIZE", 2)
-    chunks = audit_stream.ndjson_chunks(service, AuditFilter())
+    chunks = audit_stream.ndjson_chunks(service, AuditFilter(), hold_connection)
     first = next(chunks)
     create(story.alice, name="Recorded during the export")
     rest = list(chunks)

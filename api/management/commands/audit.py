@@ -134,7 +134,8 @@ class Command(BaseCommand):
                 for name, errors in query.errors.items()
             ]
             raise CommandError("; ".join(problems))
-        for chunk in ndjson_chunks(property_service(), query.audit_filter()):
+        # One connection for the whole export: this process shares its pool with nobody.
+        for chunk in ndjson_chunks(property_service(), query.audit_filter(), hold_connection=True):
             self.stdout.write(chunk.decode(), ending="")
 
     def _bundle(self, options: dict[str, Any]) -> None:
