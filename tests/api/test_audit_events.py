@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from api import audit_stream
 from api.models import User
 from domain.service import PropertyService
+from infrastructure.audit_trail import chained
 from infrastructure.event_store import AuditFilter
 from tests.api.conftest import NEW_PROPERTY, create
 from tests.api.test_properties import error_of
@@ -224,11 +225,12 @@ def test_export_is_the_events_endpoints_events_one_per_line_in_order(story: Stor
     assert export_lines(story.auditor, actor="nobody") == []
 
 
+@pytest.mark.parametrize("hold_connection", [False, True], ids=["connection per batch", "one connection"])
 def test_export_streams_in_batches_up_to_the_head_it_started_from(
-    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch
+    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch, hold_connection: bool
 ) -> None:
     monkeypatch.setattr(audit_stream, "BATCH_SIZE", 2)
-    chunks = audit_stream.ndjson_chunks(service, AuditFilter())
+    chunks = audit_stream.ndjson_chunks(service, AuditFilter(), hold_connection)
     first = next(chunks)
     create(story.alice, name="Recorded during the export")
     rest = list(chunks)
@@ -251,3 +253,42 @@ def test_cli_export_refuses_bad_filters_naming_the_option(story: Story) -> None:
         call_command("audit", "export", "--aggregate-id", "nope", stdout=StringIO())
     with pytest.raises(CommandError, match="--type: "):
         call_command("audit", "export", "--type", "PropertyDemolished", stdout=StringIO())
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_cli_export_over_forked_workers_writes_the_same_bytes_as_one_process(
+    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    filters = [[], ["--aggregate-id", story.harbour], ["--type", "PropertyRenamed"]]
+    alone = [export_output("--workers", "1", *where) for where in filters]
+    assert chained(service.recorder).readable_elsewhere, "the store must be a file the workers can open"
+    monkeypatch.setattr(audit_stream, "BATCH_SIZE", 1)  # five ranges: each process presents some
+    monkeypatch.setattr(audit_stream, "FORK_MIN_EVENTS", 1)
+    forked = [export_output("--workers", str(workers), *where) for where in filters]
+    assert forked == alone
+    assert [len(output.splitlines()) for output in alone] == [5, 4, 1]
+
+
+def test_a_failed_export_worker_stops_the_export(
+    story: Story, service: PropertyService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_stream, "BATCH_SIZE", 1)
+    monkeypatch.setattr(audit_stream, "FORK_MIN_EVENTS", 1)
+    present = audit_stream._range_chunk
+
+    def failing_in_the_worker(*args: Any) -> bytes:
+        if args[3] % 2:  # the range index: odd ranges are the forked worker's
+            raise RuntimeError("the worker's disk is on fire")
+        return present(*args)
+
+    monkeypatch.setattr(audit_stream, "_range_chunk", failing_in_the_worker)
+    chunks = audit_stream.forked_ndjson_chunks(service, AuditFilter(), 2)
+    assert next(chunks).count(b"\n") == 1
+    with pytest.raises(audit_stream.ExportWorkerFailed, match="exit code 1"):
+        next(chunks)
+
+
+def export_output(*args: str) -> str:
+    out = StringIO()
+    call_command("audit", "export", *args, stdout=out)
+    return out.getvalue()

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from api.audit_bundle import BundleRefused, property_bundle, range_bundle
 from api.audit_serializers import AuditFilterSerializer
-from api.audit_stream import ndjson_chunks
+from api.audit_stream import forked_ndjson_chunks
 from infrastructure import audit_trail
 from infrastructure.audit_chain import InvalidSealText, parse_seal
 from infrastructure.checkpoint_publish import PublishFailed, publish
@@ -92,6 +92,13 @@ class Command(BaseCommand):
         export.add_argument("--type", help="only events of this type, e.g. PropertyRenamed")
         export.add_argument("--aggregate-id", help="only this aggregate's events")
         export.add_argument("--actor", help="only events recorded by this username")
+        export.add_argument(
+            "--workers",
+            type=int,
+            default=len(os.sched_getaffinity(0)),
+            metavar="N",
+            help="processes that present the events of a large log at once (default: the CPUs available)",
+        )
         bundle = actions.add_parser(
             "bundle",
             help="write events with their proofs for offline verification (tools/cosmo_verify.py)",
@@ -124,6 +131,8 @@ class Command(BaseCommand):
             self._verify(options["seal"], options["checkpoint"], options["workers"])
 
     def _export(self, options: dict[str, Any]) -> None:
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
         names = AuditFilterSerializer().fields.keys()
         query = AuditFilterSerializer(
             data={name: options[name] for name in names if options[name] is not None}
@@ -134,7 +143,7 @@ class Command(BaseCommand):
                 for name, errors in query.errors.items()
             ]
             raise CommandError("; ".join(problems))
-        for chunk in ndjson_chunks(property_service(), query.audit_filter()):
+        for chunk in forked_ndjson_chunks(property_service(), query.audit_filter(), options["workers"]):
             self.stdout.write(chunk.decode(), ending="")
 
     def _bundle(self, options: dict[str, Any]) -> None:
