@@ -281,13 +281,15 @@ def _search_smaller(
     one more (a quality of 75 takes four).
     """
     images = _smaller(plan, shown_size, largest, executor)
-    background = [
-        executor.submit(encode_searched, image, fmt, target_ssim) for image in images[1:] for fmt in formats
-    ]
     second = [
         encode_searched(image, fmt, target_ssim, executor=executor, first=QUALITY_RANGES[fmt].grid()[1])
         for image in images[:1]
         for fmt in formats
+    ]
+    # Submitted only now, so that they fill the idle moments of the largest's search rather than
+    # compete with what it waits for (its own pixels and the second size's quality).
+    background = [
+        executor.submit(encode_searched, image, fmt, target_ssim) for image in images[1:] for fmt in formats
     ]
     return second, background
 
