@@ -145,13 +145,16 @@ class LocalBlobStore(BlobStore):
             if path.stat().st_size == len(data):
                 checked = check()
                 return self.put(data), checked
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staged = _stager().submit(synced_temporary, path, data)
+        # Written aside in the root, not beside its name: a refused upload leaves nothing behind,
+        # not even a new fan-out directory. The rename into place stays on one file system.
+        self.root.mkdir(parents=True, exist_ok=True)
+        staged = _stager().submit(synced_temporary, self.root / digest, data)
         try:
             checked = check()
         except BaseException:
             _discard(staged)
             raise
+        path.parent.mkdir(exist_ok=True)
         os.replace(staged.result(), path)
         fsync_directory(path.parent)
         return digest, checked
