@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -24,7 +25,7 @@ from eventsourcing.utils import get_topic
 from domain.audit import AuditContext, Role, acting_as
 from domain.errors import ImageNotFound, VersionConflict
 from domain.image import ImageVariant, PropertyImage
-from domain.service import PropertyService
+from domain.service import PropertyService, Receipt
 from infrastructure.images.blob_store import BlobStore, BlobStoreError, BlobStoreUnavailable
 from infrastructure.images.image_store import (
     ImageStore,
@@ -35,6 +36,10 @@ from infrastructure.images.image_store import (
 from infrastructure.images.upload_checks import ImageRejected
 from infrastructure.images.variants import InvalidVariantRequest, make_variants
 from infrastructure.metrics import IMAGE_PROCESSING_SECONDS
+from infrastructure.read_replica import replica_configured
+from projections.inline import apply_recorded
+from projections.registry import inline_projections
+from projections.runner import DATABASE_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -227,17 +232,29 @@ class ImagePolicy:
                 return
         logger.error("image variants not deleted: storage kept failing", extra={"image_id": str(image_id)})
 
-    def _record(self, save: Callable[[], object]) -> bool:
-        """Save the outcome; a concurrent change (a caption, say) only means saving again."""
+    def _record(self, save: Callable[[], Receipt]) -> bool:
+        """Save the outcome, then project it; a concurrent change (a caption, say) only means
+        saving again."""
         for _ in range(SAVE_ATTEMPTS):
             try:
-                save()
-                return True
+                receipt = save()
             except VersionConflict:
                 continue
             except ImageNotFound:
                 return False
+            self._project(receipt)
+            return True
         raise VersionConflict("the image kept changing while its outcome was being recorded")
+
+    @staticmethod
+    def _project(receipt: Receipt) -> None:
+        """The outcome's events in hand go straight into the inline read models, as a write's do
+        (docs/adr/0017): a client polling for ``ready`` sees it now, not once the worker's round
+        has caught every projection up from the store (~50-90 ms later on PostgreSQL, measured).
+        A read model not right before the events, or a database failure, is left to that
+        catch-up."""
+        with suppress(*DATABASE_UNAVAILABLE):
+            apply_recorded(inline_projections(), receipt.recorded, wait_for_flush=replica_configured())
 
     def _skip(self, tracking: Tracking) -> None:
         """Move past a trigger that needs nothing from this worker, so it is not read again."""

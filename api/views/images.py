@@ -93,11 +93,11 @@ class PropertyImagesView(AuditedView):
         service = property_service()
         service.get_property(property_id).check_not_archived()  # before receiving any bytes
         upload = read_upload(request)
-        file = inspected_file(upload)
         # The original is kept before ImageAdded is recorded, so the event never names missing
-        # bytes. If the write is then refused, prune_audit's orphan sweep removes the blob later
-        # (not here: identical uploads share it, and another one may be about to refer to it).
-        blob_store().put(upload.data)
+        # bytes, and only once it passed the checks; its write overlaps them (``put_checked``). If
+        # the event is then refused, prune_audit's orphan sweep removes the blob later (not here:
+        # identical uploads share it, and another one may be about to refer to it).
+        _, file = blob_store().put_checked(upload.data, lambda: inspected_file(upload))
         receipt = service.add_image(property_id, file, upload.caption)
         wake_image_workers()
         response = image_written(request, receipt, status.HTTP_202_ACCEPTED)

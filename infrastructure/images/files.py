@@ -33,10 +33,10 @@ def write_all_atomically(files: Mapping[Path, bytes], mode: int = 0o600) -> None
         directory.mkdir(parents=True, exist_ok=True)
     if len(files) == 1:
         ((path, data),) = files.items()
-        os.replace(_synced_temporary(path, data, mode), path)
+        os.replace(synced_temporary(path, data, mode), path)
     else:
         with ThreadPoolExecutor(len(files), thread_name_prefix="fsync") as pool:
-            pending = {path: pool.submit(_synced_temporary, path, data, mode) for path, data in files.items()}
+            pending = {path: pool.submit(synced_temporary, path, data, mode) for path, data in files.items()}
         written = {path: future.result() for path, future in pending.items() if future.exception() is None}
         try:
             for future in pending.values():
@@ -52,8 +52,11 @@ def write_all_atomically(files: Mapping[Path, bytes], mode: int = 0o600) -> None
         fsync_directory(directory)
 
 
-def _synced_temporary(path: Path, data: bytes, mode: int) -> str:
-    """A temporary file beside ``path`` holding ``data``, on disk; removed again if that fails."""
+def synced_temporary(path: Path, data: bytes, mode: int = 0o600) -> str:
+    """A temporary file beside ``path`` holding ``data``, on disk; removed again if that fails.
+
+    Renaming it to ``path`` (then fsyncing the directory) publishes it in one step.
+    """
     fd, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as file:

@@ -55,6 +55,7 @@ def search_quality(
     target: float,
     at_least: int | None = None,
     executor: Executor | None = None,
+    first: int | None = None,
 ) -> Encoding:
     """The lowest quality of the grid whose encoding scores at least ``target`` (else the ceiling).
 
@@ -62,12 +63,21 @@ def search_quality(
     few thousandths; every returned encoding was measured, never extrapolated. An ``executor``
     changes no probe, only who does the work: the first encode runs on it while this thread makes
     the reference's sums, and each SSIM is computed in two halves, one on each.
+
+    Without a hint, ``first`` (a quality of the grid) is probed first instead of the middle one,
+    and the bisection goes on from there on whichever side it leaves: the quality found is the
+    same, only the number of encodes changes (fewer when the guess is close).
     """
     grid = [q for q in qualities.grid() if at_least is None or q >= at_least] or qualities.grid()[-1:]
     if min(reference.size) < WINDOW:  # a sliver: too small to measure, and too small to matter
         return Encoding(grid[-1], encode_at(grid[-1]), None)
     low, high = 0, len(grid) - 1
-    middle = 0 if at_least is not None else high // 2
+    if at_least is not None:
+        middle = 0
+    elif first is not None and first in grid:
+        middle = grid.index(first)
+    else:
+        middle = high // 2
     first = grid[middle]
     measure, data = both(executor, lambda: LumaReference(reference), lambda: encode_at(first))
     best: Encoding | None = None

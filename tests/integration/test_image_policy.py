@@ -30,6 +30,9 @@ from infrastructure.images.local_store import LocalImageStore
 from infrastructure.images.upload_checks import inspect_upload
 from infrastructure.workers import Worker
 from projections.models import WorkerHeartbeat
+from projections.registry import inline_projections
+from projections.runner import catch_up
+from projections.selectors import get_image, live_position
 from tests.conftest import ROOT, process_env, quay_street
 from tests.fixtures import hard_images as hard
 from tests.fixtures.fake_cloudinary import FakeCloudinary
@@ -91,6 +94,20 @@ def test_an_added_image_is_compressed_stored_and_recorded_once(
     processed: Any = list(service.events.get(image_id))[-1]
     assert (processed.audit.username, processed.audit.causation_id) == ("image-policy", "position:2")
     assert processed.audit.request_id == "req-alice", "correlated with the upload's request"
+
+
+def test_the_outcome_is_in_the_read_models_when_the_policy_is_done_without_a_catch_up(
+    service: PropertyService, alice: AuditContext, blobs: LocalBlobStore, disk: LocalImageStore
+) -> None:
+    """A client polling ``GET /api/images/{id}`` sees ``ready`` once the outcome is recorded."""
+    image_id = upload(service, blobs)
+    for projection in inline_projections():
+        catch_up(projection, service)  # where the upload's own answer left them
+    assert get_image(alice, image_id).status == "pending"
+    assert policy(service, blobs, disk).run_once() == 1
+    row = get_image(alice, image_id)
+    assert row.status == "ready"
+    assert live_position("property_detail") == service.recorder.max_notification_id()
 
 
 def test_its_position_is_recorded_with_the_outcome(

@@ -144,3 +144,51 @@ def test_an_orphan_stored_again_during_the_sweep_is_kept(tmp_path: Path) -> None
     assert blobs.delete_unless_stored_since(sha256, swept_since)
     assert not blobs.exists(sha256)
     assert [path.name for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_a_checked_put_stores_the_bytes_once_the_check_passed(blobs: LocalBlobStore) -> None:
+    data = hard.photo("rocket.jpg")
+    seen_aside: list[Path] = []
+
+    def check() -> str:
+        # The bytes are being written aside meanwhile, under no name a reader could ask for.
+        deadline = time.monotonic() + 5
+        while not (aside := leftovers(blobs.root)) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen_aside.extend(aside)
+        assert not blobs.exists(hashlib.sha256(data).hexdigest())
+        return "looks like a photo"
+
+    digest, checked = blobs.put_checked(data, check)
+    assert (digest, checked) == (hashlib.sha256(data).hexdigest(), "looks like a photo")
+    assert seen_aside, "the write overlapped the check"
+    assert blobs.get(digest) == data
+    assert stat.S_IMODE((blobs.root / digest[:2] / digest).stat().st_mode) == 0o600
+    assert leftovers(blobs.root) == []
+
+
+def test_a_checked_put_whose_check_fails_stores_nothing(blobs: LocalBlobStore) -> None:
+    data = hard.photo("coffee.png")
+
+    def refuse() -> None:
+        raise ValueError("not a photo after all")
+
+    with pytest.raises(ValueError, match="not a photo"):
+        blobs.put_checked(data, refuse)
+    assert not blobs.exists(hashlib.sha256(data).hexdigest())
+    assert list(blobs.root.rglob("*")) == [], "not even a directory"
+
+
+def test_a_checked_put_of_stored_bytes_checks_then_only_touches_them(blobs: LocalBlobStore) -> None:
+    data = hard.photo("chelsea.png")
+    digest = blobs.put(data)
+    path = blobs.root / digest[:2] / digest
+    os.utime(path, (1_000_000, 1_000_000))
+    inode = path.stat().st_ino
+    with pytest.raises(ValueError, match="invalid literal"):
+        blobs.put_checked(data, lambda: int("not a number"))
+    assert path.stat().st_mtime == 1_000_000, "a refused upload does not keep the blob alive"
+    assert blobs.put_checked(data, lambda: 42) == (digest, 42)
+    assert path.stat().st_ino == inode  # not rewritten
+    assert path.stat().st_mtime > 1_000_000
+    assert leftovers(blobs.root) == []

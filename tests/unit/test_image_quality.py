@@ -125,6 +125,28 @@ def test_a_hint_is_tried_first_then_one_step_above_and_never_undercut() -> None:
     assert min(high.asked) >= WEBP.ceiling
 
 
+@pytest.mark.parametrize("name", ["coffee.png", "chelsea.png", "astronaut.png", "rocket.jpg"])
+def test_a_first_guess_changes_how_many_encodes_not_what_is_found(name: str) -> None:
+    image = reference(name)
+    middle = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)
+    for first in WEBP.grid():
+        guessed = Counting(image)
+        found = search_quality(image, guessed, luma, WEBP, TARGET, first=first)
+        assert (found.quality, found.data) == (middle.quality, middle.data), first
+        assert guessed.asked[0] == first
+        assert len(guessed.asked) <= 4
+
+
+def test_the_second_size_of_the_12_megapixel_photo_is_found_in_two_encodes() -> None:
+    """The guess one step above the floor: its pass and the floor's miss settle it."""
+    image = prepare(hard.phone_jpeg_12mp(), DEFAULT_WIDTHS)[1]
+    guessed = Counting(image)
+    found = search_quality(image, guessed, luma, WEBP, TARGET, first=WEBP.grid()[1])
+    assert guessed.asked == [WEBP.floor + STEP, WEBP.floor]
+    assert found.quality == WEBP.floor + STEP
+    assert search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET).data == found.data
+
+
 def test_a_sliver_too_small_to_measure_gets_the_ceiling() -> None:
     image = Image.new("RGB", (300, 4), "teal")
     found = search_quality(image, lambda q: webp(image, q), luma, WEBP, TARGET)

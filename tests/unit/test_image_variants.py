@@ -68,6 +68,29 @@ def test_variants_are_turned_the_way_the_camera_said(orientation: int, fmt: str)
         assert close_to(px(image, point), colour, 12), (point, px(image, point), colour)
 
 
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_sizes_decoded_apart_at_a_dct_scale_are_turned_and_sized_as_the_largest(orientation: int) -> None:
+    """A JPEG twice the second size or more gives the smaller sizes a decode of their own."""
+    long_side = max(hard.SHOWN_SIZE)
+    variants = make_variants(hard.oriented_jpeg(orientation), widths=(long_side, long_side // 2, 20))
+    assert [(v.width, v.height) for v in variants] == [hard.SHOWN_SIZE, (80, 48), (20, 12)]
+    for variant in variants[:2]:
+        image = decoded(variant).convert("RGB")
+        w, h = image.size
+        corners = [(w // 4, h // 4), (3 * w // 4, h // 4), (3 * w // 4, 3 * h // 4), (w // 4, 3 * h // 4)]
+        for point, colour in zip(corners, hard.QUADRANTS, strict=True):
+            assert close_to(px(image, point), colour, 12), (variant.width, point, px(image, point), colour)
+
+
+def test_the_second_size_decoded_apart_is_as_faithful_as_one_resized_from_the_whole_decode() -> None:
+    """Its own DCT-scaled decode and a Lanczos resize against a Lanczos resize of the full decode."""
+    data = hard.phone_jpeg_12mp()
+    second = prepare(data, DEFAULT_WIDTHS)[1]
+    with Image.open(io.BytesIO(data)) as whole:
+        truth = whole.transpose(Image.Transpose.ROTATE_270).resize(second.size, Image.Resampling.LANCZOS)
+    assert luma_ssim(truth, second) > 0.995
+
+
 @pytest.mark.skipif(not upload_checks.HEIF_SUPPORTED, reason="pillow-heif is not installed")
 def test_a_sideways_heic_is_turned_too() -> None:
     (variant,) = make_variants(hard.oriented_heic())
