@@ -20,6 +20,8 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from psycopg.errors import DivisionByZero, UniqueViolation
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
+from psycopg_pool import ConnectionPool
 
 from infrastructure.audit_chain import ChainKey, ChainLink, ChainLinker, Seal
 from infrastructure.data_keys import DataKeys, KeyTable, MasterKeys
@@ -55,6 +58,8 @@ from infrastructure.retry_budget import RetriesWithinBudget, retried_within_budg
 from infrastructure.transcoder import OrjsonTranscoder
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+# A pooled connection idle longer than this is pinged before use (``PingWhenIdle``).
+PING_AFTER_IDLE_SECONDS = 1.0
 SCHEMA_LOCK_ID = 0x636F736D6F  # "cosmo": any fixed number shared by every Cosmo process
 
 AUDIT_CHAIN_KEY = "AUDIT_CHAIN_KEY"
@@ -1071,8 +1076,41 @@ class ChainedSQLiteFactory(_SizeLimitedMapping, SQLiteFactory):
         return recorder
 
 
+class PingWhenIdle:
+    """The pool's pre-ping, sent only for a connection not handed out for ``idle_seconds``.
+
+    Why: the pre-ping is there to drop connections a database restart killed while they sat in
+    the pool, and it cost a round trip on every checkout: one per POST, three per PATCH (the
+    aggregate's events, its data keys, the insert), each a wait for the server as long as a
+    statement's. A connection handed out a moment ago was alive then; if the server went away in
+    between, the call fails as one in flight during a restart does: the recorder's calls are
+    retried within the budget (``retry_budget``), which also replaces the connection.
+    """
+
+    def __init__(self, idle_seconds: float) -> None:
+        self.idle_seconds = idle_seconds
+        self._handed_out: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
+        now = time.monotonic()
+        last = self._handed_out.get(conn)
+        if last is None or now - last > self.idle_seconds:
+            ConnectionPool.check_connection(conn)
+        self._handed_out[conn] = now
+
+
 class ChainedPostgresFactory(_SizeLimitedMapping, PostgresFactory):
     recorder_class: type[ChainedPostgresRecorder] = ChainedPostgresRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        if self.datastore.pre_ping:
+            pool = self.datastore.pool
+            # The library passes ``check=ConnectionPool.check_connection``; psycopg_pool keeps it here.
+            assert pool._check is ConnectionPool.check_connection, "psycopg_pool moved its check callback"
+            pool._check = PingWhenIdle(PING_AFTER_IDLE_SECONDS)
 
     def application_recorder(self) -> ApplicationRecorder:
         prefix = self.env.name.lower() or "stored"

@@ -6,6 +6,7 @@ import threading
 import time
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db import connection
 from eventsourcing.persistence import IntegrityError
@@ -13,11 +14,11 @@ from eventsourcing.persistence import IntegrityError
 from domain.audit import AuditContext, acting_as
 from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind, Rent
-from infrastructure.event_store import ChainedRecorder
+from infrastructure.event_store import ChainedPostgresRecorder, ChainedRecorder, PingWhenIdle
 from infrastructure.idempotency import IdempotencyClaim, IdempotencyKeyTaken, bind_claim, unbind_claim
 from projections.registry import inline_projections
 from projections.runner import catch_up_quietly
-from tests.conftest import quay_street, rent
+from tests.conftest import database_url, quay_street, rent
 
 
 def register(service: PropertyService) -> Receipt:
@@ -155,3 +156,23 @@ def test_a_save_that_records_nothing_under_a_key_never_fails_while_others_write(
         stop.set()
         writer.join()
     assert failures == []
+
+
+def test_pooled_connections_are_pinged_only_after_sitting_idle(service: PropertyService) -> None:
+    """The pre-ping costs a round trip per checkout: sent for a connection idle past the limit
+    (a restart may have killed it in the pool), not for one handed out a moment ago."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL event store's pool")
+    recorder = service.recorder
+    assert isinstance(recorder, ChainedPostgresRecorder)
+    pool = recorder.datastore.pool
+    assert isinstance(pool._check, PingWhenIdle), "the factory installs it in the library's pool"
+    checker = PingWhenIdle(idle_seconds=60)
+    with psycopg.connect(database_url(), autocommit=True) as conn, psycopg.connect(database_url()) as other:
+        checker(conn)  # never seen: pinged, and alive
+        other.execute("SELECT pg_terminate_backend(%s)", [conn.info.backend_pid])
+        checker(conn)  # handed out a moment ago: not pinged, so the dead connection goes unnoticed
+        checker.idle_seconds = 0.0
+        time.sleep(0.01)
+        with pytest.raises(psycopg.OperationalError):
+            checker(conn)  # idle past the limit: pinged, and the pool would drop it
