@@ -118,6 +118,7 @@ def main(argv: list[str]) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tools.bench.settings")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("COSMO_AUDIT_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("COSMO_MASTER_KEY", secrets.token_urlsafe(50))
     import django
 
     django.setup()
