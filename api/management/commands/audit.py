@@ -47,13 +47,7 @@ class Command(BaseCommand):
             metavar="NOTE_OR_FILE",
             help="a signed checkpoint kept outside the database, or a file of them (repeatable)",
         )
-        verify.add_argument(
-            "--workers",
-            type=int,
-            default=len(os.sched_getaffinity(0)),
-            metavar="N",
-            help="processes that check spans of a large log at once (default: the CPUs available)",
-        )
+        _add_workers(verify, "check spans of a large log at once")
         checkpoint = actions.add_parser(
             "checkpoint", help="sign the Merkle tree as it is now, keep it and print the signed note"
         )
@@ -92,13 +86,7 @@ class Command(BaseCommand):
         export.add_argument("--type", help="only events of this type, e.g. PropertyRenamed")
         export.add_argument("--aggregate-id", help="only this aggregate's events")
         export.add_argument("--actor", help="only events recorded by this username")
-        export.add_argument(
-            "--workers",
-            type=int,
-            default=len(os.sched_getaffinity(0)),
-            metavar="N",
-            help="processes that present the events of a large log at once (default: the CPUs available)",
-        )
+        _add_workers(export, "present the events of a large log at once")
         bundle = actions.add_parser(
             "bundle",
             help="write events with their proofs for offline verification (tools/cosmo_verify.py)",
@@ -280,3 +268,14 @@ class Command(BaseCommand):
         raise CommandError(
             f"TAMPERED at position {problem.position} ({problem.kind}): {problem.detail}; {summary}"
         )
+
+
+def _add_workers(action: CommandParser, what: str) -> None:
+    """``--workers`` of the actions that fork (verify, export): by default one per CPU available."""
+    action.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        metavar="N",
+        help=f"processes that {what} (default: the CPUs available)",
+    )
