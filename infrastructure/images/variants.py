@@ -13,6 +13,7 @@ import io
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from PIL import Image, ImageCms, features
 
@@ -75,6 +76,7 @@ _TRANSPOSE = {
 }
 _REDUCING_GAP = 3.0
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+R = TypeVar("R")
 
 
 class InvalidVariantRequest(ValueError):
@@ -127,20 +129,13 @@ def make_variants(
             images = prepare(data, widths, max_pixels=max_pixels, executor=executor)
             return [encode(image, fmt) for image in images for fmt in formats]
         plan = _plan(data, widths, max_pixels)
-        if plan.smaller_decoded_apart:
-            # The smaller sizes need nothing of the largest: a pool thread decodes them at a
-            # JPEG DCT scale of their own and searches them while this thread decodes and
-            # resizes the largest, which otherwise left the second core idle.
-            smaller = executor.submit(
-                _search_smaller, plan, plan.shown_size, None, formats, target_ssim, executor
-            )
-            largest_image, _ = _decoded(plan, plan.sides[0], Image.Resampling.BICUBIC, executor)
-            second, background = smaller.result()
-        else:
-            largest_image, shown_size = _decoded(plan, plan.sides[0], Image.Resampling.BICUBIC, executor)
-            second, background = _search_smaller(
-                plan, shown_size, largest_image, formats, target_ssim, executor
-            )
+        largest_image, (second, background) = _largest_and_smaller(
+            plan,
+            lambda shown_size, largest: _search_smaller(
+                plan, shown_size, largest, formats, target_ssim, executor
+            ),
+            executor,
+        )
         # The largest, where encodes cost most, starts from the quality the second size needed
         # (it rarely needs less: its pixels carry less detail each).
         hints = {variant.format: variant.quality for variant in second}
@@ -168,11 +163,29 @@ def prepare(
     between its threads, and that second decode runs beside the first (the same pixels, sooner).
     """
     plan = _plan(data, widths, max_pixels)
+    largest, smaller = _largest_and_smaller(
+        plan, lambda shown_size, largest: _smaller(plan, shown_size, largest, executor), executor
+    )
+    return [largest, *smaller]
+
+
+def _largest_and_smaller(
+    plan: _Plan,
+    smaller: Callable[[tuple[int, int], Image.Image | None], R],
+    executor: Executor | None,
+) -> tuple[Image.Image, R]:
+    """The largest size, and ``smaller(shown_size, largest)`` made of the sizes below it.
+
+    When the smaller sizes decode apart they need nothing of the largest (``largest`` is None):
+    a pool thread makes them while this thread decodes and resizes the largest, which otherwise
+    left the second core idle. Otherwise they are resized from the largest, once it is made.
+    """
     if plan.smaller_decoded_apart and executor is not None:
-        smaller = executor.submit(_smaller, plan, plan.shown_size, None, executor)
-        return [_decoded(plan, plan.sides[0], Image.Resampling.BICUBIC, executor)[0], *smaller.result()]
+        made = executor.submit(smaller, plan.shown_size, None)
+        largest, _ = _decoded(plan, plan.sides[0], Image.Resampling.BICUBIC, executor)
+        return largest, made.result()
     largest, shown_size = _decoded(plan, plan.sides[0], Image.Resampling.BICUBIC, executor)
-    return [largest, *_smaller(plan, shown_size, largest, executor)]
+    return largest, smaller(shown_size, largest)
 
 
 @dataclass(frozen=True, slots=True)
