@@ -143,8 +143,7 @@ class LocalBlobStore(BlobStore):
         path = self._path(digest)
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_size == len(data):
-                checked = check()
-                return self.put(data), checked
+                return super().put_checked(data, check)
         # Written aside in the root, not beside its name: a refused upload leaves nothing behind,
         # not even a new fan-out directory. The rename into place stays on one file system.
         self.root.mkdir(parents=True, exist_ok=True)

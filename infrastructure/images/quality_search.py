@@ -78,8 +78,8 @@ def search_quality(
         middle = grid.index(first)
     else:
         middle = high // 2
-    first = grid[middle]
-    measure, data = both(executor, lambda: LumaReference(reference), lambda: encode_at(first))
+    start = grid[middle]
+    measure, data = both(executor, lambda: LumaReference(reference), lambda: encode_at(start))
     best: Encoding | None = None
     while True:
         last = Encoding(grid[middle], data, measure.ssim(decode(data), executor))
