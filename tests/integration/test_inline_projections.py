@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -164,34 +165,17 @@ def test_a_claim_waits_for_a_rebuild_swap_and_goes_to_the_generation_it_swapped_
     )
     receipt = service.update_property(first.id, PropertyChanges(name="Renamed"), 1)
     locked, release = threading.Event(), threading.Event()
-    left: list[str] = []
 
     def swap() -> None:
-        try:
-            with transaction.atomic():
-                state = ProjectionState.objects.select_for_update().get(name="property_list")
-                locked.set()
-                release.wait(10)
-                state.generation = 2
-                state.save(update_fields=["generation"])
-        finally:
-            connection.close()
+        with transaction.atomic():
+            state = ProjectionState.objects.select_for_update().get(name="property_list")
+            locked.set()
+            release.wait(10)
+            state.generation = 2
+            state.save(update_fields=["generation"])
 
-    def write() -> None:
-        try:
-            left.extend(p.name for p in apply_recorded([PropertyListProjection()], receipt.recorded))
-        finally:
-            connection.close()
-
-    swapper, writer = threading.Thread(target=swap), threading.Thread(target=write)
-    swapper.start()
-    assert locked.wait(10)
-    writer.start()
-    time.sleep(0.3)
-    assert writer.is_alive(), "the claim waits for the swap's lock on the state row"
-    release.set()
-    swapper.join(10)
-    writer.join(10)
+    waited, left = _apply_while_held(swap, locked, release, receipt)
+    assert waited, "the claim waits for the swap's lock on the state row"
     assert left == []
     live = PropertyListing.live().get(property_id=first.id)
     assert (live.generation, live.name, live.version) == (2, "Renamed", 2)
@@ -209,7 +193,6 @@ def test_a_claim_that_waited_for_the_previous_write_s_read_models_applies_its_ow
     earlier = service.update_property(first.id, PropertyChanges(name="Earlier"), 1)
     later = service.update_property(first.id, PropertyChanges(name="Later"), 2)
     claimed, release = threading.Event(), threading.Event()
-    left: list[str] = []
 
     class HeldOpen(PropertyListProjection):
         def finish_batch(self) -> None:
@@ -218,27 +201,46 @@ def test_a_claim_that_waited_for_the_previous_write_s_read_models_applies_its_ow
             release.wait(10)
 
     def earlier_write() -> None:
-        try:
-            assert apply_recorded([HeldOpen()], earlier.recorded) == []
-        finally:
-            connection.close()
+        assert apply_recorded([HeldOpen()], earlier.recorded) == []
 
-    def later_write() -> None:
-        try:
-            left.extend(p.name for p in apply_recorded([PropertyListProjection()], later.recorded))
-        finally:
-            connection.close()
-
-    holder, writer = threading.Thread(target=earlier_write), threading.Thread(target=later_write)
-    holder.start()
-    assert claimed.wait(10)
-    writer.start()
-    time.sleep(0.3)
+    waited, left = _apply_while_held(earlier_write, claimed, release, later)
     if connection.vendor == "postgresql":
-        assert writer.is_alive(), "the later claim waits for the earlier transaction's state row"
-    release.set()
-    holder.join(10)
-    writer.join(10)
+        assert waited, "the later claim waits for the earlier transaction's state row"
     assert left == [], "applied in hand, not left to the catch-up"
     assert tracking().position == 3
     assert PropertyListing.live().get(property_id=first.id).name == "Later"
+
+
+def _apply_while_held(
+    hold: Callable[[], None], held: threading.Event, release: threading.Event, receipt: Receipt
+) -> tuple[bool, list[str]]:
+    """Run ``hold`` on a thread until it sets ``held``, then apply ``receipt``'s events in hand to
+    the list on another. Returns whether that write was still waiting 0.3 s later (before
+    ``release`` is set), and the names of the projections it left to the catch-up."""
+    left: list[str] = []
+
+    def write() -> None:
+        left.extend(p.name for p in apply_recorded([PropertyListProjection()], receipt.recorded))
+
+    holder, writer = threading.Thread(target=_closing(hold)), threading.Thread(target=_closing(write))
+    holder.start()
+    assert held.wait(10)
+    writer.start()
+    time.sleep(0.3)
+    waited = writer.is_alive()
+    release.set()
+    holder.join(10)
+    writer.join(10)
+    return waited, left
+
+
+def _closing(work: Callable[[], None]) -> Callable[[], None]:
+    """``work`` on a thread of its own, closing the database connection Django opened for it."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    return run
