@@ -158,13 +158,14 @@ def _claim_rows(names: list[str], before: int, last: int, opening: str) -> list[
 def _behind(projections: Sequence[Projection], claims: list[_Claim], last: int) -> list[Projection]:
     """Of the projections not claimed, those that have not seen ``last`` (or have no live tracking row)."""
     claimed = {claim.projection.name for claim in claims}
-    names = sorted(p.name for p in projections if p.name not in claimed)
-    if not names:
+    unclaimed = sorted((p for p in projections if p.name not in claimed), key=lambda p: p.name)
+    if not unclaimed:
         return []
     live = ProjectionState.objects.filter(name=OuterRef("name")).values("generation")[:1]
+    names = [p.name for p in unclaimed]
     seen = ProjectionTracking.objects.filter(name__in=names, generation=Subquery(live), position__gte=last)
     past = set(seen.values_list("name", flat=True))
-    return [p for p in sorted(projections, key=lambda p: p.name) if p.name in names and p.name not in past]
+    return [p for p in unclaimed if p.name not in past]
 
 
 @cache
