@@ -160,7 +160,7 @@ def run_uploads(args: argparse.Namespace, server_url: str, found: Findings) -> N
                 "SQLite", url, WORK / "upload-sqlite", args.uploads, args.photo_rounds, log
             )
         if not args.skip_postgres:
-            with postgres.throwaway_database(server_url, "cosmo_bench_upload") as url:
+            with postgres.throwaway_database(server_url, "upload") as url:
                 found.latencies += image_upload.measure(
                     "PostgreSQL", url, WORK / "upload-postgres", args.uploads, args.photo_rounds, log
                 )

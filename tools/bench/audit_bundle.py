@@ -269,7 +269,7 @@ def measure_all(
     if server_url is not None:
         with (
             log_scans.workspace(directory / "postgres") as workdir,
-            postgres.throwaway_database(server_url, "cosmo_bench_bundle") as url,
+            postgres.throwaway_database(server_url, "bundle") as url,
         ):
             rows.append(_measured_or_problem("PostgreSQL", url, workdir, stories, events, log))
     return rows

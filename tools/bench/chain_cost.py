@@ -102,8 +102,8 @@ def measure_sqlite(directory: Path, settings: Settings, log: Callable[[str], Non
 
 def measure_postgres(server_url: str, settings: Settings, log: Callable[[str], None]) -> list[Row]:
     with (
-        postgres.throwaway_database(server_url, "cosmo_bench_chained") as chained,
-        postgres.throwaway_database(server_url, "cosmo_bench_plain") as plain,
+        postgres.throwaway_database(server_url, "chained") as chained,
+        postgres.throwaway_database(server_url, "plain") as plain,
     ):
         return measure(
             "PostgreSQL",

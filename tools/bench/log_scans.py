@@ -159,6 +159,6 @@ def measure_postgres(
 ) -> tuple[list[ScanRow], list[ScanRow]]:
     with (
         workspace(directory) as workdir,
-        postgres.throwaway_database(server_url, "cosmo_bench_scan") as url,
+        postgres.throwaway_database(server_url, "scan") as url,
     ):
         return measure("PostgreSQL", url, workdir, stories, events, log)

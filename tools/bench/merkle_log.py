@@ -195,14 +195,14 @@ def run(
     if use_postgres:
         url = postgres.server_url()
         with (
-            postgres.throwaway_database(url, "cosmo_bench_tree") as tree_db,
-            postgres.throwaway_database(url, "cosmo_bench_no_tree") as plain_db,
+            postgres.throwaway_database(url, "tree") as tree_db,
+            postgres.throwaway_database(url, "no_tree") as plain_db,
         ):
             log("PostgreSQL: appends with and without the tree")
             appends = append_ratio(
                 postgres.django_database(tree_db), postgres.django_database(plain_db), settings
             )
-        with postgres.throwaway_database(url, "cosmo_bench_tree_scan") as scan_db:
+        with postgres.throwaway_database(url, "tree_scan") as scan_db:
             log(f"PostgreSQL: seeding {events:,} events, then proofs and verify")
             scanned = scan(postgres.django_database(scan_db), events, log, "PostgreSQL")
         rows.append({"database": "PostgreSQL", "append": appends, **scanned})
@@ -257,7 +257,7 @@ def proofs_only(leaves: int, use_postgres: bool, log: Callable[[str], None]) -> 
         database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(Path(scratch) / "proofs.sqlite3")}
         rows.append({"database": "SQLite", **synthetic_proofs(database, leaves, log)})
     if use_postgres:
-        with postgres.throwaway_database(postgres.server_url(), "cosmo_bench_proofs") as url:
+        with postgres.throwaway_database(postgres.server_url(), "proofs") as url:
             rows.append(
                 {"database": "PostgreSQL", **synthetic_proofs(postgres.django_database(url), leaves, log)}
             )

@@ -152,8 +152,8 @@ def main(argv: list[str]) -> int:
     if not args.skip_postgres:
         server = postgres.server_url()
         with (
-            postgres.throwaway_database(server, "cosmo_bench_sealed") as sealed,
-            postgres.throwaway_database(server, "cosmo_bench_clear") as clear,
+            postgres.throwaway_database(server, "sealed") as sealed,
+            postgres.throwaway_database(server, "clear") as clear,
         ):
             report["postgresql"] = ratios(
                 postgres.django_database(sealed), postgres.django_database(clear), settings

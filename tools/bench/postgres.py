@@ -58,8 +58,11 @@ def _drop(conn: psycopg.Connection[Any], name: str) -> None:
 
 
 @contextmanager
-def throwaway_database(url: str, name: str = BENCH_DATABASE) -> Iterator[str]:
-    """Create ``name`` afresh on ``url``'s server, yield its URL, drop it on the way out."""
+def throwaway_database(url: str, suffix: str = "") -> Iterator[str]:
+    """Create ``BENCH_DATABASE`` (``_suffix`` appended) afresh on ``url``'s server, yield its URL,
+    drop it on the way out. Every name starts with ``BENCH_DATABASE``, so two benches run at once
+    with different values never drop each other's databases."""
+    name = f"{BENCH_DATABASE}_{suffix}" if suffix else BENCH_DATABASE
     with connect(url) as admin:
         _drop(admin, name)
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

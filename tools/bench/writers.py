@@ -140,8 +140,8 @@ def measure(server_url: str, settings: Settings, log: Callable[[str], None]) -> 
     then the bare statements, flush after and inside the lock, on 1 and ``WRITERS`` connections."""
     rates: dict[tuple[str, int], list[float]] = {}
     with (
-        postgres.throwaway_database(server_url, "cosmo_bench_writers") as chained,
-        postgres.throwaway_database(server_url, "cosmo_bench_writers_plain") as plain,
+        postgres.throwaway_database(server_url, "writers") as chained,
+        postgres.throwaway_database(server_url, "writers_plain") as plain,
     ):
         envs = {
             "chained": service_env(postgres.django_database(chained)),
