@@ -7,8 +7,9 @@ image. Only the luma plane (Pillow's ``L``, ITU-R 601) is compared: it is where 
 compression damage, and one plane costs a third of three. It is computed on the full-size variant:
 SSIM on a downscaled copy picks qualities that then fail at full size.
 
-Window sums are exact int32 sums, taken in strips of rows so the arrays stay in cache (measured:
-integral images in float64 were five times slower here, cumulative sums in int32 a third slower).
+Window sums are exact int32 sums of shared pairs (docs/adr/0038), taken in strips of rows so the
+arrays stay in cache (measured: integral images in float64 were five times slower here, cumulative
+sums in int32 a third slower).
 The means and (co)variances stay exact int32 until the last few operations, and the reference's
 own terms are computed once per search and reused for every candidate encoding (~0.05 s a
 2048-pixel candidate: a quarter to a half less than doing it all in float64, docs/adr/0027).
