@@ -7,8 +7,9 @@ image. Only the luma plane (Pillow's ``L``, ITU-R 601) is compared: it is where 
 compression damage, and one plane costs a third of three. It is computed on the full-size variant:
 SSIM on a downscaled copy picks qualities that then fail at full size.
 
-Window sums are exact int32 sums, taken in strips of rows so the arrays stay in cache (measured:
-integral images in float64 were five times slower here, cumulative sums in int32 a third slower).
+Window sums are exact int32 sums of shared pairs (docs/adr/0038), taken in strips of rows so the
+arrays stay in cache (measured: integral images in float64 were five times slower here, cumulative
+sums in int32 a third slower).
 The means and (co)variances stay exact int32 until the last few operations, and the reference's
 own terms are computed once per search and reused for every candidate encoding (~0.05 s a
 2048-pixel candidate: a quarter to a half less than doing it all in float64, docs/adr/0027).
@@ -117,13 +118,27 @@ def _strip_bounds(height: int) -> list[tuple[int, int]]:
 
 
 def _window_sum(a: IntArray) -> IntArray:
-    """Sums over every WINDOWxWINDOW window that fits inside ``a``."""
-    width = a.shape[1] - WINDOW + 1
-    rows = a[:, :width].copy()
-    for k in range(1, WINDOW):
-        rows += a[:, k : k + width]
-    height = a.shape[0] - WINDOW + 1
-    sums = rows[:height].copy()
-    for k in range(1, WINDOW):
-        sums += rows[k : k + height]
+    """Sums over every WINDOWxWINDOW window that fits inside ``a``: sums of seven along the rows,
+    then sums of seven of those down the columns."""
+    return _sums_of_seven(_sums_of_seven(a, axis=1), axis=0)
+
+
+def _sums_of_seven(a: IntArray, axis: int) -> IntArray:
+    """Sums of every WINDOW (seven) consecutive values along ``axis``.
+
+    Why pairs: seven values are three pairs and one value, and the pairs are shared by the
+    neighbouring windows, so each sum costs four array additions instead of six (a copy and six
+    in the plain way): ~8% of an SSIM with its reference at 2048 px, and the same exact integers.
+    """
+    assert WINDOW == 7, "three overlapping pairs and one value make a window of seven"
+    count = a.shape[axis] - WINDOW + 1
+    pairs = _along(a, axis, 0, a.shape[axis] - 1) + _along(a, axis, 1, a.shape[axis] - 1)
+    sums = _along(pairs, axis, 0, count) + _along(pairs, axis, 2, count)
+    sums += _along(pairs, axis, 4, count)
+    sums += _along(a, axis, 6, count)
     return sums
+
+
+def _along(a: IntArray, axis: int, start: int, length: int) -> IntArray:
+    """``length`` rows (axis 0) or columns (axis 1) of ``a`` from ``start``: a view, not a copy."""
+    return a[(slice(None),) * axis + (slice(start, start + length),)]

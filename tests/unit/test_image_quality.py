@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from infrastructure.images.quality_search import STEP, QualityRange, search_quality
 from infrastructure.images.ssim import IncomparableImages, LumaReference, luma_ssim
@@ -63,6 +63,15 @@ def executor() -> Iterator[ThreadPoolExecutor]:
 def test_the_policys_ssim_is_the_reference_implementations(quality: int) -> None:
     image = reference("coffee.png").resize((200, 133))
     candidate = luma(webp(image, quality))
+    assert luma_ssim(image, candidate) == pytest.approx(reference_luma_ssim(image, candidate), abs=1e-9)
+
+
+@pytest.mark.parametrize("size", [(7, 7), (40, 7), (7, 40), (71, 135)])
+def test_the_window_sums_hold_at_the_edges_of_the_window_and_the_strips(size: tuple[int, int]) -> None:
+    """One window, one row or column of windows, and strips that end part-way: the same SSIM."""
+    noise = np.random.default_rng(11).integers(0, 256, size[::-1], dtype=np.uint8)
+    image = Image.fromarray(noise, "L")
+    candidate = image.filter(ImageFilter.GaussianBlur(1))
     assert luma_ssim(image, candidate) == pytest.approx(reference_luma_ssim(image, candidate), abs=1e-9)
 
 
