@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import sqlite3
 import time
 import weakref
@@ -29,9 +30,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent, Tracking, Transcoder
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresFactory, PostgresProcessRecorder
+from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg import Cursor
 from psycopg.errors import DivisionByZero, UniqueViolation
@@ -71,6 +73,7 @@ PREVIOUS_MASTER_KEYS = "SEALING_PREVIOUS_MASTER_KEYS"
 _LINK_COLUMNS = (
     "position, notification_id, originator_id, originator_version, topic, recorded_at, actor, digest"
 )
+_LINK_NAMES = tuple(_LINK_COLUMNS.split(", "))
 
 
 def chain_table(events_table: str) -> str:
@@ -631,12 +634,22 @@ _HEAD_AND_FRONTIER = (
     "ON node.seq IN (SELECT 2 * last - bit_count(last::bit(64)) + level FROM tiles)"
 )
 
-# A save's chain links and tree nodes, one array per column (``ChainedPostgresRecorder._insert_appended``).
+# A save's events, then its chain links and tree nodes, each as one JSON parameter (bytea values as
+# "\\x" and hex, bytea's own text form): psycopg dumps the library's array of composite values, or one
+# array per column, at 150-160 µs a save, a JSON text at 5-10 (``_insert_event_rows``, ``_insert_appended``).
+# The rows are inserted in the order of the JSON array, as the library's ``unnest`` inserts them.
+_INSERT_EVENTS = (
+    "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+    "SELECT * FROM json_to_recordset(%s::json) "
+    "AS event(originator_id {originator_id_type}, originator_version bigint, topic text, state bytea) "
+    "RETURNING notification_id"
+)
 _INSERT_LINKS_AND_NODES = (
-    f"WITH links AS (INSERT INTO {{chain}} ({_LINK_COLUMNS}) SELECT * FROM unnest("
-    "%s::bigint[], %s::bigint[], %s::uuid[], %s::bigint[], %s::text[], %s::timestamptz[], %s::text[], "
-    "%s::text[])) "
-    "INSERT INTO {merkle} (seq, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+    f"WITH links AS (INSERT INTO {{chain}} ({_LINK_COLUMNS}) SELECT * FROM json_to_recordset(%s::json) "
+    "AS link(position bigint, notification_id bigint, originator_id uuid, originator_version bigint, "
+    "topic text, recorded_at timestamptz, actor text, digest text)) "
+    "INSERT INTO {merkle} (seq, hash) "
+    "SELECT * FROM json_to_recordset(%s::json) AS node(seq bigint, hash bytea)"
 )
 
 # Fails the transaction (division by zero, the one error a plain SELECT can be made to raise) unless
@@ -776,22 +789,34 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         chain_sql = _chain_tables_sql("uuid", "timestamptz", "bigint", "bytea")
         self.sql_create_statements.extend(SQL(self._sql(s)).format() for s in chain_sql)
         table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(events_table_name))
-        self._sql_reset_sequence = SQL(
-            "SELECT setval(pg_get_serial_sequence({name}, 'notification_id'), "
-            "COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
-        ).format(name=Literal(table.as_string(None)), table=table)
+        # Composed once into text: psycopg rebuilds a composed statement's bytes on every execute.
+        self._sql_reset_sequence = (
+            SQL(
+                "SELECT setval(pg_get_serial_sequence({name}, 'notification_id'), "
+                "COALESCE(MAX(notification_id), 0) + 1, false) FROM {table}"
+            )
+            .format(name=Literal(table.as_string(None)), table=table)
+            .as_string(None)
+        )
         self._sql_head_and_frontier = self._sql(_HEAD_AND_FRONTIER)
         self._sql_expect_end = self._sql(_EXPECT_END)
         # The library's lock timeout for an insert transaction, and with group commit (docs/adr/0023)
         # a commit that does not wait for the flush, in one statement.
         lock_timeout = Literal(f"{datastore.lock_timeout}s")
-        self._sql_lock_timeout = SQL("SELECT set_config('lock_timeout', {0}, true)").format(lock_timeout)
-        self._sql_group_commit_settings = SQL(
-            "SELECT set_config('lock_timeout', {0}, true), set_config('synchronous_commit', 'off', true)"
-        ).format(lock_timeout)
-        self._sql_lock = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table)
-        self._sql_notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        self._sql_lock_timeout = (
+            SQL("SELECT set_config('lock_timeout', {0}, true)").format(lock_timeout).as_string(None)
+        )
+        self._sql_group_commit_settings = (
+            SQL("SELECT set_config('lock_timeout', {0}, true), set_config('synchronous_commit', 'off', true)")
+            .format(lock_timeout)
+            .as_string(None)
+        )
+        self._sql_lock = SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(table).as_string(None)
+        self._sql_notify = SQL("NOTIFY {0}").format(Identifier(self.channel_name)).as_string(None)
         self._sql_insert_appended = self._sql(_INSERT_LINKS_AND_NODES)
+        self._sql_insert_events = self._sql(
+            _INSERT_EVENTS.replace("{originator_id_type}", datastore.originator_id_type)
+        )
         # How many saves in a row found no other writer's events after this process's own. A stale
         # guess costs a second wait for the lock and psycopg's whole statement cache (its rollback
         # deallocates every prepared statement), so the tail is trusted only after a few.
@@ -854,12 +879,12 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         notification_ids = list(range(first, first + len(stored_events)))
         appended = self._appended(tail.last_link[:2], list(tail.frontier), notification_ids, stored_events)
 
-        def write(curs: Cursor[DictRow], pipeline: psycopg.Pipeline, claim: IdempotencyClaim | None) -> None:
+        def write(curs: Cursor[DictRow], sync: Callable[[], None], claim: IdempotencyClaim | None) -> None:
             self._begin_insert(curs, tracking, claim)
             expected_end = (*tail.last_link, tail.notification_id, tail.top_seq)
             curs.execute(self._sql_expect_end, expected_end, prepare=True)
             self._reset_sequence(curs)  # to the id after the tail's, as the check just proved
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            self._insert_event_rows(curs, stored_events)
             self._insert_appended(curs, appended)
 
         self._in_one_transaction(write, group_commit=False)
@@ -874,7 +899,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         tail = self._tail
 
         def write(
-            curs: Cursor[DictRow], pipeline: psycopg.Pipeline, claim: IdempotencyClaim | None
+            curs: Cursor[DictRow], sync: Callable[[], None], claim: IdempotencyClaim | None
         ) -> tuple[list[int], tuple[int, str, int] | None, _Append]:
             self._begin_insert(curs, tracking, claim)
             self._reset_sequence(curs)
@@ -882,9 +907,9 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
                 curs.connection.cursor() as inserted,
                 curs.connection.cursor(row_factory=tuple_row) as reads,
             ):
-                PostgresAggregateRecorder._insert_stored_events(self, inserted, stored_events)
+                self._insert_event_rows(inserted, stored_events)
                 reads.execute(self._sql_head_and_frontier, prepare=True)
-                pipeline.sync()
+                sync()
                 notification_ids = [row["notification_id"] for row in inserted.fetchall()]
                 rows = reads.fetchall()
             head = (rows[0][0], rows[0][1], rows[0][2]) if rows else None
@@ -906,7 +931,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
 
     def _in_one_transaction(
         self,
-        write: Callable[[Cursor[DictRow], psycopg.Pipeline, IdempotencyClaim | None], T],
+        write: Callable[[Cursor[DictRow], Callable[[], None], IdempotencyClaim | None], T],
         *,
         group_commit: bool,
     ) -> T:
@@ -919,20 +944,28 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
 
         Plain statements rather than psycopg's transaction block, which in a pipeline waits for the
         server after BEGIN and again after COMMIT: here nothing waits but what ``write`` syncs, and
-        the pipeline's end. An error anywhere (the server then skips the rest, COMMIT included)
-        leaves the transaction failed; it is rolled back, and the error raised as the caller should
-        see it: ``_StaleTail``, ``IdempotencyKeyTaken``, or the database's own.
+        the pipeline's end (``write`` calls the ``sync`` it is given). The statements go out
+        corked (``_corked``): one packet per round trip, not one per statement. An error anywhere
+        (the server then skips the rest, COMMIT included) leaves the transaction failed; it is
+        rolled back, and the error raised as the caller should see it: ``_StaleTail``,
+        ``IdempotencyKeyTaken``, or the database's own.
         """
         claim = pending_claim()
         with self.datastore.get_connection() as conn:
             try:
-                with conn.pipeline() as pipeline, conn.cursor() as curs:
+                with conn.pipeline() as pipeline, conn.cursor() as curs, _corked(conn) as cork:
+
+                    def sync() -> None:
+                        cork(False)
+                        pipeline.sync()
+                        cork(True)
+
                     curs.execute("BEGIN")
                     if group_commit:
                         curs.execute(self._sql_group_commit_settings, prepare=True)
                     else:
                         curs.execute(self._sql_lock_timeout, prepare=True)
-                    written = write(curs, pipeline, claim)
+                    written = write(curs, sync, claim)
                     curs.execute("COMMIT")
                     if group_commit:
                         curs.execute(WAIT_UNTIL_DURABLE, prepare=True)
@@ -964,12 +997,26 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         curs.execute(self._sql_lock, prepare=True)
         curs.execute(self._sql_notify, prepare=True)
 
+    def _insert_event_rows(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
+        """The library's ``_insert_stored_events`` (the same rows, in the same order, ``RETURNING``
+        their ids), with the events sent as one JSON text instead of an array of composite values."""
+        events = [
+            {
+                "originator_id": event.originator_id,
+                "originator_version": event.originator_version,
+                "topic": event.topic,
+                "state": "\\x" + bytes(event.state).hex(),
+            }
+            for event in stored_events
+        ]
+        curs.execute(self._sql_insert_events, (orjson.dumps(events).decode(),), prepare=True)
+
     def _insert_appended(self, cursor: Any, appended: _Append) -> None:
         """The links and tree nodes in one statement, whatever their number."""
-        links = self._link_rows(appended.links)
-        columns = [list(column) for column in zip(*links, strict=True)] if links else [[]] * 8
-        nodes = [[seq for seq, _ in appended.nodes], [digest for _, digest in appended.nodes]]
-        cursor.execute(self._sql_insert_appended, [*columns, *nodes], prepare=True)
+        links = [dict(zip(_LINK_NAMES, row, strict=True)) for row in self._link_rows(appended.links)]
+        nodes = [{"seq": seq, "hash": "\\x" + digest.hex()} for seq, digest in appended.nodes]
+        params = (orjson.dumps(links).decode(), orjson.dumps(nodes).decode())
+        cursor.execute(self._sql_insert_appended, params, prepare=True)
 
     def _reset_sequence(self, curs: Cursor[DictRow]) -> None:
         """Notification ids without gaps, equal to the audit chain's positions.
@@ -1009,6 +1056,41 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         with self.datastore.transaction(commit=True) as curs:
             self._lock_table(curs)
             return work(_TupleCursor(curs))
+
+
+_TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
+
+
+@contextmanager
+def _corked(conn: psycopg.Connection[Any]) -> Iterator[Callable[[bool], None]]:
+    """Hold back the statements psycopg sends until the caller uncorks (``cork(False)``), or leaves.
+
+    Why: in a pipeline psycopg sends each statement as soon as it is queued, one packet each, and
+    every packet wakes the server's backend, which runs that statement and sleeps until the next.
+    Measured on one connection (a transaction of ten small statements, pipelined): corked, client
+    CPU 0.52 -> 0.39 ms and the backend's 0.21 -> 0.12 ms per transaction, on two cores that
+    the writers, their backends and the flushes share. ``TCP_CORK`` keeps the packets in the
+    kernel until it is cleared, which sends them at once as one; the caller must uncork before
+    it waits for results (the pipeline's sync, its end), or they would wait for the kernel's
+    200 ms cork limit. A connection that is not TCP (a Unix socket) or a system without the option
+    is left as it is. The socket object only borrows libpq's descriptor: it is detached, never
+    closed.
+    """
+    sock = socket.socket(fileno=conn.pgconn.socket)
+    try:
+        option = _TCP_CORK if sock.family in (socket.AF_INET, socket.AF_INET6) else None
+
+        def cork(on: bool) -> None:
+            if option is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, option, int(on))
+
+        cork(True)
+        try:
+            yield cork
+        finally:
+            cork(False)
+    finally:
+        sock.detach()
 
 
 class _TupleCursor:

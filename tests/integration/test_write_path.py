@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -14,7 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.audit import AuditContext, acting_as
 from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind, Rent
-from infrastructure.event_store import ChainedPostgresRecorder, ChainedRecorder, PingWhenIdle
+from infrastructure.event_store import ChainedPostgresRecorder, ChainedRecorder, PingWhenIdle, _corked
 from infrastructure.idempotency import IdempotencyClaim, IdempotencyKeyTaken, bind_claim, unbind_claim
 from projections.registry import inline_projections
 from projections.runner import catch_up_quietly
@@ -176,3 +177,51 @@ def test_pooled_connections_are_pinged_only_after_sitting_idle(service: Property
         time.sleep(0.01)
         with pytest.raises(psycopg.OperationalError):
             checker(conn)  # idle past the limit: pinged, and the pool would drop it
+
+
+def corked(conn: psycopg.Connection[object]) -> int:
+    """Whether the kernel is holding this connection's packets back (``TCP_CORK``)."""
+    sock = socket.socket(fileno=conn.pgconn.socket)
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK)
+    finally:
+        sock.detach()
+
+
+def test_a_round_trip_is_held_back_until_it_waits_and_never_left_corked() -> None:
+    """A round trip's statements leave as one packet (one wake-up of the backend, not one per
+    statement); a connection left corked would hold every later statement for 200 ms."""
+    if connection.vendor != "postgresql" or not hasattr(socket, "TCP_CORK"):
+        pytest.skip("TCP_CORK on the PostgreSQL event store's connections (Linux)")
+    with psycopg.connect(database_url(), autocommit=True) as conn:
+        with _corked(conn) as cork:
+            assert corked(conn) == 1
+            cork(False)  # before waiting for results
+            assert corked(conn) == 0
+            cork(True)
+        assert corked(conn) == 0
+        with pytest.raises(ZeroDivisionError), _corked(conn):
+            raise ZeroDivisionError
+        assert corked(conn) == 0
+        assert conn.execute("SELECT 1").fetchone() == (1,), "the borrowed descriptor is still libpq's"
+
+
+def test_saves_on_either_path_and_refused_ones_leave_the_connections_uncorked(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    if connection.vendor != "postgresql" or not hasattr(socket, "TCP_CORK"):
+        pytest.skip("TCP_CORK on the PostgreSQL event store's connections (Linux)")
+    recorder = service.recorder
+    assert isinstance(recorder, ChainedPostgresRecorder)
+    receipt = register(service)
+    for n in range(5):  # the reading way, then after the tail in one round trip (docs/adr/0026)
+        service.update_property(receipt.id, PropertyChanges(name=f"Name {n}"), None)
+    stale = service.get_property(receipt.id)
+    service.update_property(receipt.id, PropertyChanges(name="Latest"), None)
+    stale.rename("Lost update")
+    with pytest.raises(IntegrityError):
+        service.save(stale)
+    with recorder.datastore.get_connection() as conn:
+        assert corked(conn) == 0
+        assert conn.execute("SELECT 1").fetchone() is not None
+    assert notification_ids(service) == list(range(1, 8))
