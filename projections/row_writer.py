@@ -12,7 +12,9 @@ that asked for it (a rebuild makes one row per property, photo and timeline entr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -43,6 +45,26 @@ COPY_MIN_ROWS = 100  # PostgreSQL: fewer new rows than this are INSERTed, more a
 _JSON_CONTAINERS = (list, dict)  # what a JSON column holds here: adapted without the field's checks
 Adapter = Callable[[Any], Any] | None
 Row = TypeVar("Row", bound=ReadModel)
+Statements = list[tuple[str, list[Any]]]
+# Where the rows' INSERTs and UPDATEs go instead of the database while ``holding`` is in effect.
+_held: ContextVar[Statements | None] = ContextVar("held_row_writes", default=None)
+
+
+@contextmanager
+def holding(statements: Statements | None) -> Iterator[None]:
+    """Inside, rows written by INSERT or UPDATE are appended to ``statements`` as (SQL, parameters),
+    one per row and in order, instead of being sent; with ``None``, they are sent as usual.
+
+    Why: the caller sends them in a query of its own with the statement that follows them (a
+    write's read-model rows go with its ``COMMIT``, ADR 0034), one round trip instead of two.
+    Only the caller's own transaction may be written this way: what it holds is written when it
+    sends them, so it must not hold rows across a savepoint it might roll back.
+    """
+    token = _held.set(statements)
+    try:
+        yield
+    finally:
+        _held.reset(token)
 
 
 class UnknownColumn(TypeError):
@@ -125,6 +147,9 @@ class RowWriter(Generic[Row]):
         params = [self.values(row) for row in rows]
         if not params:
             return
+        if (held := _held.get()) is not None:
+            held.extend((self.insert_sql, values) for values in params)
+            return
         with connection.cursor() as cursor:
             if self.copy_sql is None or len(params) < COPY_MIN_ROWS:
                 cursor.executemany(self.insert_sql, params)
@@ -136,7 +161,9 @@ class RowWriter(Generic[Row]):
     def update(self, rows: Iterable[ReadModel]) -> None:
         """Every column of rows loaded from the database, by primary key."""
         params = [[*self.values(row), row.__dict__[self.pk]] for row in rows]
-        if params:
+        if (held := _held.get()) is not None:
+            held.extend((self.update_sql, values) for values in params)
+        elif params:
             with connection.cursor() as cursor:
                 cursor.executemany(self.update_sql, params)
 
