@@ -8,10 +8,10 @@ back from the store, without the reads, the decoding or a transaction per projec
 This runs after every write, so it is written for round trips: one transaction whose first
 statement locks the projections' state rows and moves each live tracking row that is right
 before the write past it ("claims" it), then the rows, then the commit: four statements for a
-registration (ADR 0017). A read model found anywhere else (behind other writers' events,
-stalled, or already past) is left for the ordinary catch-up (``projections.runner``), which
-reads from the store. The claiming statement is composed once per database vendor and number
-of projections.
+registration (ADR 0017), two round trips on PostgreSQL (ADR 0029, 0034). A read model found
+anywhere else (behind other writers' events, stalled, or already past) is left for the ordinary
+catch-up (``projections.runner``), which reads from the store. The claiming statement is
+composed once per database vendor and number of projections.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from projections.models import ProjectionState, ProjectionTracking
 from projections.projection import HandlerFailed, Projection
+from projections.row_writer import Statements, holding
 from projections.runner import apply_events
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def apply_recorded(
     """
     if not recorded or not projections:
         return list(projections)
-    with _transaction(wait_for_flush) as opening:
-        claims = _claim(projections, recorded, opening)
+    with _transaction(wait_for_flush) as (opening, held):
+        claims = _claim(projections, recorded, opening, held)
         for claim in claims:
             if claim.failed is not None:
                 # The catch-up's way to stall: it also puts the claimed position back.
@@ -66,13 +67,16 @@ def apply_recorded(
 
 
 @contextmanager
-def _transaction(wait_for_flush: bool) -> Iterator[str]:
-    """The read-model transaction; yields what the claim's query must open it with.
+def _transaction(wait_for_flush: bool) -> Iterator[tuple[str, Statements | None]]:
+    """The read-model transaction; yields what the claim's query must open it with, and the list
+    where rows written in it may be held to go with its ``COMMIT`` (``None``: sent as written).
 
     On PostgreSQL outside a transaction, the claim's query itself opens it (``BEGIN``, and the
     setting unless the commit waits for the flush): one round trip where Django's ``atomic``
     took three, since psycopg sends the ``BEGIN`` Django asks for on its own and waits for it, and
-    the setting was a statement of its own. psycopg's connection stays in autocommit (it would send
+    the setting was a statement of its own. The rows held go in the ``COMMIT``'s query (ADR
+    0034): a statement that fails there skips the rest of the query, the ``COMMIT`` with it, and
+    the transaction is rolled back below. psycopg's connection stays in autocommit (it would send
     that ``BEGIN`` otherwise); Django is told autocommit is off, so an ``atomic`` inside (a
     handler's delete, a stall's savepoint) joins this transaction as it joins any the caller
     opened. Anywhere else, Django's ``atomic``, with the setting as a statement of its own.
@@ -83,14 +87,17 @@ def _transaction(wait_for_flush: bool) -> Iterator[str]:
             if skip_flush:
                 with connection.cursor() as cursor:
                     cursor.execute(COMMIT_WITHOUT_FLUSH)
-            yield ""
+            yield "", None
         return
     connection.ensure_connection()
     connection.autocommit = False  # Django's view only: the server's transaction is ours to end
+    held: Statements = []
     try:
-        yield f"BEGIN; {COMMIT_WITHOUT_FLUSH}" if skip_flush else "BEGIN"
+        yield (f"BEGIN; {COMMIT_WITHOUT_FLUSH}" if skip_flush else "BEGIN"), held
+        # Bound in the client like the claim's query (one simple-protocol message), so several go at once.
+        sql = "; ".join([*(statement for statement, _ in held), "COMMIT"])
         with connection.cursor() as cursor:
-            cursor.execute("COMMIT")
+            cursor.execute(sql, [value for _, values in held for value in values] if held else None)
     except BaseException:
         connection.needs_rollback = False
         with suppress(DatabaseError), connection.cursor() as cursor:
@@ -112,13 +119,18 @@ class _Claim:
 
 
 def _claim(
-    projections: Sequence[Projection], recorded: Sequence[tuple[int, Any]], opening: str = ""
+    projections: Sequence[Projection],
+    recorded: Sequence[tuple[int, Any]],
+    opening: str = "",
+    held: Statements | None = None,
 ) -> list[_Claim]:
     """Claim the projections right before ``recorded`` and apply to each the events of its topics.
 
-    ``opening`` (statements without parameters) is sent in the claim's round trip. A handler that
-    fails has written nothing (handlers change rows in memory and ``finish_batch`` writes them, so
-    the happy path needs no savepoint); its failure is kept in the claim for the caller.
+    ``opening`` (statements without parameters) is sent in the claim's round trip; the rows the
+    projections insert or update go to ``held`` if given (for the caller to send with its
+    ``COMMIT``). A handler that fails has written nothing (handlers change rows in memory and
+    ``finish_batch`` writes them, so the happy path needs no savepoint, and nothing is held across
+    one); its failure is kept in the claim for the caller.
     """
     by_name = {projection.name: projection for projection in projections}
     first, last = recorded[0][0], recorded[-1][0]
@@ -130,7 +142,8 @@ def _claim(
         events = [(position, event) for position, event in recorded if type(event).TOPIC in topics]
         claim = _Claim(projection, pk, generation, events)
         try:
-            projection.apply(events, generation)
+            with holding(held):
+                projection.apply(events, generation)
         except HandlerFailed as failed:
             claim.failed = failed
         claims.append(claim)

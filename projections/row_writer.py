@@ -4,15 +4,18 @@ Django's ``bulk_create`` and ``bulk_update`` compile every value of every row th
 (``bulk_update`` into one ``CASE WHEN`` per column); in a rebuild that was more than half of the
 time (docs/adr/0015). Here each column's conversion to its database value is chosen once per model
 and connection, and columns that need none (text, integers, booleans) are passed on as they are.
-The batch's rows are loaded through a precomposed SELECT too: every write that changes a row
-loads it, and composing the ORM query cost more than running it. New rows are made by
+The batch's rows are loaded through a precomposed SELECT too, and made without the ORM's
+``raw()`` (ADR 0034): every write that changes a row loads it, and composing the ORM query, then
+its row-by-row machinery, cost more than running it. New rows are made by
 :meth:`RowWriter.new_row` without ``Model.__init__``, which cost more per row than the handler
 that asked for it (a rebuild makes one row per property, photo and timeline entry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
@@ -23,7 +26,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import Field
 from django.db.models.base import ModelState
-from django.db.models.query import RawQuerySet
 
 from projections.models import ReadModel
 
@@ -43,6 +45,26 @@ COPY_MIN_ROWS = 100  # PostgreSQL: fewer new rows than this are INSERTed, more a
 _JSON_CONTAINERS = (list, dict)  # what a JSON column holds here: adapted without the field's checks
 Adapter = Callable[[Any], Any] | None
 Row = TypeVar("Row", bound=ReadModel)
+Statements = list[tuple[str, list[Any]]]
+# Where the rows' INSERTs and UPDATEs go instead of the database while ``holding`` is in effect.
+_held: ContextVar[Statements | None] = ContextVar("held_row_writes", default=None)
+
+
+@contextmanager
+def holding(statements: Statements | None) -> Iterator[None]:
+    """Inside, rows written by INSERT or UPDATE are appended to ``statements`` as (SQL, parameters),
+    one per row and in order, instead of being sent; with ``None``, they are sent as usual.
+
+    Why: the caller sends them in a query of its own with the statement that follows them (a
+    write's read-model rows go with its ``COMMIT``, ADR 0034), one round trip instead of two.
+    Only the caller's own transaction may be written this way: what it holds is written when it
+    sends them, so it must not hold rows across a savepoint it might roll back.
+    """
+    token = _held.set(statements)
+    try:
+        yield
+    finally:
+        _held.reset(token)
 
 
 class UnknownColumn(TypeError):
@@ -87,14 +109,40 @@ class RowWriter(Generic[Row]):
         self.keys = {f.attname: (f, quote(f.column or f.attname)) for f in fields}
         every_column = ", ".join([pk_column, *columns])
         self.select_sql = f"SELECT {every_column} FROM {table} WHERE {quote('generation')} = %s"  # noqa: S608
+        self.loaded_names = [key.attname, *self.attnames]
+        # What the ORM's compiler applies to each column it reads (the backend's, then the field's).
+        self.converters = []
+        for index, loaded in enumerate([key, *fields]):
+            column = loaded.get_col(meta.db_table)
+            found = [*connection.ops.get_db_converters(column), *column.get_db_converters(connection)]
+            if found:
+                self.converters.append((index, found, column))
 
-    def select(self, key_field: str, generation: int, keys: Collection[Any]) -> RawQuerySet[Any]:
-        """The generation's rows with these keys: the ORM's rows and conversions (``raw()``) without
-        composing a query, which cost more than running it on every write's load."""
+    def select(self, key_field: str, generation: int, keys: Collection[Any]) -> list[Row]:
+        """The generation's rows with these keys, as the ORM's ``raw()`` makes them (its conversions,
+        ``Model.from_db``'s state) without composing a query or the ORM's per-row work, which together
+        cost more than running the query on every write's load. Read on the connection the rows are
+        written through (in a write, inside its read-model transaction)."""
         field, column = self.keys[key_field]
         sql = f"{self.select_sql} AND {column} IN ({', '.join(['%s'] * len(keys))})"
         params = [generation, *(field.get_db_prep_value(key, connection) for key in keys)]
-        return self.model._default_manager.raw(sql, params)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [self._loaded(values) for values in cursor.fetchall()]
+
+    def _loaded(self, values: Sequence[Any]) -> Row:
+        converted = list(values)
+        for index, converters, column in self.converters:
+            value = converted[index]
+            for convert in converters:
+                value = convert(value, column, connection)
+            converted[index] = value
+        row = self.model.__new__(self.model)
+        state = ModelState()
+        state.adding, state.db = False, connection.alias
+        row.__dict__["_state"] = state
+        row.__dict__.update(zip(self.loaded_names, converted, strict=True))
+        return row
 
     def new_row(self, **fields: Any) -> Row:
         """An unsaved row as ``Model(**fields)`` makes it (the model has no relations or init signals),
@@ -125,6 +173,9 @@ class RowWriter(Generic[Row]):
         params = [self.values(row) for row in rows]
         if not params:
             return
+        if (held := _held.get()) is not None:
+            held.extend((self.insert_sql, values) for values in params)
+            return
         with connection.cursor() as cursor:
             if self.copy_sql is None or len(params) < COPY_MIN_ROWS:
                 cursor.executemany(self.insert_sql, params)
@@ -136,7 +187,9 @@ class RowWriter(Generic[Row]):
     def update(self, rows: Iterable[ReadModel]) -> None:
         """Every column of rows loaded from the database, by primary key."""
         params = [[*self.values(row), row.__dict__[self.pk]] for row in rows]
-        if params:
+        if (held := _held.get()) is not None:
+            held.extend((self.update_sql, values) for values in params)
+        elif params:
             with connection.cursor() as cursor:
                 cursor.executemany(self.update_sql, params)
 

@@ -6,8 +6,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import connection, transaction
+import pytest
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from domain.audit import AuditContext
 from domain.service import PropertyChanges, PropertyService, Receipt
@@ -105,12 +107,65 @@ def test_a_registration_costs_the_claim_and_the_row_insert_and_nothing_else(
     assert "WITH live" in statements[0]  # the claim
     assert 'INSERT INTO "projections_propertylisting"' in statements[1]
     if connection.vendor == "postgresql":
-        # Three round trips: the transaction opens with the claim's query, and no BEGIN of its own.
-        assert len(sent) == 3, sent
+        # Two round trips: the transaction opens with the claim's query, and the row goes with the COMMIT.
+        assert len(sent) == 2, sent
         assert sent[0].startswith("BEGIN; ")
-        assert sent[2] == "COMMIT"
+        assert sent[1].startswith('INSERT INTO "projections_propertylisting"')
+        assert sent[1].endswith("; COMMIT")
     assert tracking("property_list").position == tracking("property_detail").position == 1
     assert PropertyListing.live().get(property_id=receipt.id).version == 1
+
+
+def test_a_rename_costs_the_claim_the_row_s_load_and_its_update(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    """On PostgreSQL the update goes with the COMMIT: three round trips (ADR 0034)."""
+    first, projections, receipt = renamed_with_read_models_current(service)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert apply_recorded(projections, receipt.recorded) == []
+    sent = [query["sql"] for query in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        assert len(sent) == 3, sent
+        assert "WITH live" in sent[0]
+        assert sent[1].startswith("SELECT ")
+        assert 'FROM "projections_propertylisting"' in sent[1]
+        assert sent[2].startswith('UPDATE "projections_propertylisting"')
+        assert sent[2].endswith("; COMMIT")
+    listing = PropertyListing.live().get(property_id=first.id)
+    assert (listing.name, listing.version, listing.rent_amount) == ("Renamed", 3, None)
+
+
+def test_a_row_that_fails_with_the_commit_rolls_the_claim_back_too(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    """A held row's statement that fails skips the COMMIT sent with it: neither row nor position stays."""
+    projections = [PropertyListProjection(), PropertyDetailProjection()]
+    for projection in projections:
+        catch_up(projection, service)
+    receipt = register(service)
+    now = timezone.now()
+    PropertyListing.objects.create(
+        property_id=receipt.id,
+        generation=tracking().generation,
+        organisation="acme",
+        version=1,
+        name="Taken",
+        kind="house",
+        status="active",
+        street="",
+        city="",
+        postal_code="",
+        country="PT",
+        created_at=now,
+        updated_at=now,
+    )
+
+    with pytest.raises(IntegrityError):
+        apply_recorded(projections, receipt.recorded)
+    assert tracking("property_list").position == tracking("property_detail").position == 0
+    assert PropertyListing.live().get(property_id=receipt.id).name == "Taken"
+    assert connection.get_autocommit()
 
 
 def test_without_waiting_for_the_flush_postgresql_is_told_so_and_the_same_rows_commit(
