@@ -85,8 +85,8 @@ class ChainKey:
         self._seals = hmac.new(secret, b"cosmo-audit-seals", hashlib.sha256).digest()
 
     def link_digest(self, previous_digest: str, notification_id: int, stored: StoredEvent) -> str:
-        mac = hmac.new(self._links, bytes.fromhex(previous_digest), hashlib.sha256)
-        mac.update(canonical_encoding(notification_id, stored))
+        mac = self._link_mac.copy()  # the key's setup is two SHA-256 blocks: done once, in __init__
+        mac.update(bytes.fromhex(previous_digest) + canonical_encoding(notification_id, stored))
         return mac.hexdigest()
 
     def row_link_digest(

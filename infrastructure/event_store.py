@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -168,6 +169,8 @@ class _Append:
 
 T = TypeVar("T")
 
+FORMATTED_STATEMENTS_KEPT = 256
+
 NO_BOUND = 2**62
 """An upper bound past any id, position or node number: a range read to the end of the log."""
 
@@ -211,17 +214,32 @@ class ChainedRecorder(ApplicationRecorder):
         )
 
     def _sql(self, sql: str) -> str:
-        """Name this recorder's tables and use the driver's placeholder."""
-        return sql.format(
-            chain=chain_table(self.events_table_name),
-            seals=seals_table(self.events_table_name),
-            keys=idempotency_table(self.events_table_name),
-            merkle=merkle_table(self.events_table_name),
-            checkpoints=checkpoints_table(self.events_table_name),
-            data_keys=data_keys_table(self.events_table_name),
-            events=self.events_table_name,
-            id=self.notification_id_column,
-        ).replace("%s", self.placeholder)
+        """Name this recorder's tables and use the driver's placeholder.
+
+        Each statement is formatted once: a save runs three on SQLite, about 5 µs of formatting each
+        (ADR 35). The texts are a fixed set (values go as parameters); the bound only guards against
+        a caller that builds them.
+        """
+        formatted = self._formatted.get(sql)
+        if formatted is None:
+            formatted = sql.format(
+                chain=chain_table(self.events_table_name),
+                seals=seals_table(self.events_table_name),
+                keys=idempotency_table(self.events_table_name),
+                merkle=merkle_table(self.events_table_name),
+                checkpoints=checkpoints_table(self.events_table_name),
+                data_keys=data_keys_table(self.events_table_name),
+                events=self.events_table_name,
+                id=self.notification_id_column,
+            ).replace("%s", self.placeholder)
+            if len(self._formatted) < FORMATTED_STATEMENTS_KEPT:
+                self._formatted[sql] = formatted
+        return formatted
+
+    @cached_property
+    def _formatted(self) -> dict[str, str]:
+        """``_sql``'s statements as formatted for this recorder (its table names never change)."""
+        return {}
 
     def _append_links(
         self, cursor: Any, notification_ids: Sequence[int], stored_events: Sequence[StoredEvent]
