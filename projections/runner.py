@@ -275,8 +275,6 @@ def _replay(
     try:
         while True:
             with _collector_paused():
-                # Everything the batch allocated is freed when this block ends (a forked applier
-                # has its own copy), before the collector runs again: it never walks a batch's objects.
                 batch = _read_decoded(projections, app, positions, batch_size)
                 if batch is None:
                     break
@@ -286,8 +284,11 @@ def _replay(
                 if forked:
                     applier = _Applier(forked, mine, targets, positions, new_position)
                 _apply_batch(here, mine, targets, positions, new_position)
-            for name, share in mine.items():
-                events[name] += len(share)
+                for name, share in mine.items():
+                    events[name] += len(share)
+                # Everything the batch allocated is freed here (a forked applier has its own copy),
+                # before the collector runs again: it never walks a batch's objects.
+                del batch, mine
             positions = dict.fromkeys(positions, new_position)
             if progress is not None:
                 progress(count, new_position)
