@@ -12,6 +12,7 @@ from domain.audit import AuditContext
 from domain.property import Property
 from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind
+from projections import runner
 from projections.audit_timeline import AuditTimelineProjection
 from projections.models import (
     AuditTimelineEntry,
@@ -24,7 +25,6 @@ from projections.organisation_dashboard import OrganisationDashboardProjection
 from projections.projection import Handler
 from projections.property_list import PropertyListProjection
 from projections.registry import all_projections
-from projections import runner
 from projections.runner import ProjectionStalled, catch_up, rebuild, rebuild_together, status
 from tests.conftest import quay_street, rent
 from tests.fixtures.image_outcomes import file_of
