@@ -273,9 +273,8 @@ def test_a_rebuild_with_a_forked_applier_writes_what_one_process_writes(
     rebuild_together(all_projections(), service, batch_size=4)
     alone = live_rows()
     forks: list[list[str]] = []
-    applier = runner._Applier
 
-    class Counted(applier):  # type: ignore[valid-type,misc]
+    class Counted(runner._Applier):
         def __init__(self, projections: Any, *args: Any) -> None:
             forks.append([p.name for p in projections])
             super().__init__(projections, *args)
