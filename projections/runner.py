@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 import psycopg
@@ -61,6 +63,7 @@ class ProjectionStalled(Exception):
         super().__init__(f"projection {name} stopped at position {position}: {error}")
         self.name = name
         self.position = position
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,12 @@ def rebuild(
     check: bool = False,
     batch_size: int = REBUILD_BATCH_SIZE,
     progress: Progress | None = None,
+    fork: bool = False,
 ) -> RebuildReport:
     """Replay every event into a new generation, then swap it in atomically (or only compare)."""
-    [report] = rebuild_together([projection], app, check=check, batch_size=batch_size, progress=progress)
+    [report] = rebuild_together(
+        [projection], app, check=check, batch_size=batch_size, progress=progress, fork=fork
+    )
     return report
 
 
@@ -184,6 +190,7 @@ def rebuild_together(
     check: bool = False,
     batch_size: int = REBUILD_BATCH_SIZE,
     progress: Progress | None = None,
+    fork: bool = False,
 ) -> list[RebuildReport]:
     """Replay the log once into a new generation of every projection, then swap each in (or compare).
 
@@ -191,7 +198,8 @@ def rebuild_together(
     (docs/adr/0015). The API keeps reading the live generations throughout. A generation is
     swapped in only once it has seen at least as much as the live one, so no reader ever goes back
     in time. If anything fails, every new generation not yet swapped in is dropped and its live
-    one is untouched.
+    one is untouched. With ``fork`` (a command line's choice, never a server's: a fork copies its
+    threads and sockets) a forked process applies a share of the projections (docs/adr/0037).
     """
     live = {p.name: ensure_state(p).generation for p in projections}
     for projection in projections:
@@ -202,7 +210,8 @@ def rebuild_together(
     pending = list(projections)
     try:
         for _ in range(SWAP_ATTEMPTS):
-            _replay(pending, app, {p.name: live[p.name] + 1 for p in pending}, batch_size, events, progress)
+            targets = {p.name: live[p.name] + 1 for p in pending}
+            _replay(pending, app, targets, batch_size, events, progress, fork)
             for projection in list(pending):
                 report = _swap(projection, app, live[projection.name], events[projection.name], check)
                 if report is not None:
@@ -247,42 +256,72 @@ def _replay(
     batch_size: int,
     events: dict[str, int],
     progress: Progress | None,
+    fork: bool,
 ) -> None:
     """Bring every target generation to the head in one pass: each batch is read and decoded once.
 
     The new generations are the rebuild's own, so their positions are kept here between batches
-    (see ``_replay_batch``).
+    (see ``_apply_batch``). With ``fork`` and two batches or more to go, a forked process
+    applies each batch to a share of the generations (``_share``) while this one applies the rest
+    and reads and decodes the next batch (``_Applier``).
     """
     positions = {p.name: _position(p, targets[p.name]) for p in projections}
-    while True:
-        with _collector_paused():
-            # Everything the batch allocated is freed when the call returns, before the collector
-            # runs again: it never walks a batch's objects.
-            batch = _replay_batch(projections, app, targets, positions, batch_size, events)
-        if batch is None:
-            return
-        count, new_position = batch
-        positions = dict.fromkeys(positions, new_position)
-        if progress is not None:
-            progress(count, new_position)
+    head = app.recorder.max_notification_id() or 0
+    far = head - min(positions.values()) >= 2 * batch_size
+    # Inside a caller's transaction a forked process would not see the new generations' rows.
+    forked = _share(projections) if fork and far and not connection.in_atomic_block else []
+    here = [p for p in projections if p not in forked]
+    applier: _Applier | None = None
+    try:
+        while True:
+            with _collector_paused():
+                batch = _read_decoded(projections, app, positions, batch_size)
+                if batch is None:
+                    break
+                mine, count, new_position = batch
+                if applier is not None:
+                    applier.wait()  # its share of the previous batch is written: the next one may go
+                if forked:
+                    applier = _Applier(forked, mine, targets, positions, new_position)
+                _apply_batch(here, mine, targets, positions, new_position)
+                for name, share in mine.items():
+                    events[name] += len(share)
+                # Everything the batch allocated is freed here (a forked applier has its own copy),
+                # before the collector runs again: it never walks a batch's objects.
+                del batch, mine
+            positions = dict.fromkeys(positions, new_position)
+            if progress is not None:
+                progress(count, new_position)
+        if applier is not None:
+            applier.wait()
+    finally:
+        if applier is not None:  # failing already: the caller drops the generations once it ends
+            applier.abandon()
 
 
-def _replay_batch(
+def _share(projections: Sequence[Projection]) -> list[Projection]:
+    """The projections a forked process applies: all but the first (a projection alone too).
+
+    This process also reads and decodes every batch, which costs about as much as applying one
+    projection: of the four registered ones (list, detail, dashboard, timeline) it keeps the list,
+    and a projection alone is applied by the forked process while this one reads and decodes the
+    next batch (docs/adr/0037).
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return []
+    return list(projections[1:] if len(projections) > 1 else projections)
+
+
+def _read_decoded(
     projections: Sequence[Projection],
     app: Application[Any],
-    targets: dict[str, int],
     positions: dict[str, int],
     batch_size: int,
-    events: dict[str, int],
-) -> tuple[int, int] | None:
-    """Read and decode the next batch once, and apply it to every new generation in one transaction.
+) -> tuple[dict[str, list[tuple[int, Any]]], int, int] | None:
+    """The next batch read and decoded once: each projection's events, how many were read, and the
+    position every generation reaches with it; None at the head.
 
-    Returns how many events were read and the position every generation is at now; None at the
-    head. Events are read before the transaction opens, as in ``_advance``. Each generation's
-    position is moved by one conditional UPDATE after its rows: if another process wrote that
-    generation meanwhile (a second rebuild of it), the UPDATE finds nothing and the batch is
-    rolled back. A failing handler needs no savepoint to keep the rows before it, as live catch-up
-    does: the whole rebuild stops.
+    Events are read outside any transaction, as in ``_advance``.
     """
     topics = {p.name: frozenset(p.topics) for p in projections}
     start = min(positions.values())
@@ -302,14 +341,33 @@ def _replay_batch(
     )
     new_position = stop if len(notifications) < batch_size else notifications[-1].id
     decoded = [(n.id, n.topic, app.mapper.to_domain_event(n)) for n in notifications]
+    mine = {
+        name: [(p, event) for p, topic, event in decoded if p > positions[name] and topic in wanted]
+        for name, wanted in topics.items()
+    }
+    return mine, len(notifications), new_position
+
+
+def _apply_batch(
+    projections: Sequence[Projection],
+    mine: dict[str, list[tuple[int, Any]]],
+    targets: dict[str, int],
+    positions: dict[str, int],
+    new_position: int,
+) -> None:
+    """A batch applied to these projections' new generations in one transaction.
+
+    Each generation's position is moved by one conditional UPDATE after its rows: if another
+    process wrote that generation meanwhile (a second rebuild of it), the UPDATE finds nothing and
+    the batch is rolled back. A failing handler needs no savepoint to keep the rows before it, as
+    live catch-up does: the whole rebuild stops.
+    """
+    if not projections:
+        return
     with transaction.atomic():
         for projection in projections:
             name = projection.name
-            position = positions[name]
-            mine = [(p, event) for p, topic, event in decoded if p > position and topic in topics[name]]
-            _apply_to_new_generation(projection, targets[name], mine, position, new_position)
-            events[name] += len(mine)
-    return len(notifications), new_position
+            _apply_to_new_generation(projection, targets[name], mine[name], positions[name], new_position)
 
 
 def _apply_to_new_generation(
@@ -325,6 +383,91 @@ def _apply_to_new_generation(
     ).update(position=new_position, updated_at=timezone.now())
     if not moved:
         raise RebuildInterrupted(f"{projection.name}: its new generation moved under the rebuild")
+
+
+class RebuildWorkerFailed(Exception):
+    """The forked process applying a share of a rebuild's batch failed (its error in the message)."""
+
+
+class _Applier:
+    """A forked process applying one batch to a share of the new generations, over a connection of
+    its own; the batch is its copy of this process's memory, so nothing is sent but the outcome.
+
+    Why a fork: reading, decoding and applying a batch all run in Python, one core at a time; the
+    machine has more. Why one per batch: a fork costs a few milliseconds against a batch's tenths
+    of a second, and the decoded batch needs no pickling. A command line forks, never a server
+    process (a fork copies its threads and sockets): ``fork`` is off unless the caller says.
+    """
+
+    def __init__(
+        self,
+        projections: Sequence[Projection],
+        mine: dict[str, list[tuple[int, Any]]],
+        targets: dict[str, int],
+        positions: dict[str, int],
+        new_position: int,
+    ) -> None:
+        context = multiprocessing.get_context("fork")
+        self.receive, send = context.Pipe(duplex=False)
+        args = (projections, mine, targets, positions, new_position, send)
+        self.process = context.Process(target=_apply_forked, args=args, daemon=True)
+        self.process.start()
+        send.close()
+        self.ended = False
+
+    def abandon(self) -> None:
+        """Until it ends, whatever its outcome (this process is failing already)."""
+        if not self.ended:
+            self.ended = True
+            self.receive.close()
+            self.process.join()
+
+    def wait(self) -> None:
+        """Until the batch is written; its failure raised here (a handler's as ``ProjectionStalled``)."""
+        try:
+            outcome = self.receive.recv()
+        except EOFError:
+            outcome = ("failed", "it ended without an answer")
+        finally:
+            self.abandon()
+        if outcome is None:
+            return
+        if outcome[0] == "stalled":
+            raise ProjectionStalled(*outcome[1:])
+        if outcome[0] == "interrupted":
+            raise RebuildInterrupted(outcome[1])
+        raise RebuildWorkerFailed(f"rebuild worker {self.process.pid} failed: {outcome[1]}")
+
+
+# The parent's database connections, as a forked applier found them: kept referenced and never
+# used or closed there (closing one would end the parent's session; the process ends by os._exit).
+_inherited: list[Any] = []
+
+
+def _apply_forked(
+    projections: Sequence[Projection],
+    mine: dict[str, list[tuple[int, Any]]],
+    targets: dict[str, int],
+    positions: dict[str, int],
+    new_position: int,
+    send: Connection,
+) -> None:
+    """In the forked process: the batch on a connection of its own, then the outcome to the parent."""
+    for wrapper in db.connections.all(initialized_only=True):
+        _inherited.append(wrapper.connection)
+        wrapper.connection = None  # the next query opens a new one
+    outcome: tuple[Any, ...] | None = None
+    try:
+        _apply_batch(projections, mine, targets, positions, new_position)
+    except ProjectionStalled as stalled:
+        outcome = ("stalled", stalled.name, stalled.position, stalled.error)
+    except RebuildInterrupted as interrupted:
+        outcome = ("interrupted", str(interrupted))
+    except Exception as error:  # noqa: BLE001 - whatever it is, the parent stops the rebuild with it
+        outcome = ("failed", f"{type(error).__name__}: {error}")
+    finally:
+        db.connections["default"].close()
+    send.send(outcome)
 
 
 @contextmanager

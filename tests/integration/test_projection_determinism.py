@@ -127,29 +127,29 @@ def run(service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: 
             images.append((organisation, receipt.id))
 
 
-def assert_incremental_equals_rebuild(service: PropertyService) -> None:
+def assert_incremental_equals_rebuild(service: PropertyService, fork: bool = False) -> None:
     for projection in all_projections():
         catch_up(projection, service, batch_size=3)
-    for report in rebuild_together(all_projections(), service, check=True, batch_size=5):
+    for report in rebuild_together(all_projections(), service, check=True, batch_size=5, fork=fork):
         assert report.drift == [], (report.name, report.drift)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=histories, in_hand=st.booleans())
+@given(history=histories, in_hand=st.booleans(), fork=st.booleans())
 def test_incremental_read_models_equal_a_full_rebuild(
-    service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool
+    service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool, fork: bool
 ) -> None:
     reset_read_models()
     run(service, history, in_hand)
-    assert_incremental_equals_rebuild(service)
+    assert_incremental_equals_rebuild(service, fork)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=gallery_histories, in_hand=st.booleans())
+@given(history=gallery_histories, in_hand=st.booleans(), fork=st.booleans())
 def test_incremental_galleries_equal_a_full_rebuild(
-    service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool
+    service: PropertyService, history: list[tuple[str, Any, Any]], in_hand: bool, fork: bool
 ) -> None:
     reset_read_models()
     registrations = [("register", organisation, PropertyKind.HOUSE) for organisation in ORGANISATIONS[:2]]
     run(service, [*registrations, *history], in_hand)
-    assert_incremental_equals_rebuild(service)
+    assert_incremental_equals_rebuild(service, fork)

@@ -12,6 +12,7 @@ from domain.audit import AuditContext
 from domain.property import Property
 from domain.service import PropertyChanges, PropertyService, Receipt
 from domain.values import PropertyKind
+from projections import runner
 from projections.audit_timeline import AuditTimelineProjection
 from projections.models import (
     AuditTimelineEntry,
@@ -250,6 +251,63 @@ def test_a_rebuild_reads_each_batch_from_a_range_no_longer_than_the_batch(
     assert ranges == [(start, min(start + 3, 16)) for start in range(0, 16, 3)]
     assert (report.swapped, report.position, report.events) == (True, 16, 4)
     assert sorted(OrganisationDashboard.live().values_list("organisation", "active_properties")) == before
+
+
+def live_rows() -> dict[str, list[tuple[Any, ...]]]:
+    """Every live row of every projection, without its generation and surrogate key."""
+    rows = {}
+    for projection in all_projections():
+        for model in projection.models:
+            columns = [f.name for f in model._meta.concrete_fields if f.name not in ("id", "generation")]
+            rows[model._meta.db_table] = sorted(model.live().values_list(*columns), key=repr)
+    return rows
+
+
+def test_a_rebuild_with_a_forked_applier_writes_what_one_process_writes(
+    service: PropertyService, alice: AuditContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(6):
+        receipt = register(service, f"Property {n}")
+        service.update_property(receipt.id, PropertyChanges(name=f"Property {n}.1"), 1)
+    service.archive_property(receipt.id, 2)
+    rebuild_together(all_projections(), service, batch_size=4)
+    alone = live_rows()
+    forks: list[list[str]] = []
+
+    class Counted(runner._Applier):
+        def __init__(self, projections: Any, *args: Any) -> None:
+            forks.append([p.name for p in projections])
+            super().__init__(projections, *args)
+
+    monkeypatch.setattr(runner, "_Applier", Counted)
+    reports = rebuild_together(all_projections(), service, batch_size=4, fork=True)
+    assert forks == [["property_detail", "organisation_dashboard", "audit_timeline"]] * 4
+    assert [(r.swapped, r.generation, r.position) for r in reports] == [(True, 3, 13)] * 4
+    assert {r.name: r.events for r in reports}["audit_timeline"] == 13
+    assert live_rows() == alone
+    assert not ProjectionTracking.objects.exclude(generation=3).exists()
+    [report] = rebuild_together([PropertyListProjection()], service, batch_size=4, fork=True)
+    assert forks[-1] == ["property_list"], "a projection alone is applied by the forked process"
+    assert (report.swapped, report.position) == (True, 13)
+    assert live_rows() == alone
+
+
+def test_a_handler_failing_in_the_forked_applier_leaves_every_live_model_untouched(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    for n in range(4):
+        receipt = register(service, f"Property {n}")
+    service.update_property(receipt.id, PropertyChanges(name="Renamed"), 1)
+    for projection in all_projections():
+        catch_up(projection, service)
+    with pytest.raises(ProjectionStalled) as stalled:
+        rebuild_together([AuditTimelineProjection(), RenameFails()], service, batch_size=2, fork=True)
+    assert (stalled.value.name, stalled.value.position) == ("property_list", 5)
+    assert set(ProjectionState.objects.values_list("generation", flat=True)) == {1}
+    assert not AuditTimelineEntry.objects.exclude(generation=1).exists()
+    assert not PropertyListing.objects.exclude(generation=1).exists()
+    assert not ProjectionTracking.objects.exclude(generation=1).exists()
+    assert PropertyListing.live().get(property_id=receipt.id).name == "Renamed"
 
 
 def test_a_failing_projection_in_a_rebuild_together_leaves_every_live_model_untouched(

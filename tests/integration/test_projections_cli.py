@@ -46,6 +46,9 @@ def test_rebuild_all_shows_progress_and_swaps(
     assert "property_list: rebuilt 12 events into generation 2" in out
     assert "ev/s" in err or "ev]" in err, "a tqdm progress bar with a rate"
     assert PropertyListing.live().count() == 12
+    call_command("projections", "rebuild", "--all", "--batch-size", "5", "--one-process")
+    assert "property_list: rebuilt 12 events into generation 3" in capsys.readouterr().out
+    assert PropertyListing.live().count() == 12
 
 
 def test_rebuild_check_reports_drift_and_fails(

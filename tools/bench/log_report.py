@@ -191,10 +191,12 @@ def rebuild_section(scans: list[ScanRow], sizes_note: str) -> list[str]:
     return [
         "## Projection rebuild (issue 5)",
         "",
-        "`projections.runner.rebuild_together(projections, app)` (batches of 5000, a shadow generation"
-        " each, then the swaps): first each projection alone, then all of them in one pass over the"
-        " log, as `projections rebuild --all` does (docs/adr/0015, 0024), in one Django process, over the"
-        f" same seeded logs ({sizes_note}) after the export and verify above. Rates count all the"
+        "`projections.runner.rebuild_together(projections, app, fork=True)` (batches of 5000, a shadow"
+        " generation each, then the swaps): first each projection alone, then all of them in one pass"
+        " over the log, as `projections rebuild --all` does on two CPUs or more (docs/adr/0015, 0024,"
+        " 0037): one Django process reads and decodes each batch and a process forked for it applies a"
+        f" share, over the same seeded logs ({sizes_note}) after the export and verify above (peak RSS"
+        " is the reading process's). Rates count all the"
         " events in the log (a projection applies only its own topics); the baseline is the same"
         f" process reading the whole log raw ({BASELINE}); peak RSS as above, except that a later"
         " rebuild may reuse memory an earlier one freed, so the last row's rise is the one to read:",

@@ -129,6 +129,7 @@ def rebuild(names: list[str]) -> dict[str, Any]:
 
     app = property_service()
     names = names or list(PROJECTIONS)
+    fork = len(os.sched_getaffinity(0)) > 1  # as ``projections rebuild`` does by default
     events, before = raw_read(app.recorder)
 
     def outcome(report: RebuildReport) -> dict[str, Any]:
@@ -140,7 +141,7 @@ def rebuild(names: list[str]) -> dict[str, Any]:
     for name in names:
 
         def run(name: str = name) -> dict[str, Any]:
-            [report] = rebuild_together([PROJECTIONS[name]()], app)
+            [report] = rebuild_together([PROJECTIONS[name]()], app, fork=fork)
             return outcome(report)
 
         runs[name] = timed(run)
@@ -149,7 +150,7 @@ def rebuild(names: list[str]) -> dict[str, Any]:
         )
 
     def run_together() -> dict[str, Any]:
-        reports = rebuild_together([PROJECTIONS[name]() for name in names], app)
+        reports = rebuild_together([PROJECTIONS[name]() for name in names], app, fork=fork)
         return {report.name: outcome(report) for report in reports}
 
     together = timed(run_together)

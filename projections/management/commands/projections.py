@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from typing import Any
 
@@ -34,6 +35,11 @@ class Command(BaseCommand):
         again.add_argument("--all", action="store_true", help="every projection")
         again.add_argument("--check", action="store_true", help="compare with the live model; never swap")
         again.add_argument("--batch-size", type=int, default=REBUILD_BATCH_SIZE)
+        again.add_argument(
+            "--one-process",
+            action="store_true",
+            help="apply every batch here, never in a forked process (the default on one CPU)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "status":
@@ -64,15 +70,16 @@ class Command(BaseCommand):
         unknown = sorted(set(names) - set(PROJECTIONS))
         if unknown:
             raise CommandError(f"no projection named {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}")
+        fork = not options["one_process"] and len(os.sched_getaffinity(0)) > 1
         app = property_service()
-        reports = self._rebuild_together(names, app, options["check"], options["batch_size"])
+        reports = self._rebuild_together(names, app, options["check"], options["batch_size"], fork)
         for report in reports:
             self._report(report, options["check"])
         if any(report.drift for report in reports):
             raise CommandError("drift found: the live read model differs from a rebuild")
 
     def _rebuild_together(
-        self, names: list[str], app: Any, check: bool, batch_size: int
+        self, names: list[str], app: Any, check: bool, batch_size: int, fork: bool
     ) -> list[RebuildReport]:
         """One pass over the log for all the named projections, behind one progress bar."""
         head = app.recorder.max_notification_id() or 0
@@ -92,6 +99,7 @@ class Command(BaseCommand):
                     check=check,
                     batch_size=batch_size,
                     progress=progress,
+                    fork=fork,
                 )
             except ProjectionStalled as stalled:
                 raise CommandError(f"{stalled}; the live model is untouched") from None
