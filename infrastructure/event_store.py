@@ -216,9 +216,9 @@ class ChainedRecorder(ApplicationRecorder):
     def _sql(self, sql: str) -> str:
         """Name this recorder's tables and use the driver's placeholder.
 
-        Each statement is formatted once: a save runs three on SQLite, about 5 µs of formatting each
-        (ADR 35). The texts are a fixed set (values go as parameters); the bound only guards against
-        a caller that builds them.
+        Each statement is formatted once: a save runs three on SQLite, and formatting one cost about
+        5 µs, measured with cProfile. The texts are a fixed set (values go as parameters); the bound
+        only guards against a caller that builds them.
         """
         formatted = self._formatted.get(sql)
         if formatted is None:
