@@ -1092,14 +1092,16 @@ def _corked(conn: psycopg.Connection[Any]) -> Iterator[Callable[[bool], None]]:
     it waits for results (the pipeline's sync, its end), or they would wait for the kernel's
     200 ms cork limit. A connection that is not TCP (a Unix socket) or a system without the option
     is left as it is. The socket object only borrows libpq's descriptor: it is detached, never
-    closed.
+    closed. Once the connection is closed or broken (the server went away mid-save), libpq has
+    closed that descriptor and its number may already name another file: nothing is set on it
+    then, and the save fails with psycopg's own error, which the retry budget handles.
     """
     sock = socket.socket(fileno=conn.pgconn.socket)
     try:
         option = _TCP_CORK if sock.family in (socket.AF_INET, socket.AF_INET6) else None
 
         def cork(on: bool) -> None:
-            if option is not None:
+            if option is not None and not conn.closed:
                 sock.setsockopt(socket.IPPROTO_TCP, option, int(on))
 
         cork(True)
