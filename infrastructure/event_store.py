@@ -905,7 +905,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             self._insert_event_rows(curs, stored_events)
             self._insert_appended(curs, appended)
 
-        self._in_one_transaction(write, group_commit=False)
+        self._in_one_transaction(write, group_commit=False, corked=tracking is None)
         self._tail = appended.tail
         return notification_ids
 
@@ -941,7 +941,9 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
             self._insert_appended(curs, appended)
             return notification_ids, head, appended
 
-        notification_ids, head, appended = self._in_one_transaction(write, group_commit=True)
+        notification_ids, head, appended = self._in_one_transaction(
+            write, group_commit=True, corked=tracking is None
+        )
         self._tail = appended.tail
         # Saves in a row that found no other writer's events after this process's last one.
         self._saves_alone = self._saves_alone + 1 if tail is not None and head == tail.last_link else 0
@@ -952,6 +954,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         write: Callable[[Cursor[DictRow], Callable[[], None], IdempotencyClaim | None], T],
         *,
         group_commit: bool,
+        corked: bool,
     ) -> T:
         """``write`` between a BEGIN and a COMMIT, all pipelined.
 
@@ -963,7 +966,9 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         Plain statements rather than psycopg's transaction block, which in a pipeline waits for the
         server after BEGIN and again after COMMIT: here nothing waits but what ``write`` syncs, and
         the pipeline's end (``write`` calls the ``sync`` it is given). The statements go out
-        corked (``_corked``): one packet per round trip, not one per statement. An error anywhere
+        corked (``_corked``): one packet per round trip, not one per statement; not with a
+        tracking position, whose insert the library fetches at once (a fetch while corked would
+        wait for the kernel's 200 ms limit). An error anywhere
         (the server then skips the rest, COMMIT included) leaves the transaction failed; it is
         rolled back, and the error raised as the caller should see it: ``_StaleTail``,
         ``IdempotencyKeyTaken``, or the database's own.
@@ -971,7 +976,7 @@ class ChainedPostgresRecorder(ChainedRecorder, RetriesWithinBudget, PostgresProc
         claim = pending_claim()
         with self.datastore.get_connection() as conn:
             try:
-                with conn.pipeline() as pipeline, conn.cursor() as curs, _corked(conn) as cork:
+                with conn.pipeline() as pipeline, conn.cursor() as curs, _corked(conn, corked) as cork:
 
                     def sync() -> None:
                         cork(False)
@@ -1080,7 +1085,7 @@ _TCP_CORK: int | None = getattr(socket, "TCP_CORK", None)  # Linux only
 
 
 @contextmanager
-def _corked(conn: psycopg.Connection[Any]) -> Iterator[Callable[[bool], None]]:
+def _corked(conn: psycopg.Connection[Any], wanted: bool = True) -> Iterator[Callable[[bool], None]]:
     """Hold back the statements psycopg sends until the caller uncorks (``cork(False)``), or leaves.
 
     Why: in a pipeline psycopg sends each statement as soon as it is queued, one packet each, and
@@ -1098,7 +1103,8 @@ def _corked(conn: psycopg.Connection[Any]) -> Iterator[Callable[[bool], None]]:
     """
     sock = socket.socket(fileno=conn.pgconn.socket)
     try:
-        option = _TCP_CORK if sock.family in (socket.AF_INET, socket.AF_INET6) else None
+        tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        option = _TCP_CORK if wanted and tcp else None
 
         def cork(on: bool) -> None:
             if option is not None and not conn.closed:
