@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -297,6 +298,12 @@ def _replay(
     finally:
         if applier is not None:  # failing already: the caller drops the generations once it ends
             applier.abandon()
+
+
+def forks_by_default() -> bool:
+    """Whether ``projections rebuild`` forks unless told ``--one-process``: only with a second CPU
+    to run the forked applier on (docs/adr/0037)."""
+    return len(os.sched_getaffinity(0)) > 1
 
 
 def _share(projections: Sequence[Projection]) -> list[Projection]:

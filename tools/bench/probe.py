@@ -125,11 +125,11 @@ def rebuild(names: list[str]) -> dict[str, Any]:
     does; with the live rows each one ends with."""
     from infrastructure.composition import property_service
     from projections.registry import PROJECTIONS
-    from projections.runner import RebuildReport, rebuild_together
+    from projections.runner import RebuildReport, forks_by_default, rebuild_together
 
     app = property_service()
     names = names or list(PROJECTIONS)
-    fork = len(os.sched_getaffinity(0)) > 1  # as ``projections rebuild`` does by default
+    fork = forks_by_default()  # as ``projections rebuild`` does
     events, before = raw_read(app.recorder)
 
     def outcome(report: RebuildReport) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from typing import Any
 
@@ -16,6 +15,7 @@ from projections.runner import (
     REBUILD_BATCH_SIZE,
     ProjectionStalled,
     RebuildReport,
+    forks_by_default,
     rebuild_together,
     status,
 )
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         unknown = sorted(set(names) - set(PROJECTIONS))
         if unknown:
             raise CommandError(f"no projection named {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}")
-        fork = not options["one_process"] and len(os.sched_getaffinity(0)) > 1
+        fork = not options["one_process"] and forks_by_default()
         app = property_service()
         reports = self._rebuild_together(names, app, options["check"], options["batch_size"], fork)
         for report in reports:
