@@ -160,7 +160,9 @@ def section(
     if latencies:
         parts += [
             f"{upload_setup}; {WORKER}. Latency runs from sending the upload to the first"
-            " `GET /api/images/{id}` answering `ready` (polled every 25 ms); the baseline is the"
+            " `GET /api/images/{id}` answering `ready` (sent once the read model row it reads is"
+            " seen settled, checked every 2 ms; until ADR 40 the GET was polled every 25 ms); the"
+            " baseline is the"
             " policy's in-process time for the same photo from the table above (for the fixture"
             " photos, their mean):",
             "",
