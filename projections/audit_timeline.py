@@ -46,8 +46,13 @@ class AuditTimelineProjection(Projection):
         self.generation = generation
         self.writer = row_writer(AuditTimelineEntry)
         self.entries: list[AuditTimelineEntry] = []
+        self.forgotten: list[str] = []
 
     def finish_batch(self) -> None:
+        # Before the batch's own entries go in: the UPDATE blanks only rows of earlier batches, as
+        # it did when a handler ran it (this batch's are blanked in memory by ``_forget_subject``).
+        for subject_id in self.forgotten:
+            forget_subject(self.generation, subject_id)
         self.writer.insert(self.entries)
 
     def _add(self, event: Any, summary: str) -> None:
@@ -72,7 +77,7 @@ class AuditTimelineProjection(Projection):
         for entry in self.entries:
             if entry.actor_id == event.subject_id:
                 entry.actor_username = ERASED
-        forget_subject(self.generation, event.subject_id)
+        self.forgotten.append(event.subject_id)  # handlers write nothing: ``finish_batch`` does
 
 
 def forget_subject(generation: int | None, subject_id: str) -> int:

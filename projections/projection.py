@@ -52,10 +52,18 @@ class Projection:
         """Load what the batch's handlers will touch (one query per table, not per event)."""
 
     def finish_batch(self) -> None:
-        """Write what the batch's handlers changed."""
+        """Write what the batch's handlers changed: the only place a projection writes."""
 
     def apply(self, events: Sequence[tuple[int, Any]], generation: int) -> None:
         """Apply ``(position, event)`` pairs; ``self.position`` is the current event's position."""
+        self.prepare(events, generation)
+        self.finish_batch()
+
+    def prepare(self, events: Sequence[tuple[int, Any]], generation: int) -> None:
+        """Load the batch's rows and run its handlers, which change them in memory; nothing is written
+        until ``finish_batch``. A rebuild runs this before its write transaction opens: on SQLite a
+        transaction holds the one write lock from ``BEGIN``, and the handlers' Python work is most of
+        a batch (docs/adr/0042)."""
         handlers = self.handlers()
         self.start_batch([event for _, event in events], generation)
         for index, (position, event) in enumerate(events):
@@ -64,7 +72,6 @@ class Projection:
                 handlers[type(event).TOPIC](event)
             except Exception as error:
                 raise HandlerFailed(index, error) from error
-        self.finish_batch()
 
 
 class RowCache(Generic[Row]):

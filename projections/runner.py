@@ -362,34 +362,35 @@ def _apply_batch(
     positions: dict[str, int],
     new_position: int,
 ) -> None:
-    """A batch applied to these projections' new generations in one transaction.
+    """A batch applied to these projections' new generations: their rows and positions written in
+    one transaction.
 
-    Each generation's position is moved by one conditional UPDATE after its rows: if another
-    process wrote that generation meanwhile (a second rebuild of it), the UPDATE finds nothing and
-    the batch is rolled back. A failing handler needs no savepoint to keep the rows before it, as
-    live catch-up does: the whole rebuild stops.
+    The rows are loaded and the handlers run first, outside it (``Projection.prepare``): on SQLite a
+    transaction holds the one write lock from ``BEGIN``, which the forked applier and this process
+    (and the API's writers) then take only while rows are written, not while Python works out what
+    to write (docs/adr/0042). Nobody but this rebuild writes its new generations, and each
+    generation's position is moved by one conditional UPDATE after its rows: if another process
+    wrote that generation meanwhile (a second rebuild of it), the UPDATE finds nothing and the
+    batch is rolled back, whatever was loaded. A failing handler needs no savepoint to keep the
+    rows before it, as live catch-up does: the whole rebuild stops.
     """
     if not projections:
         return
+    for projection in projections:
+        events = mine[projection.name]
+        try:
+            projection.prepare(events, targets[projection.name])
+        except HandlerFailed as failed:
+            raise ProjectionStalled(projection.name, events[failed.index][0], str(failed)) from failed
     with transaction.atomic():
         for projection in projections:
             name = projection.name
-            _apply_to_new_generation(projection, targets[name], mine[name], positions[name], new_position)
-
-
-def _apply_to_new_generation(
-    projection: Projection, generation: int, events: list[tuple[int, Any]], position: int, new_position: int
-) -> None:
-    """A rebuild's batch for one projection, then its generation's position moved from ``position``."""
-    try:
-        projection.apply(events, generation)
-    except HandlerFailed as failed:
-        raise ProjectionStalled(projection.name, events[failed.index][0], str(failed)) from failed
-    moved = ProjectionTracking.objects.filter(
-        name=projection.name, generation=generation, position=position
-    ).update(position=new_position, updated_at=timezone.now())
-    if not moved:
-        raise RebuildInterrupted(f"{projection.name}: its new generation moved under the rebuild")
+            projection.finish_batch()
+            moved = ProjectionTracking.objects.filter(
+                name=name, generation=targets[name], position=positions[name]
+            ).update(position=new_position, updated_at=timezone.now())
+            if not moved:
+                raise RebuildInterrupted(f"{name}: its new generation moved under the rebuild")
 
 
 class RebuildWorkerFailed(Exception):

@@ -292,6 +292,40 @@ def test_a_rebuild_with_a_forked_applier_writes_what_one_process_writes(
     assert live_rows() == alone
 
 
+def test_a_rebuild_runs_its_handlers_before_its_write_transaction_and_writes_inside_it(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    """On SQLite a transaction holds the one write lock from BEGIN: a rebuild takes it only to
+    write a batch's rows and positions, not while its handlers work them out (docs/adr/0042)."""
+    seen: dict[str, list[bool]] = {"handler": [], "finish_batch": []}
+
+    class Watched(PropertyListProjection):
+        def handlers(self) -> dict[str, Handler]:
+            def watched(handler: Handler) -> Handler:
+                def run(event: Any) -> None:
+                    seen["handler"].append(connection.in_atomic_block)
+                    handler(event)
+
+                return run
+
+            return {topic: watched(handler) for topic, handler in super().handlers().items()}
+
+        def finish_batch(self) -> None:
+            seen["finish_batch"].append(connection.in_atomic_block)
+            super().finish_batch()
+
+    for n in range(3):
+        receipt = register(service, f"Property {n}")
+    service.update_property(receipt.id, PropertyChanges(name="Renamed"), 1)
+    catch_up(PropertyListProjection(), service)
+    expected = sorted(PropertyListing.live().values_list("property_id", "name"))
+    report = rebuild(Watched(), service, batch_size=2)
+    assert (report.swapped, report.events) == (True, 4)
+    assert seen["handler"] == [False] * 4
+    assert set(seen["finish_batch"]) == {True}
+    assert sorted(PropertyListing.live().values_list("property_id", "name")) == expected
+
+
 def test_a_handler_failing_in_the_forked_applier_leaves_every_live_model_untouched(
     service: PropertyService, alice: AuditContext
 ) -> None:
