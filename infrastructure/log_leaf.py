@@ -64,20 +64,28 @@ def event_leaf_bytes(position: int, stored: StoredEvent) -> bytes:
 
 
 def row_leaf_bytes(position: int, dashed_id: str, version: int, topic: str, state: bytes) -> bytes:
-    """The leaf bytes from an event row as stored, inlined: verify computes one per event."""
+    """The leaf bytes from an event row as stored, inlined: verify computes one per event (one
+    ``join``, not a chain of concatenations: a tenth less CPU a leaf, docs/adr/0043)."""
     when, actor = time_and_actor(state)
     at, ident, ver, name, time = (
-        str(position).encode(),
+        b"%d" % position,
         dashed_id.encode(),
-        str(version).encode(),
+        b"%d" % version,
         topic.encode(),
         when.encode(),
     )
-    return (
-        _PREFIX + _pack(len(at)) + at + _pack(len(ident)) + ident + _pack(len(ver)) + ver
-        + _pack(len(name)) + name + _pack(len(time)) + time + _pack(len(actor)) + actor
-        + _PAYLOAD_HASH_LENGTH + sha256(state).hexdigest().encode()
+    return b"".join(
+        (
+            _PREFIX, _pack(len(at)), at, _pack(len(ident)), ident, _pack(len(ver)), ver,
+            _pack(len(name)), name, _pack(len(time)), time, _pack(len(actor)), actor,
+            _PAYLOAD_HASH_LENGTH, sha256(state).hexdigest().encode(),
+        )
     )  # fmt: skip
+
+
+def dashed(hex_id: str) -> str:
+    """An aggregate id as 32 hex digits in ``str(UUID)``'s dashed form, cut as SQL ``substr`` would."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
 
 
 def event_leaf(position: int, stored: StoredEvent) -> bytes:
