@@ -92,18 +92,17 @@ class ChainKey:
     def row_link_digest(
         self, previous_digest: str, notification_id: int, hex_id: str, version: int, topic: str, state: bytes
     ) -> str:
-        """``link_digest`` from an event row as stored (the aggregate id as 32 hex digits)."""
-        nid, name, ident, ver = (
-            str(notification_id).encode(),
-            topic.encode(),
-            hex_id.encode(),
-            str(version).encode(),
-        )
+        """``link_digest`` from an event row as stored (the aggregate id as 32 hex digits), the
+        message built with one ``join`` (verify runs this per event)."""
+        nid, name, ident, ver = b"%d" % notification_id, topic.encode(), hex_id.encode(), b"%d" % version
         mac = self._link_mac.copy()
         mac.update(
-            bytes.fromhex(previous_digest)
-            + _pack(len(nid)) + nid + _pack(len(name)) + name + _pack(len(ident)) + ident
-            + _pack(len(ver)) + ver + _pack(len(state)) + state
+            b"".join(
+                (
+                    bytes.fromhex(previous_digest), _pack(len(nid)), nid, _pack(len(name)), name,
+                    _pack(len(ident)), ident, _pack(len(ver)), ver, _pack(len(state)), state,
+                )
+            )
         )  # fmt: skip
         return mac.hexdigest()
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 
 from infrastructure.audit_chain import GENESIS_DIGEST, ChainKey, Problem, Seal, Verification
-from infrastructure.log_leaf import row_leaf_bytes
+from infrastructure.log_leaf import dashed, row_leaf_bytes
 from infrastructure.merkle import LEAF_PREFIX, NODE_PREFIX, fold_root
 from infrastructure.signed_note import Checkpoint, InvalidNote, VerifierKey, open_note
 
-EventRow = tuple[int, str, str, int, str, bytes]
-"""(notification id, aggregate id as 32 hex digits, as dashed text, version, topic, state)."""
+EventRow = tuple[int, str, int, str, bytes]
+"""(notification id, aggregate id as 32 hex digits, version, topic, state)."""
 LinkRow = tuple[int, int, str]
 """(position, notification id, digest)."""
 Frontier = list[tuple[int, bytes]]
@@ -83,7 +83,7 @@ def check_span(
             or link is None
             or link[0] != expected_position
             or event[0] != link[1]
-            or link_digest(digest, event[0], event[1], event[3], event[4], event[5]) != link[2]
+            or link_digest(digest, event[0], event[1], event[2], event[3], event[4]) != link[2]
         ):
             result.chain_problem = _link_problem(key, digest, expected_position, event, link)
             break
@@ -164,7 +164,7 @@ def _link_problem(
         return Problem(expected_position, "missing_link", f"chain jumps to position {position}")
     if event is None or event[0] > linked_id:
         return Problem(position, "missing_event", f"event #{linked_id} is gone")
-    notification_id, hex_id, _, version, topic, state = event
+    notification_id, hex_id, version, topic, state = event
     if notification_id < linked_id:
         return Problem(position, "unchained_event", f"event #{notification_id} was not recorded by Cosmo")
     assert key.row_link_digest(previous_digest, notification_id, hex_id, version, topic, state) != digest
@@ -214,7 +214,7 @@ class TreeCheck:
             return
         index = self.size
         digest = sha256(
-            LEAF_PREFIX + row_leaf_bytes(position, event[2], event[3], event[4], event[5])
+            LEAF_PREFIX + row_leaf_bytes(position, dashed(event[1]), event[2], event[3], event[4])
         ).digest()
         seq = 2 * index - index.bit_count()
         stack, level = self.frontier, 0

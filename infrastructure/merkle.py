@@ -233,6 +233,10 @@ class TreeBuilder:
         self.size = index + 1
         return created
 
+    def frontier_hashes(self) -> tuple[bytes, ...]:
+        """The hashes of ``frontier(self.size)``, left to right: the stack is that frontier."""
+        return tuple(digest for _, digest in self._stack)
+
     def copy(self) -> TreeBuilder:
         duplicate = TreeBuilder()
         duplicate.size, duplicate._stack = self.size, list(self._stack)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.conf import settings
@@ -18,7 +19,7 @@ from domain.values import PropertyKind
 from infrastructure import audit_trail
 from infrastructure.audit_chain import Seal, Verification
 from infrastructure.composition import audit_key
-from infrastructure.event_store import chain_table, checkpoints_table, merkle_table, seals_table
+from infrastructure.event_store import AuditFilter, chain_table, checkpoints_table, merkle_table, seals_table
 from infrastructure.merkle import nodes_for_size
 from infrastructure.persistence import event_store_env
 from infrastructure.signed_note import Checkpoint, VerifierKey
@@ -102,6 +103,28 @@ def test_applications_taking_turns_each_append_after_the_real_end(store: Propert
     assert (result.checked, result.head_position, result.tree_size) == (12, 12, 12)
     links = audit_trail.chained(store.recorder).select_links(0, 20)
     assert [(link.position, link.notification_id) for link in links] == [(n, n) for n in range(1, 13)]
+
+
+def test_a_store_made_with_the_aggregate_index_loses_it_and_still_filters_by_aggregate(
+    store: PropertyService,
+) -> None:
+    """The chain keeps no index of aggregate ids (docs/adr/0043): a store made before gets its index
+    dropped by the next process that opens it, and one aggregate's entries come through the events
+    table's key, in chain order, after any position."""
+    sql("CREATE INDEX IF NOT EXISTS {chain}_aggregate ON {chain} (originator_id, originator_version)")
+    PropertyService(env=event_store_env(connection.settings_dict, settings.COSMO_AUDIT_KEY)).close()
+    recorder = audit_trail.chained(store.recorder)
+    table = chain_table(EVENT_TABLES[connection.vendor])
+    assert f"{table}_aggregate" not in connection.introspection.get_constraints(connection.cursor(), table)
+    third = UUID(str(recorder.select_links(0, 5)[2].originator_id))
+    by_aggregate = AuditFilter(originator_id=third)
+    entries = recorder.select_entries(0, 10, by_aggregate)
+    assert [(entry.link.position, entry.event.originator_version) for entry in entries] == [
+        (3, 1),
+        (4, 2),
+        (5, 3),
+    ]
+    assert [entry.link.position for entry in recorder.select_entries(3, 10, by_aggregate)] == [4, 5]
 
 
 def test_edited_payload_is_caught_at_its_position(store: PropertyService) -> None:

@@ -2,7 +2,7 @@
 
 Why: issue 10 asks for same-run ratios on both databases. Appends run the same ``PropertyService``
 workload on the chained recorder the app uses and on the same recorder with the tree switched off
-(no frontier read, no leaves or subtree nodes: ``_frontier_hashes`` and ``_tree_nodes`` give nothing), runs
+(no frontier read, no leaves or subtree nodes: ``_frontier_hashes`` and ``_grown_tree`` give nothing), runs
 interleaved. Proofs are timed one by one over a seeded log (random positions, sizes = the whole
 log); ``audit_trail.verify`` (chain and tree in one pass) is set against a raw read of the same
 log through the same recorder (``select_notifications`` in batches of 1000), as bench.probe does.
@@ -44,8 +44,10 @@ PROOFS = 2000
 
 
 class _WithoutTree:
-    def _tree_nodes(self, size: int, frontier_hashes: list[bytes], events: Any) -> list[tuple[int, bytes]]:
-        return []
+    def _grown_tree(
+        self, size: int, frontier_hashes: list[bytes], events: Any
+    ) -> tuple[list[tuple[int, bytes]], tuple[bytes, ...] | None]:
+        return [], None
 
     def _frontier_hashes(self, cursor: Any, size: int) -> list[bytes] | None:
         return None
