@@ -19,6 +19,10 @@ from infrastructure.event_store import (
 from infrastructure.mapper import MAX_EVENT_BYTES
 
 TRANSCODER_TOPIC = "infrastructure.transcoder:OrjsonTranscoder"
+# Aggregates each process keeps after loading them (the library's LRU cache). A command on a
+# cached aggregate reads only the events recorded after the cached version ("fast-forward", the
+# library's default) instead of replaying the whole history; docs/adr/0041.
+AGGREGATE_CACHE_MAXSIZE = 1000
 
 
 class UnsupportedDatabase(Exception):
@@ -44,6 +48,7 @@ def event_store_env(
         MAX_EVENT_BYTES: str(max_event_bytes),
         MASTER_KEY: master_key,
         PREVIOUS_MASTER_KEYS: ",".join(previous_master_keys),
+        "AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_MAXSIZE),
     }
     if engine == "django.db.backends.sqlite3":
         env.update(

@@ -37,6 +37,36 @@ def test_events_written_by_one_application_are_read_by_another(
     assert (prop.name, prop.version, prop.rent) == ("Harbour View", 2, rent())
 
 
+def test_a_cached_aggregate_catches_up_with_saves_made_by_another_process(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    assert service.repository.cache is not None, "the service caches aggregates (docs/adr/0041)"
+    receipt = register(service)
+    assert service.get_property(receipt.id).version == 1  # now in this process's cache
+    other = PropertyService(env=event_store_env(connection.settings_dict, settings.COSMO_AUDIT_KEY))
+    try:
+        other.update_property(receipt.id, PropertyChanges(name="Harbour View"), 1)
+    finally:
+        other.close()
+    prop = service.get_property(receipt.id)
+    assert (prop.name, prop.version) == ("Harbour View", 2)
+    with pytest.raises(VersionConflict):
+        service.update_property(receipt.id, PropertyChanges(name="Quay House"), 1)
+    assert service.update_property(receipt.id, PropertyChanges(name="Quay House"), 2).version == 3
+    assert service.get_property(receipt.id).name == "Quay House"
+
+
+def test_a_change_never_saved_does_not_reach_the_cached_aggregate(
+    service: PropertyService, alice: AuditContext
+) -> None:
+    receipt = register(service)
+    loaded = service.get_property(receipt.id)
+    loaded.rename("Never Saved")
+    prop = service.get_property(receipt.id)
+    assert (prop.name, prop.version) == ("Harbour View Flats", 1)
+    assert not prop.collect_events()
+
+
 def test_stored_events_are_json_with_explicit_topics_and_the_actor(
     service: PropertyService, alice: AuditContext
 ) -> None:
